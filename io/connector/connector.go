@@ -1,0 +1,246 @@
+// Package connector is the seam between Weir's runner and the outside world:
+// the Source and Sink interfaces every connector implements, and the registry
+// of URI schemes (file://, discard://; kafka:// and hdfs:// plug in the same
+// way) through which the logical names of a pipeline are bound at launch.
+//
+// A connector decodes records into the Go type the pipeline declared for the
+// binding (SourceSpec.Type) and encodes values of that type on the way out; the
+// runner never sees bytes or wire types.
+//
+// Dependency direction: connector imports only the standard library and
+// windowing. Connectors (io/file, io/kafka, ...) import connector and register
+// themselves in an init function; the runner imports connector and, for the
+// built-in schemes, the connectors.
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/weir-dev/weir/windowing"
+)
+
+// Errors of the registry and of connectors. Connectors wrap them with %w so
+// that callers can test with errors.Is.
+var (
+	// ErrUnknownScheme is returned for a URI whose scheme has no connector.
+	ErrUnknownScheme = errors.New("connector: unknown scheme")
+	// ErrNotFound is returned when a source's URI names nothing (no file, no
+	// match for a glob, no topic).
+	ErrNotFound = errors.New("connector: not found")
+	// ErrSchema is returned when the data's schema does not fit the Go type
+	// of the binding (a Parquet column of the wrong type, say).
+	ErrSchema = errors.New("connector: schema mismatch")
+	// ErrUnsupported is returned when a connector cannot do what the URI
+	// asks (a source on a sink-only scheme, an unknown format).
+	ErrUnsupported = errors.New("connector: unsupported")
+)
+
+// SourceSpec is what the runner asks a connector to read.
+type SourceSpec struct {
+	// Binding is the logical name in the pipeline ("pageviews").
+	Binding string
+	// URI is the bound location, with its query options.
+	URI *url.URL
+	// Type is the Go type each record decodes into: a struct, a map type or
+	// a basic type.
+	Type reflect.Type
+	// Columns, when set, lists the top-level field names the pipeline
+	// needs; columnar formats may read only those.
+	Columns []string
+}
+
+// SinkSpec is what the runner asks a connector to write.
+type SinkSpec struct {
+	// Binding is the logical name in the pipeline ("counts").
+	Binding string
+	// URI is the bound location, with its query options.
+	URI *url.URL
+	// Type is the Go type of the values written.
+	Type reflect.Type
+}
+
+// Source is an opened, bound input. It is split into independent Splits that
+// the runner reads in parallel, each with its own watermark.
+type Source interface {
+	// Splits lists the source's splits. For a bounded source the list is
+	// final; it is called once.
+	Splits(ctx context.Context) ([]Split, error)
+	// Bounded reports whether the source ends (files) or not (a live topic).
+	Bounded() bool
+	// Close releases the source after its readers are closed.
+	Close() error
+}
+
+// Split is one independently readable part of a source: a file, a row
+// group, a partition.
+type Split interface {
+	// ID names the split in logs, errors and checkpoints.
+	ID() string
+	// Open starts reading the split.
+	Open(ctx context.Context) (Reader, error)
+}
+
+// Reader reads the records of one split.
+type Reader interface {
+	// Read fills buf with up to len(buf) records and returns how many. It
+	// returns io.EOF, with n == 0, at the end of a bounded split. A reader of
+	// an unbounded split returns (0, nil) when no record arrived within a
+	// short poll interval, so that the runner can advance idle watermarks,
+	// take checkpoints and see stop requests. Any other error is fatal for
+	// the run; a record that cannot be decoded is not an error but a Record
+	// with Err set.
+	Read(ctx context.Context, buf []Record) (n int, err error)
+	// Close releases the reader.
+	Close() error
+}
+
+// Record is one record read from a split.
+type Record struct {
+	// Value is the decoded value, of the SourceSpec's Type; nil when Err is
+	// set.
+	Value any
+	// Err says why the record could not be decoded. Such records go to the
+	// dead-letter sink with this reason.
+	Err error
+	// Raw is the record as read (a line, a message value), for dead letters.
+	// Connectors may leave it nil for decoded records.
+	Raw []byte
+	// Pos locates the record for a person: "pageviews.jsonl:17",
+	// "pageviews/3@1201".
+	Pos string
+	// Timestamp is the source's own event time for the record, when it has
+	// one (a Kafka record timestamp); HasTimestamp says whether it does.
+	Timestamp    windowing.Time
+	HasTimestamp bool
+}
+
+// Sink is an opened, bound output. The runner calls Write from one goroutine
+// at a time.
+type Sink interface {
+	// Write writes values of the SinkSpec's Type.
+	Write(ctx context.Context, values []any) error
+	// Commit makes everything written visible under the bound name (renames
+	// a temporary file into place, say) and closes the sink. Output is never
+	// visible as complete before Commit returns.
+	Commit(ctx context.Context) error
+	// Abort discards what was written and closes the sink. It is called
+	// when the run fails or is stopped before the sink was committed.
+	Abort() error
+}
+
+// Connector opens sources and sinks for one URI scheme.
+type Connector interface {
+	OpenSource(ctx context.Context, spec SourceSpec) (Source, error)
+	OpenSink(ctx context.Context, spec SinkSpec) (Sink, error)
+}
+
+var registry struct {
+	mu      sync.Mutex
+	schemes map[string]Connector // guarded by mu
+}
+
+// Register makes c the connector for URIs with the given scheme. It panics if
+// the scheme is registered twice, as database/sql.Register does: that is a
+// programming error found at init time.
+func Register(scheme string, c Connector) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.schemes == nil {
+		registry.schemes = map[string]Connector{}
+	}
+	if _, dup := registry.schemes[scheme]; dup {
+		panic("connector: scheme registered twice: " + scheme)
+	}
+	registry.schemes[scheme] = c
+}
+
+// Schemes returns the registered schemes, sorted.
+func Schemes() []string {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	var s []string
+	for k := range registry.schemes {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+func lookup(binding string, u *url.URL) (Connector, error) {
+	registry.mu.Lock()
+	c, ok := registry.schemes[u.Scheme]
+	registry.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("binding %q: %w %q in %s (known: %s)", binding, ErrUnknownScheme, u.Scheme, u.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	return c, nil
+}
+
+// OpenSource opens the source for spec through the connector of its scheme.
+// Errors name the binding.
+func OpenSource(ctx context.Context, spec SourceSpec) (Source, error) {
+	c, err := lookup(spec.Binding, spec.URI)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.OpenSource(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("binding %q: %w", spec.Binding, err)
+	}
+	return s, nil
+}
+
+// OpenSink opens the sink for spec through the connector of its scheme.
+// Errors name the binding.
+func OpenSink(ctx context.Context, spec SinkSpec) (Sink, error) {
+	c, err := lookup(spec.Binding, spec.URI)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.OpenSink(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("binding %q: %w", spec.Binding, err)
+	}
+	return s, nil
+}
+
+// ParseURI parses a binding's URI. A bare path ("data/events.jsonl") is taken
+// as a file:// URI relative to the working directory.
+func ParseURI(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("connector: empty URI")
+	}
+	if !strings.Contains(s, "://") {
+		q := ""
+		if i := strings.IndexByte(s, '?'); i >= 0 {
+			s, q = s[:i], s[i+1:]
+		}
+		return &url.URL{Scheme: "file", Path: s, RawQuery: q}, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("connector: bad URI %q: %v", s, err)
+	}
+	return u, nil
+}
+
+// DeadLetter is the record written to the dead-letter sink for every input
+// record that could not be read: where it came from, why, and the record as
+// read.
+type DeadLetter struct {
+	// Binding is the logical name of the source ("pageviews").
+	Binding string `json:"binding"`
+	// Position locates the record ("pageviews.jsonl:17").
+	Position string `json:"position"`
+	// Reason says what was wrong.
+	Reason string `json:"reason"`
+	// Record is the record as read, when the source kept it.
+	Record string `json:"record,omitempty"`
+}

@@ -1,0 +1,462 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
+)
+
+type msgKind uint8
+
+const (
+	msgData msgKind = iota + 1
+	msgWatermark
+	msgIdle
+	msgEOS // the sender is done; its last watermark stands
+)
+
+// msg is what travels between stage instances. Data and watermarks from one
+// sender arrive in the order they were sent.
+type msg struct {
+	port   int
+	sender int
+	kind   msgKind
+	elems  []shuffled
+	wm     windowing.Time
+}
+
+// shuffled is an element on its way to another stage.
+type shuffled struct {
+	e        graph.Elem
+	key      any
+	keyBytes []byte
+	kg       state.KeyGroup
+	// n is the number of input elements a lifted accumulator stands for.
+	n      int64
+	lifted bool
+}
+
+// abort unwinds a stage instance's chain when the run is cancelled or a
+// transform failed; goStage recovers it.
+type abort struct{}
+
+// instance is one running instance of a stage: it owns its fused chain and
+// its port writers.
+type instance struct {
+	x     *executor
+	st    *stage
+	idx   int
+	outWM windowing.Time
+	now   windowing.Time
+
+	writers   map[*port]*portWriter
+	nodes     map[*graph.Node]graph.Emit
+	finishers []func() error
+	teardowns []func() error
+	idle      bool
+}
+
+func newInstance(x *executor, st *stage, idx int) *instance {
+	return &instance{x: x, st: st, idx: idx, outWM: windowing.MinTime, now: windowing.MinTime,
+		writers: map[*port]*portWriter{}, nodes: map[*graph.Node]graph.Emit{}}
+}
+
+func (in *instance) ctx() context.Context { return in.x.ctx }
+
+// fail records err and unwinds the chain.
+func (in *instance) fail(err error) {
+	in.x.fail(err)
+	panic(abort{})
+}
+
+// send delivers m, blocking while the inbox is full (backpressure).
+func (in *instance) send(ch chan msg, m msg) {
+	select {
+	case ch <- m:
+	case <-in.x.ctx.Done():
+		panic(abort{})
+	}
+}
+
+// emitterFor returns the function that passes an element of col to all of
+// col's consumers, compiling stateless consumers into this instance's chain.
+func (in *instance) emitterFor(col *graph.PCol) graph.Emit {
+	var outs []graph.Emit
+	for _, c := range col.Consumers {
+		if p := in.x.plan.exitPort(c, col); p != nil {
+			outs = append(outs, in.writer(p).emit)
+			continue
+		}
+		outs = append(outs, in.compile(c))
+	}
+	if len(outs) == 0 {
+		if n := col.Producer; n != nil && n.Kind == graph.KindWindowInto && col == n.Outputs[1] {
+			return in.lateCounter(n)
+		}
+		return func(graph.Elem) {}
+	}
+	if len(outs) == 1 {
+		return outs[0]
+	}
+	return func(e graph.Elem) {
+		for _, o := range outs {
+			o(e)
+		}
+	}
+}
+
+// lateCounter counts and logs late data that no transform reads.
+func (in *instance) lateCounter(n *graph.Node) graph.Emit {
+	c := in.x.cfg.Metrics.Late(n.Name)
+	log := in.x.cfg.Logger
+	return func(e graph.Elem) {
+		k := c.Add(1)
+		if k <= 10 || k%10000 == 0 {
+			log.Warn("late data dropped (bind it with LateData to keep it)", "transform", n.Name, "timestamp", e.Time, "watermark", in.outWM, "count", k)
+		}
+	}
+}
+
+// compile instantiates stateless node c in this instance's chain (once) and
+// returns its input.
+func (in *instance) compile(c *graph.Node) graph.Emit {
+	if e, ok := in.nodes[c]; ok {
+		return e
+	}
+	// Break cycles of memoisation for Flatten reached twice: register a
+	// forwarding stub first.
+	var target graph.Emit
+	in.nodes[c] = func(e graph.Elem) { target(e) }
+	switch c.Kind {
+	case graph.KindFlatten:
+		target = in.emitterFor(c.Outputs[0])
+	case graph.KindWindowInto:
+		target = in.compileWindowInto(c)
+	case graph.KindParDo:
+		target = in.compileParDo(c)
+	default:
+		in.fail(fmt.Errorf("engine: %s cannot run in a fused chain", c))
+	}
+	in.nodes[c] = target
+	return target
+}
+
+func (in *instance) compileWindowInto(c *graph.Node) graph.Emit {
+	s := c.Window.Strategy
+	main := in.emitterFor(c.Outputs[0])
+	late := in.emitterFor(c.Outputs[1])
+	var wins []windowing.Window
+	return func(e graph.Elem) {
+		wins = s.Fn.AssignWindows(e.Time, wins[:0])
+		isLate := false
+		for _, w := range wins {
+			// A merging window function's proto-window can only grow by
+			// merging, so it is late exactly when it is late on its own.
+			if s.IsLate(w, in.outWM) {
+				isLate = true
+				continue
+			}
+			main(graph.Elem{Value: e.Value, Time: e.Time, Window: w, Pane: windowing.NoFiring})
+		}
+		if isLate {
+			late(e)
+		}
+	}
+}
+
+func (in *instance) compileParDo(c *graph.Node) graph.Emit {
+	fn := c.DoFn.New()
+	x := &graph.ExecCtx{Ctx: in.x.ctx, Transform: c.Name}
+	outs := make([]graph.Emit, len(c.Outputs))
+	for i, o := range c.Outputs {
+		outs[i] = in.emitterFor(o)
+	}
+	if err := fn.Setup(x); err != nil {
+		in.fail(fmt.Errorf("%w: %s: setup: %v", ErrUserCode, c, err))
+	}
+	in.finishers = append(in.finishers, func() error {
+		if err := fn.FinishBundle(x, outs); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUserCode, c, err)
+		}
+		return nil
+	})
+	in.teardowns = append(in.teardowns, fn.Teardown)
+	return func(e graph.Elem) {
+		x.Time, x.Window, x.Pane = e.Time, e.Window, e.Pane
+		x.InputWatermark, x.Now = in.outWM, in.now
+		if err := fn.Process(x, e, outs); err != nil {
+			in.fail(fmt.Errorf("%w: %s: %v", ErrUserCode, c, err))
+		}
+	}
+}
+
+// finishBundle calls the FinishBundle of every DoFn in the chain.
+func (in *instance) finishBundle() {
+	for _, f := range in.finishers {
+		if err := f(); err != nil {
+			in.fail(err)
+		}
+	}
+}
+
+func (in *instance) teardown() {
+	for _, t := range in.teardowns {
+		if err := t(); err != nil {
+			in.x.cfg.Logger.Warn("teardown failed", "stage", in.st.name, "err", err)
+		}
+	}
+}
+
+// writer returns this instance's writer to port p.
+func (in *instance) writer(p *port) *portWriter {
+	if w, ok := in.writers[p]; ok {
+		return w
+	}
+	base, ok := in.x.plan.senderBase[senderKey{in.st, p}]
+	if !ok {
+		in.fail(fmt.Errorf("engine: internal error: %s sends to %s without being registered", in.st.name, p.name))
+	}
+	w := &portWriter{in: in, p: p, sender: base + in.idx, bufs: make([][]shuffled, len(p.inboxes)), rr: in.idx}
+	if p.combine != nil {
+		w.lift = newLifter(p.combine)
+	}
+	in.writers[p] = w
+	return w
+}
+
+// flush sends every partial batch.
+func (in *instance) flush() {
+	for _, w := range in.writers {
+		w.flush()
+	}
+}
+
+// forwardWatermark flushes, then sends wm to every instance of every port
+// this instance writes to.
+func (in *instance) forwardWatermark(wm windowing.Time) {
+	if wm <= in.outWM && !in.idle {
+		return
+	}
+	in.finishBundle()
+	in.flush()
+	if wm > in.outWM {
+		in.outWM = wm
+	}
+	in.idle = false
+	for _, w := range in.writers {
+		w.broadcast(msg{kind: msgWatermark, wm: in.outWM})
+	}
+}
+
+// markIdle tells downstream that this instance is idle.
+func (in *instance) markIdle() {
+	if in.idle {
+		return
+	}
+	in.finishBundle()
+	in.flush()
+	in.idle = true
+	for _, w := range in.writers {
+		w.broadcast(msg{kind: msgIdle})
+	}
+}
+
+// finish sends EOS downstream. Every port the stage is registered with must
+// get it, even those the chain never wrote to.
+func (in *instance) finish() {
+	in.finishBundle()
+	in.flush()
+	for key := range in.x.plan.senderBase {
+		if key.stage == in.st {
+			in.writer(key.port)
+		}
+	}
+	for _, w := range in.writers {
+		w.broadcast(msg{kind: msgEOS})
+	}
+}
+
+// portWriter batches elements from one instance to one port.
+type portWriter struct {
+	in     *instance
+	p      *port
+	sender int
+	bufs   [][]shuffled
+	rr     int
+	lift   *lifter
+}
+
+func (w *portWriter) emit(e graph.Elem) {
+	p := w.p
+	switch p.route {
+	case routeKeyGroup:
+		key, val := p.kv.Split(e.Value)
+		kb, err := p.kv.KeyCoder.Append(nil, key)
+		if err != nil {
+			w.in.fail(fmt.Errorf("engine: %s: encoding key: %w", p.name, err))
+		}
+		kg := state.KeyGroupOf(kb, w.in.x.cfg.KeyGroups)
+		if w.lift != nil {
+			w.lift.add(key, kb, kg, val, e)
+			if len(w.lift.entries) >= 4*w.in.x.cfg.BatchSize {
+				w.flushLifted()
+			}
+			return
+		}
+		d := state.WorkerOf(kg, len(p.inboxes), w.in.x.cfg.KeyGroups)
+		w.push(d, shuffled{e: e, key: key, keyBytes: kb, kg: kg, n: 1})
+	case routeRoundRobin:
+		w.push(w.rr%len(p.inboxes), shuffled{e: e, n: 1})
+		if len(w.bufs[w.rr%len(p.inboxes)]) == 0 {
+			w.rr++
+		}
+	default:
+		w.push(0, shuffled{e: e, n: 1})
+	}
+}
+
+func (w *portWriter) push(d int, s shuffled) {
+	w.bufs[d] = append(w.bufs[d], s)
+	if len(w.bufs[d]) >= w.in.x.cfg.BatchSize {
+		w.sendBatch(d)
+	}
+}
+
+func (w *portWriter) sendBatch(d int) {
+	b := w.bufs[d]
+	if len(b) == 0 {
+		return
+	}
+	w.bufs[d] = make([]shuffled, 0, w.in.x.cfg.BatchSize)
+	if w.p.route == routeBroadcast {
+		for _, ch := range w.p.inboxes {
+			w.in.send(ch, msg{port: w.p.index, sender: w.sender, kind: msgData, elems: b})
+		}
+		return
+	}
+	w.in.send(w.p.inboxes[d], msg{port: w.p.index, sender: w.sender, kind: msgData, elems: b})
+}
+
+func (w *portWriter) flushLifted() {
+	if w.lift == nil {
+		return
+	}
+	p := w.p
+	for _, s := range w.lift.drain() {
+		d := state.WorkerOf(s.kg, len(p.inboxes), w.in.x.cfg.KeyGroups)
+		w.push(d, s)
+	}
+}
+
+func (w *portWriter) flush() {
+	w.flushLifted()
+	for d := range w.bufs {
+		w.sendBatch(d)
+	}
+}
+
+func (w *portWriter) broadcast(m msg) {
+	w.flush()
+	m.port, m.sender = w.p.index, w.sender
+	for _, ch := range w.p.inboxes {
+		w.in.send(ch, m)
+	}
+}
+
+// lifter pre-combines the values of a CombinePerKey per key and window before
+// the shuffle (Beam's combiner lifting).
+type lifter struct {
+	fn      *graph.CombineSpec
+	entries map[liftKey]*shuffled
+	order   []liftKey
+}
+
+type liftKey struct {
+	key string
+	win windowing.Window
+}
+
+func newLifter(fn *graph.CombineSpec) *lifter {
+	return &lifter{fn: fn, entries: map[liftKey]*shuffled{}}
+}
+
+func (l *lifter) add(key any, kb []byte, kg state.KeyGroup, v any, e graph.Elem) {
+	k := liftKey{string(kb), e.Window}
+	s, ok := l.entries[k]
+	if !ok {
+		s = &shuffled{e: graph.Elem{Value: l.fn.Create(), Time: e.Time, Window: e.Window, Pane: windowing.NoFiring},
+			key: key, keyBytes: kb, kg: kg, lifted: true}
+		l.entries[k] = s
+		l.order = append(l.order, k)
+	}
+	s.e.Value = l.fn.Add(s.e.Value, v)
+	s.n++
+	if e.Time < s.e.Time {
+		s.e.Time = e.Time
+	}
+}
+
+// drain returns the accumulators in first-seen order and empties the lifter.
+func (l *lifter) drain() []shuffled {
+	out := make([]shuffled, 0, len(l.order))
+	for _, k := range l.order {
+		out = append(out, *l.entries[k])
+	}
+	clear(l.entries)
+	l.order = l.order[:0]
+	return out
+}
+
+// sinkWriter writes one binding's values to its sink from one goroutine.
+type sinkWriter struct {
+	binding string
+	sink    connector.Sink
+	port    *port
+	dead    bool
+}
+
+func (s *sinkWriter) run(x *executor) error {
+	if s.port.senders == 0 {
+		return nil
+	}
+	written := x.cfg.Metrics.Written(s.binding)
+	eos := 0
+	vals := make([]any, 0, x.cfg.BatchSize)
+	for {
+		var m msg
+		select {
+		case m = <-s.port.inboxes[0]:
+		case <-x.ctx.Done():
+			return context.Cause(x.ctx)
+		}
+		switch m.kind {
+		case msgEOS:
+			eos++
+			if eos == s.port.senders {
+				return nil
+			}
+		case msgData:
+			vals = vals[:0]
+			for _, e := range m.elems {
+				vals = append(vals, e.e.Value)
+			}
+			if s.sink != nil {
+				if err := s.sink.Write(x.ctx, vals); err != nil {
+					if errors.Is(err, context.Canceled) {
+						return err
+					}
+					return fmt.Errorf("engine: writing %q: %w", s.binding, err)
+				}
+			}
+			if s.dead && s.sink == nil {
+				continue // counted by the readers
+			}
+			written.Add(int64(len(vals)))
+		}
+	}
+}

@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// keyedOp is a keyed operator at the head of a keyed stage instance.
+type keyedOp interface {
+	// process handles one element of the current batch.
+	process(s *shuffled) error
+	// onTimer handles a timer that fired.
+	onTimer(t state.Timer) error
+	// finishBundle is called after each batch of elements.
+	finishBundle() error
+}
+
+// opID is the state-key id of a transform: a hash of its name, so that it
+// stays the same across runs that share state while the name does.
+func opID(name string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return h.Sum32()
+}
+
+// keyedEnv is what keyed operators share within one instance: the backend,
+// the key groups owned, the timers, the current watermark and time.
+type keyedEnv struct {
+	in      *instance
+	op      uint32
+	backend state.Backend
+	lo, hi  state.KeyGroup
+	// inputWM is the operator's input watermark.
+	inputWM windowing.Time
+	// next[domain][kg-lo] caches the earliest timer of each key group, so
+	// that a watermark advance only visits groups with due timers.
+	next [3][]windowing.Time
+	sa   stateAccess
+}
+
+func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
+	cfg := in.x.cfg
+	if cfg.Backend == nil {
+		return nil, fmt.Errorf("engine: %s needs a state backend", name)
+	}
+	lo, hi := state.GroupRange(in.idx, in.st.instances, cfg.KeyGroups)
+	env := &keyedEnv{in: in, op: opID(name), backend: cfg.Backend, lo: lo, hi: hi, inputWM: windowing.MinTime}
+	for _, d := range []state.TimeDomain{state.EventTime, state.ProcessingTime} {
+		env.next[d] = make([]windowing.Time, hi-lo)
+		for kg := lo; kg < hi; kg++ {
+			t, err := state.EarliestTimer(env.backend, env.op, kg, d)
+			if err != nil {
+				return nil, err
+			}
+			env.next[d][kg-lo] = t
+		}
+	}
+	env.sa = stateAccess{env: env, seq: uint64(time.Now().UnixNano())}
+	return env, nil
+}
+
+// setTimer sets a timer and keeps the earliest-timer cache.
+func (env *keyedEnv) setTimer(t state.Timer) error {
+	t.Op = env.op
+	if err := state.SetTimer(env.backend, t); err != nil {
+		return err
+	}
+	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
+		env.next[t.Domain][i] = t.Time
+	}
+	return nil
+}
+
+func (env *keyedEnv) deleteTimer(t state.Timer) error {
+	t.Op = env.op
+	return state.DeleteTimer(env.backend, t)
+}
+
+// fire fires, in time order per key group, every timer of domain d at or
+// before upTo, including timers that firing sets. It returns how many fired.
+func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (int, error) {
+	fired := 0
+	for kg := env.lo; kg < env.hi; kg++ {
+		i := kg - env.lo
+		if env.next[d][i] > upTo {
+			continue
+		}
+		for {
+			t, ok, err := state.NextTimer(env.backend, env.op, kg, d, upTo)
+			if err != nil {
+				return fired, err
+			}
+			if !ok {
+				break
+			}
+			if err := state.DeleteTimer(env.backend, t); err != nil {
+				return fired, err
+			}
+			if err := op.onTimer(t); err != nil {
+				return fired, err
+			}
+			fired++
+		}
+		t, err := state.EarliestTimer(env.backend, env.op, kg, d)
+		if err != nil {
+			return fired, err
+		}
+		env.next[d][i] = t
+	}
+	return fired, nil
+}
+
+// runKeyed runs a keyed stage instance: it owns the key groups of its range,
+// processes batches, and fires timers as its input watermark and processing
+// time advance.
+func (in *instance) runKeyed() error {
+	x, st := in.x, in.st
+	cfg := x.cfg
+	head := st.head
+	env, err := newKeyedEnv(in, head.Name)
+	if err != nil {
+		return err
+	}
+	var op keyedOp
+	switch {
+	case head.Kind == graph.KindParDo:
+		op, err = newStatefulOp(env, head)
+	default:
+		op, err = newWindowOp(env, head)
+	}
+	if err != nil {
+		return err
+	}
+	p := st.ports[0]
+	in.now = in.procTime()
+	merger := windowing.NewMerger(p.senders, 0, in.now)
+	inbox := p.inboxes[in.idx]
+	var tick <-chan time.Time
+	if !cfg.Bounded {
+		t := time.NewTicker(cfg.TickInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	advance := func() error {
+		wm := merger.Current()
+		if wm <= env.inputWM {
+			return nil
+		}
+		env.inputWM = wm
+		if _, err := env.fire(state.EventTime, wm-1, op); err != nil {
+			return err
+		}
+		if err := op.finishBundle(); err != nil {
+			return err
+		}
+		in.forwardWatermark(wm)
+		return nil
+	}
+	eos := 0
+	for eos < p.senders {
+		var m msg
+		select {
+		case m = <-inbox:
+		case <-tick:
+			in.now = in.procTime()
+			if _, err := env.fire(state.ProcessingTime, in.now, op); err != nil {
+				return err
+			}
+			if err := op.finishBundle(); err != nil {
+				return err
+			}
+			in.flush()
+			continue
+		case <-x.ctx.Done():
+			return context.Cause(x.ctx)
+		}
+		switch m.kind {
+		case msgData:
+			merger.Active(m.sender, in.now)
+			for i := range m.elems {
+				if err := op.process(&m.elems[i]); err != nil {
+					return err
+				}
+			}
+			if err := op.finishBundle(); err != nil {
+				return err
+			}
+		case msgWatermark:
+			merger.Advance(m.sender, m.wm, in.now)
+			if err := advance(); err != nil {
+				return err
+			}
+		case msgIdle:
+			merger.SetIdle(m.sender)
+			if err := advance(); err != nil {
+				return err
+			}
+			if merger.AllIdle() {
+				in.markIdle()
+			}
+		case msgEOS:
+			eos++
+		}
+	}
+	if env.inputWM >= windowing.MaxTime {
+		// The input is complete: let processing time run out too, then
+		// fire whatever that set, until nothing is left.
+		in.now = windowing.MaxTime
+		for {
+			n1, err := env.fire(state.ProcessingTime, windowing.MaxTime, op)
+			if err != nil {
+				return err
+			}
+			n2, err := env.fire(state.EventTime, windowing.MaxTime-1, op)
+			if err != nil {
+				return err
+			}
+			if n1+n2 == 0 {
+				break
+			}
+		}
+		if err := op.finishBundle(); err != nil {
+			return err
+		}
+	}
+	in.finish()
+	return nil
+}
+
+// stateAccess implements graph.StateAccess for the current key and window
+// of a keyed operator.
+type stateAccess struct {
+	env    *keyedEnv
+	kg     state.KeyGroup
+	key    []byte
+	window windowing.Window
+	buf    []byte
+	seq    uint64
+}
+
+func (a *stateAccess) set(kg state.KeyGroup, key []byte, w windowing.Window) {
+	a.kg, a.key, a.window = kg, key, w
+}
+
+func (a *stateAccess) cellKey(name string, sub []byte) []byte {
+	a.buf = state.AppendCell(a.buf[:0], state.Cell{Op: a.env.op, KG: a.kg, Key: a.key, Window: a.window, Name: name})
+	return append(a.buf, sub...)
+}
+
+func (a *stateAccess) Get(name string, sub []byte) ([]byte, bool, error) {
+	return a.env.backend.Get(a.cellKey(name, sub))
+}
+
+func (a *stateAccess) Set(name string, sub, value []byte) error {
+	return a.env.backend.Set(a.cellKey(name, sub), value)
+}
+
+func (a *stateAccess) Delete(name string, sub []byte) error {
+	return a.env.backend.Delete(a.cellKey(name, sub))
+}
+
+func (a *stateAccess) Clear(name string) error {
+	return a.deletePrefix(append([]byte(nil), a.cellKey(name, nil)...))
+}
+
+// deletePrefix deletes every key with the prefix one by one. Point deletes
+// rather than a range deletion: Pebble re-fragments the range tombstones of
+// its memtable for every new iterator, so thousands of small range deletions
+// (one per expired window) make every later read slow.
+func (a *stateAccess) deletePrefix(prefix []byte) error {
+	it, err := a.env.backend.NewIter(prefix, state.PrefixEnd(prefix))
+	if err != nil {
+		return err
+	}
+	var keys [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		keys = append(keys, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := a.env.backend.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *stateAccess) Scan(name string, fn func(sub, value []byte) error) error {
+	k := append([]byte(nil), a.cellKey(name, nil)...)
+	it, err := a.env.backend.NewIter(k, state.PrefixEnd(k))
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := fn(it.Key()[len(k):], it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// NextSeq returns increasing sub-keys: a counter started from the wall clock
+// when the instance opened, so bag entries added after a restart still sort
+// after earlier ones.
+func (a *stateAccess) NextSeq(string) ([]byte, error) {
+	a.seq++
+	return binary.BigEndian.AppendUint64(nil, a.seq), nil
+}
+
+func (a *stateAccess) SetTimer(name string, domain uint8, t windowing.Time) error {
+	return a.env.setTimer(state.Timer{KG: a.kg, Domain: state.TimeDomain(domain), Time: t, Key: a.key, Window: a.window, Name: name})
+}
+
+func (a *stateAccess) ClearTimer(name string, domain uint8) error {
+	return a.env.deleteTimer(state.Timer{KG: a.kg, Domain: state.TimeDomain(domain), Key: a.key, Window: a.window, Name: name})
+}
+
+// clearWindow deletes every cell of the current key and window.
+func (a *stateAccess) clearWindow() error {
+	return a.deletePrefix(state.AppendWindowPrefix(nil, a.env.op, a.kg, a.key, a.window))
+}

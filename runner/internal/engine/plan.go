@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/io/connector"
+)
+
+type stageKind uint8
+
+const (
+	stageSource stageKind = iota + 1
+	stageKeyed
+	stageSide
+)
+
+// route is how a port spreads elements over its stage's instances.
+type route uint8
+
+const (
+	routeKeyGroup   route = iota + 1 // by the key's key group
+	routeRoundRobin                  // batches in turn
+	routeBroadcast                   // every element to every instance
+	routeSingle                      // one instance (sinks)
+)
+
+// port is one input of a stage (or of a sink writer): the main input, or a
+// side input of a side-input stage.
+type port struct {
+	name    string
+	index   int // 0: main; i: side input i-1
+	route   route
+	inboxes []chan msg
+	// senders is the number of sending stage instances; each has an id in
+	// [0, senders).
+	senders int
+	// combine is set for the main port of a CombinePerKey whose windows do
+	// not merge: senders pre-combine (combiner lifting).
+	combine *graph.CombineSpec
+	kv      *graph.KVInfo
+}
+
+type plan struct {
+	stages []*stage
+	sinks  []*sinkWriter
+	dead   *sinkWriter
+	// ports by consumer node id and input index (0 main, i side i-1).
+	ports map[portKey]*port
+	// senderBase by (sending stage, port).
+	senderBase map[senderKey]int
+}
+
+type portKey struct {
+	node  int
+	index int
+}
+
+type senderKey struct {
+	stage *stage
+	port  *port
+}
+
+type stage struct {
+	name      string
+	kind      stageKind
+	head      *graph.Node
+	instances int
+	ports     []*port // keyed: [main]; side: [main, side1, ...]
+
+	// Source stages.
+	source connector.Source
+	splits []connector.Split
+}
+
+func buildPlan(g *graph.Graph, cfg *Config) (*plan, error) {
+	pl := &plan{ports: map[portKey]*port{}, senderBase: map[senderKey]int{}}
+	P := cfg.Parallelism
+	newInboxes := func(n int) []chan msg {
+		in := make([]chan msg, n)
+		for i := range in {
+			in[i] = make(chan msg, cfg.QueueLength)
+		}
+		return in
+	}
+	// Stages headed by sources, keyed transforms and side-input ParDos;
+	// sink writers.
+	for _, n := range g.Nodes {
+		switch {
+		case n.Kind == graph.KindSource:
+			src, ok := cfg.Sources[n.Source.Binding]
+			if !ok {
+				return nil, fmt.Errorf("engine: %s: no source opened for %q", n, n.Source.Binding)
+			}
+			splits, err := src.Splits(context.Background())
+			if err != nil {
+				return nil, fmt.Errorf("engine: binding %q: %w", n.Source.Binding, err)
+			}
+			inst := min(P, len(splits))
+			if !src.Bounded() {
+				// Unbounded splits are polled in turn by each reader.
+				inst = min(P, len(splits))
+			}
+			pl.stages = append(pl.stages, &stage{name: n.Name, kind: stageSource, head: n, instances: inst, source: src, splits: splits})
+		case n.Keyed():
+			p := &port{name: n.Name, route: routeKeyGroup, inboxes: newInboxes(P), kv: n.Inputs[0].KV}
+			if n.Kind == graph.KindCombinePerKey && !n.Inputs[0].Strategy.Merging() {
+				p.combine = n.Combine
+			}
+			pl.ports[portKey{n.ID, 0}] = p
+			pl.stages = append(pl.stages, &stage{name: n.Name, kind: stageKeyed, head: n, instances: P, ports: []*port{p}})
+		case n.Kind == graph.KindParDo && len(n.Sides) > 0:
+			st := &stage{name: n.Name, kind: stageSide, head: n, instances: P}
+			inboxes := newInboxes(P) // all ports of a side stage share the inboxes
+			main := &port{name: n.Name, index: 0, route: routeRoundRobin, inboxes: inboxes}
+			pl.ports[portKey{n.ID, 0}] = main
+			st.ports = append(st.ports, main)
+			for i := range n.Sides {
+				sp := &port{name: fmt.Sprintf("%s/side%d", n.Name, i), index: i + 1, route: routeBroadcast, inboxes: inboxes}
+				pl.ports[portKey{n.ID, i + 1}] = sp
+				st.ports = append(st.ports, sp)
+			}
+			pl.stages = append(pl.stages, st)
+		case n.Kind == graph.KindSink:
+			sw := &sinkWriter{binding: n.Sink.Binding, sink: cfg.Sinks[n.Sink.Binding]}
+			sw.port = &port{name: n.Name, route: routeSingle, inboxes: newInboxes(1)}
+			pl.ports[portKey{n.ID, 0}] = sw.port
+			pl.sinks = append(pl.sinks, sw)
+		}
+	}
+	pl.dead = &sinkWriter{binding: "dead-letter", sink: cfg.DeadLetter, dead: true}
+	pl.dead.port = &port{name: "dead-letter", route: routeSingle, inboxes: newInboxes(1)}
+	pl.sinks = append(pl.sinks, pl.dead)
+
+	// Register senders: walk each stage's fused chain to find the ports
+	// it sends to.
+	for _, st := range pl.stages {
+		reached := map[*port]bool{}
+		var walk func(col *graph.PCol)
+		seen := map[*graph.Node]bool{}
+		walk = func(col *graph.PCol) {
+			for _, c := range col.Consumers {
+				if p := pl.exitPort(c, col); p != nil {
+					reached[p] = true
+					continue
+				}
+				if seen[c] {
+					continue
+				}
+				seen[c] = true
+				for _, out := range c.Outputs {
+					walk(out)
+				}
+			}
+		}
+		for _, out := range st.head.Outputs {
+			walk(out)
+		}
+		if st.kind == stageSource {
+			reached[pl.dead.port] = true
+		}
+		for p := range reached {
+			pl.senderBase[senderKey{st, p}] = p.senders
+			p.senders += st.instances
+		}
+	}
+	return pl, nil
+}
+
+// exitPort returns the port through which consumer c receives col, or nil
+// if c is a stateless transform fused into the sender's chain.
+func (pl *plan) exitPort(c *graph.Node, col *graph.PCol) *port {
+	for i, s := range c.Sides {
+		if s.PCol == col {
+			return pl.ports[portKey{c.ID, i + 1}]
+		}
+	}
+	if c.Kind == graph.KindSink || c.Keyed() || (c.Kind == graph.KindParDo && len(c.Sides) > 0) {
+		return pl.ports[portKey{c.ID, 0}]
+	}
+	return nil
+}

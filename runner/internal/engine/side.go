@@ -1,0 +1,192 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// runSide runs a ParDo with side inputs. Main elements arrive round-robin,
+// side elements are broadcast to every instance. A main element waits until
+// every side input is complete for the side window it maps to (the side
+// input's watermark has passed that window's end), then is processed with
+// the materialized views. Waiting elements hold the output watermark at
+// their timestamps. They wait in memory: side inputs suit small, slowly
+// changing data; large tables belong in keyed state (a CoGroupByKey or a
+// stateful join).
+func (in *instance) runSide() error {
+	x, st := in.x, in.st
+	n := st.head
+	cfg := x.cfg
+	in.now = in.procTime()
+	mergers := make([]*windowing.Merger, len(st.ports))
+	total := 0
+	for i, p := range st.ports {
+		mergers[i] = windowing.NewMerger(p.senders, 0, in.now)
+		total += p.senders
+	}
+	sides := n.Sides
+	type viewKey struct {
+		side int
+		win  windowing.Window
+	}
+	sideData := make([]map[windowing.Window][]any, len(sides))
+	for i := range sideData {
+		sideData[i] = map[windowing.Window][]any{}
+	}
+	views := map[viewKey]any{}
+	sideWindow := func(i int, main windowing.Window) windowing.Window {
+		s := sides[i].PCol.Strategy
+		if s.Fn == nil || s.Fn.String() == "global" {
+			return windowing.GlobalWindow
+		}
+		ws := s.Fn.AssignWindows(main.MaxTimestamp(), nil)
+		return ws[0]
+	}
+	fn := n.DoFn.New()
+	ex := &graph.ExecCtx{Ctx: x.ctx, Transform: n.Name}
+	ex.Side = func(s *graph.SideInput) (any, error) {
+		for i, si := range sides {
+			if si != s {
+				continue
+			}
+			k := viewKey{i, sideWindow(i, ex.Window)}
+			if v, ok := views[k]; ok {
+				return v, nil
+			}
+			v, err := s.Materialize(sideData[i][k.win])
+			if err != nil {
+				return nil, err
+			}
+			views[k] = v
+			return v, nil
+		}
+		return nil, fmt.Errorf("engine: %s: side input not declared on this ParDo", n)
+	}
+	outs := make([]graph.Emit, len(n.Outputs))
+	for i, o := range n.Outputs {
+		outs[i] = in.emitterFor(o)
+	}
+	if err := fn.Setup(ex); err != nil {
+		return fmt.Errorf("%w: %s: setup: %v", ErrUserCode, n, err)
+	}
+	in.teardowns = append(in.teardowns, fn.Teardown)
+
+	ready := func(e graph.Elem) bool {
+		for i := range sides {
+			if mergers[i+1].Current() <= sideWindow(i, e.Window).MaxTimestamp() {
+				return false
+			}
+		}
+		return true
+	}
+	process := func(e graph.Elem) error {
+		ex.Time, ex.Window, ex.Pane = e.Time, e.Window, e.Pane
+		ex.InputWatermark, ex.Now = mergers[0].Current(), in.now
+		if err := fn.Process(ex, e, outs); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUserCode, n, err)
+		}
+		return nil
+	}
+	var pending []graph.Elem
+	release := func() error {
+		kept := pending[:0]
+		for _, e := range pending {
+			if ready(e) {
+				if err := process(e); err != nil {
+					return err
+				}
+				continue
+			}
+			kept = append(kept, e)
+		}
+		clear(pending[len(kept):])
+		pending = kept
+		if err := fn.FinishBundle(ex, outs); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUserCode, n, err)
+		}
+		wm := mergers[0].Current()
+		for _, e := range pending {
+			wm = windowing.MinOf(wm, e.Time)
+		}
+		in.forwardWatermark(wm)
+		// Forget side windows no main element can map to any more.
+		mainWM := mergers[0].Current()
+		for i := range sideData {
+			for w := range sideData[i] {
+				if !w.IsGlobal() && n.Inputs[0].Strategy.GCTime(w) < mainWM && mergers[i+1].Current() > w.MaxTimestamp() {
+					delete(sideData[i], w)
+					delete(views, viewKey{i, w})
+				}
+			}
+		}
+		return nil
+	}
+	inbox := st.ports[0].inboxes[in.idx]
+	var tick <-chan time.Time
+	if !cfg.Bounded {
+		t := time.NewTicker(cfg.TickInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	eos := 0
+	for eos < total {
+		var m msg
+		select {
+		case m = <-inbox:
+		case <-tick:
+			in.now = in.procTime()
+			in.flush()
+			continue
+		case <-x.ctx.Done():
+			return context.Cause(x.ctx)
+		}
+		mg := mergers[m.port]
+		switch m.kind {
+		case msgData:
+			mg.Active(m.sender, in.now)
+			if m.port == 0 {
+				for _, s := range m.elems {
+					if len(pending) == 0 && ready(s.e) {
+						if err := process(s.e); err != nil {
+							return err
+						}
+					} else {
+						pending = append(pending, s.e)
+					}
+				}
+				if err := fn.FinishBundle(ex, outs); err != nil {
+					return fmt.Errorf("%w: %s: %v", ErrUserCode, n, err)
+				}
+				continue
+			}
+			for _, s := range m.elems {
+				i := m.port - 1
+				sideData[i][s.e.Window] = append(sideData[i][s.e.Window], s.e.Value)
+				delete(views, viewKey{i, s.e.Window})
+			}
+		case msgWatermark:
+			if mg.Advance(m.sender, m.wm, in.now) {
+				if err := release(); err != nil {
+					return err
+				}
+			}
+		case msgIdle:
+			if mg.SetIdle(m.sender) {
+				if err := release(); err != nil {
+					return err
+				}
+			}
+		case msgEOS:
+			eos++
+		}
+	}
+	if len(pending) > 0 {
+		cfg.Logger.Warn("stopped with main-input elements still waiting for side inputs", "transform", n.Name, "waiting", len(pending))
+	}
+	in.finish()
+	return nil
+}

@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/windowing"
+)
+
+func (st *stage) runInstance(x *executor, i int) error {
+	in := newInstance(x, st, i)
+	defer in.teardown()
+	switch st.kind {
+	case stageSource:
+		return in.runSource()
+	case stageKeyed:
+		return in.runKeyed()
+	case stageSide:
+		return in.runSide()
+	}
+	return fmt.Errorf("engine: unknown stage kind %d", st.kind)
+}
+
+// readerSplit is one split of a reader instance.
+type readerSplit struct {
+	split  connector.Split
+	rd     connector.Reader
+	wm     windowing.SplitWatermark
+	done   bool
+	opened bool
+}
+
+// runSource reads this instance's splits (every instances-th split): in
+// turn for bounded sources, interleaved for unbounded ones. Its output
+// watermark is the merge of its splits' watermarks; a split not yet opened
+// holds it at the start of time, a finished one no longer holds it.
+func (in *instance) runSource() (err error) {
+	x, st := in.x, in.st
+	spec := st.head.Source
+	cfg := x.cfg
+	metrics := cfg.Metrics
+	readCount := metrics.Read(spec.Binding)
+	readerID := fmt.Sprintf("%s[%d]", st.name, in.idx)
+	defer metrics.setReaderWatermark(readerID, windowing.MaxTime)
+
+	var splits []*readerSplit
+	for k := in.idx; k < len(st.splits); k += st.instances {
+		splits = append(splits, &readerSplit{split: st.splits[k], wm: windowing.NewSplitWatermark(spec.Watermark)})
+	}
+	defer func() {
+		for _, s := range splits {
+			if s.rd != nil {
+				if cerr := s.rd.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("engine: closing %s: %w", s.split.ID(), cerr)
+				}
+			}
+		}
+	}()
+	bounded := st.source.Bounded()
+	idleness := spec.Watermark.Idleness
+	if bounded || cfg.Bounded {
+		idleness = 0
+	}
+	in.now = in.procTime()
+	merger := windowing.NewMerger(len(splits), idleness, in.now)
+	emit := in.emitterFor(st.head.Outputs[0])
+	dead := in.writer(x.plan.dead.port)
+	buf := make([]connector.Record, cfg.BatchSize)
+	open := func(s *readerSplit) {
+		rd, err := s.split.Open(x.ctx)
+		if err != nil {
+			in.fail(fmt.Errorf("engine: binding %q: opening %s: %w", spec.Binding, s.split.ID(), err))
+		}
+		s.rd, s.opened = rd, true
+	}
+	if !bounded {
+		for _, s := range splits {
+			open(s)
+		}
+	}
+	next := 0
+	stopped, drained := false, false
+	for {
+		select {
+		case <-cfg.Stop:
+			stopped = true
+		case <-cfg.Drain:
+			drained = true
+		case <-x.ctx.Done():
+			return nil
+		default:
+		}
+		if stopped || drained {
+			break
+		}
+		// Pick the split to read: the first unfinished one when
+		// bounded, the next in turn when not.
+		var s *readerSplit
+		var si int
+		for k := 0; k < len(splits); k++ {
+			j := (next + k) % len(splits)
+			if !splits[j].done {
+				s, si = splits[j], j
+				break
+			}
+		}
+		if s == nil {
+			break
+		}
+		if !bounded {
+			next = si + 1
+		}
+		if !s.opened {
+			open(s)
+		}
+		n, rerr := s.rd.Read(x.ctx, buf)
+		in.now = in.procTime()
+		for _, rec := range buf[:n] {
+			in.readRecord(spec, rec, &s.wm, emit, dead, readCount)
+		}
+		clear(buf[:n])
+		if n > 0 {
+			merger.Advance(si, s.wm.Current(), in.now)
+		}
+		switch {
+		case errors.Is(rerr, io.EOF):
+			s.done = true
+			if err := s.rd.Close(); err != nil {
+				return fmt.Errorf("engine: closing %s: %w", s.split.ID(), err)
+			}
+			s.rd = nil
+			merger.Advance(si, windowing.MaxTime, in.now)
+		case rerr != nil:
+			if x.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("engine: binding %q: reading %s: %w", spec.Binding, s.split.ID(), rerr)
+		}
+		merger.Tick(in.now)
+		in.finishBundle()
+		if wm := merger.Current(); wm > in.outWM {
+			in.forwardWatermark(wm)
+			metrics.setReaderWatermark(readerID, wm)
+		} else if merger.AllIdle() {
+			in.markIdle()
+		} else if n == 0 {
+			in.flush()
+		}
+	}
+	if stopped && !drained {
+		in.finish()
+		return nil
+	}
+	in.forwardWatermark(windowing.MaxTime)
+	metrics.setReaderWatermark(readerID, windowing.MaxTime)
+	in.finish()
+	return nil
+}
+
+// procTime is the processing time of this run: the clock, or the start of
+// time in a bounded run.
+func (in *instance) procTime() windowing.Time {
+	if in.x.cfg.Bounded {
+		return windowing.MinTime
+	}
+	return in.x.cfg.Clock()
+}
+
+func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm *windowing.SplitWatermark, emit graph.Emit, dead *portWriter, readCount interface{ Add(int64) int64 }) {
+	readCount.Add(1)
+	if rec.Err != nil {
+		in.deadLetter(spec, rec, rec.Err.Error(), dead)
+		return
+	}
+	t := windowing.MinTime
+	switch {
+	case spec.EventTime != nil:
+		var err error
+		t, err = spec.EventTime(rec.Value)
+		if err != nil {
+			in.deadLetter(spec, rec, "event time: "+err.Error(), dead)
+			return
+		}
+	case rec.HasTimestamp:
+		t = rec.Timestamp
+	}
+	if t < windowing.MinTime || t > windowing.EndOfGlobalWindow {
+		in.deadLetter(spec, rec, fmt.Sprintf("event time %d is out of range", int64(t)), dead)
+		return
+	}
+	wm.Observe(t)
+	in.x.cfg.Metrics.observeEventTime(t)
+	emit(graph.Elem{Value: rec.Value, Time: t, Window: windowing.GlobalWindow, Pane: windowing.NoFiring})
+}
+
+func (in *instance) deadLetter(spec *graph.SourceSpec, rec connector.Record, reason string, dead *portWriter) {
+	n := in.x.cfg.Metrics.DeadLettered.Add(1)
+	if in.x.cfg.DeadLetter == nil && (n <= 10 || n%10000 == 0) {
+		in.x.cfg.Logger.Warn("record dead-lettered (bind --dead-letter to keep them)", "binding", spec.Binding, "position", rec.Pos, "reason", reason, "count", n)
+	}
+	dead.emit(graph.Elem{Value: connector.DeadLetter{Binding: spec.Binding, Position: rec.Pos, Reason: reason, Record: string(rec.Raw)}})
+}

@@ -1,0 +1,454 @@
+// Package runner runs Weir pipelines: it binds a pipeline's logical sources
+// and sinks to URIs, opens the state backend, executes the pipeline in
+// backfill or stream mode, and reports what happened.
+//
+// A pipeline's main function builds the pipeline and hands it to Main, which
+// owns the command line (--mode, --bind, --state-dir, --parallelism,
+// --dead-letter, --job); programs that embed Weir call Run with Options.
+//
+// The two modes run the same plan, the same operators and the same state
+// backend. Backfill reads bounded inputs, holds processing time still, fires
+// every window when the input ends and exits. Stream reads until stopped
+// (SIGINT or SIGTERM: stop reading and finish without firing pending
+// windows) or drained (SIGUSR1, or Options.Drain: stop reading, advance the
+// watermark to the end of time, fire every window, flush the sinks).
+//
+// Dependency direction: runner imports sdk, state, io/connector and the
+// built-in connectors (io/file, io/discard, io/memory), and its own internal
+// engine. Nothing in Weir imports runner except main packages and tests.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/io/connector"
+	_ "github.com/weir-dev/weir/io/discard" // discard:// sinks
+	_ "github.com/weir-dev/weir/io/file"    // file:// sources and sinks
+	_ "github.com/weir-dev/weir/io/memory"  // mem:// sources and sinks
+	"github.com/weir-dev/weir/runner/internal/engine"
+	"github.com/weir-dev/weir/sdk"
+	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// Mode is how a pipeline runs.
+type Mode string
+
+const (
+	// Backfill reads bounded inputs to their end, fires every window and
+	// exits.
+	Backfill Mode = "backfill"
+	// Stream reads until stopped or drained.
+	Stream Mode = "stream"
+)
+
+// Errors of the runner, for errors.Is.
+var (
+	// ErrBinding is wrapped by every error about bindings: unbound names,
+	// bindings for names the pipeline does not have, unusable URIs.
+	ErrBinding = errors.New("runner: binding")
+	// ErrOptions is wrapped by invalid options.
+	ErrOptions = errors.New("runner: invalid options")
+	// ErrStateDir is returned when the state directory holds state from an
+	// earlier run and ResetState is not set.
+	ErrStateDir = errors.New("runner: state directory in use")
+)
+
+// Options configure a run. The zero value runs a backfill with everything
+// defaulted except the bindings.
+type Options struct {
+	// Mode is backfill or stream. Default Backfill.
+	Mode Mode
+	// Bindings bind the pipeline's logical names to URIs.
+	Bindings map[string]string
+	// StateDir is where the Pebble state backend keeps its files. Default:
+	// a temporary directory removed after the run.
+	StateDir string
+	// StateBackend is "pebble" (default) or "memory".
+	StateBackend string
+	// ResetState empties StateDir before the run if it holds state.
+	ResetState bool
+	// Parallelism is the number of workers per keyed stage and readers per
+	// source. Default: the number of CPUs.
+	Parallelism int
+	// DeadLetter is the URI of the sink for unreadable records. Default:
+	// none; such records are counted and logged.
+	DeadLetter string
+	// Progress is the interval between progress logs. Default 5s; negative
+	// turns them off.
+	Progress time.Duration
+	// Logger receives logs. Default slog.Default().
+	Logger *slog.Logger
+	// Drain, when closed, drains a stream run.
+	Drain <-chan struct{}
+	// Stop, when closed, stops a stream run without firing pending windows.
+	Stop <-chan struct{}
+	// BatchSize and QueueLength tune the shuffle (defaults 512 and 16).
+	BatchSize, QueueLength int
+	// Clock overrides processing time, for tests.
+	Clock func() windowing.Time
+}
+
+// EnsureDefaults fills unset fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Mode == "" {
+		o.Mode = Backfill
+	}
+	if o.StateBackend == "" {
+		o.StateBackend = "pebble"
+	}
+	if o.Parallelism == 0 {
+		o.Parallelism = runtime.NumCPU()
+	}
+	if o.Progress == 0 {
+		o.Progress = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem with the options themselves (bindings are
+// checked against the pipeline by Run).
+func (o *Options) Validate() error {
+	var errs []error
+	switch o.Mode {
+	case Backfill, Stream:
+	default:
+		errs = append(errs, fmt.Errorf("%w: --mode=%q: want backfill or stream", ErrOptions, o.Mode))
+	}
+	switch o.StateBackend {
+	case "pebble", "memory":
+	default:
+		errs = append(errs, fmt.Errorf("%w: --state-backend=%q: want pebble or memory", ErrOptions, o.StateBackend))
+	}
+	if o.Parallelism < 0 || o.Parallelism > state.DefaultKeyGroups {
+		errs = append(errs, fmt.Errorf("%w: --parallelism=%d: want 1 to %d", ErrOptions, o.Parallelism, state.DefaultKeyGroups))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what a run did.
+type Result struct {
+	Mode    Mode
+	Elapsed time.Duration
+	// Read and Written count records by binding.
+	Read, Written map[string]int64
+	// Late counts late records dropped (not written anywhere) by transform.
+	Late map[string]int64
+	// DeadLettered counts unreadable records.
+	DeadLettered int64
+	// Drained says the run ended by a drain; Stopped by a stop.
+	Drained, Stopped bool
+}
+
+// Run validates p against the options, binds it, and runs it to the end.
+func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	g := p.Graph()
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkBindings(g, opts.Bindings); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	start := time.Now()
+
+	backend, cleanup, err := openBackend(&opts)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+
+	sources, sinks, dead, err := openBindings(ctx, g, &opts)
+	closeSources := func() {
+		for _, s := range sources {
+			s.Close()
+		}
+	}
+	abortSinks := func() {
+		for _, s := range sinks {
+			s.Abort()
+		}
+		if dead != nil {
+			dead.Abort()
+		}
+	}
+	if err != nil {
+		closeSources()
+		abortSinks()
+		return nil, err
+	}
+	if opts.Mode == Backfill {
+		for name, s := range sources {
+			if !s.Bounded() {
+				closeSources()
+				abortSinks()
+				return nil, fmt.Errorf("%w %q: %s is unbounded; a backfill needs bounded input (use --mode=stream)", ErrBinding, name, opts.Bindings[name])
+			}
+		}
+	}
+
+	metrics := engine.NewMetrics()
+	drain, stop := opts.Drain, opts.Stop
+	drained, stopped := watchClosed(drain), watchClosed(stop)
+	cfg := engine.Config{
+		Parallelism: opts.Parallelism,
+		KeyGroups:   g.KeyGroups,
+		Backend:     backend,
+		Sources:     sources,
+		Sinks:       sinks,
+		DeadLetter:  dead,
+		Bounded:     opts.Mode == Backfill,
+		Clock:       opts.Clock,
+		Drain:       drain,
+		Stop:        stop,
+		BatchSize:   opts.BatchSize,
+		QueueLength: opts.QueueLength,
+		Logger:      log,
+		Metrics:     metrics,
+	}
+	log.Info("run starting", "mode", opts.Mode, "parallelism", opts.Parallelism, "state", backendDesc(&opts), "sources", strings.Join(g.Sources(), ","), "sinks", strings.Join(g.Sinks(), ","))
+	progressDone := make(chan struct{})
+	var progressWG sync.WaitGroup
+	if opts.Progress > 0 {
+		progressWG.Add(1)
+		go func() {
+			defer progressWG.Done()
+			reportProgress(log, metrics, backend, opts.Progress, start, progressDone)
+		}()
+	}
+	runErr := engine.Run(ctx, g, cfg)
+	close(progressDone)
+	progressWG.Wait()
+	closeSources()
+
+	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), Drained: drained(), Stopped: stopped()}
+	res.Read, res.Written, res.Late = metrics.Snapshot()
+	if runErr == nil {
+		runErr = ctx.Err()
+	}
+	if runErr != nil {
+		abortSinks()
+		return res, runErr
+	}
+	// Commit every sink: output becomes visible only now, all together.
+	var errs []error
+	names := make([]string, 0, len(sinks))
+	for name := range sinks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := sinks[name].Commit(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("runner: committing %q: %w", name, err))
+		}
+	}
+	if dead != nil {
+		if err := dead.Commit(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("runner: committing the dead-letter sink: %w", err))
+		}
+	}
+	if err := backend.Flush(); err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
+}
+
+func watchClosed(ch <-chan struct{}) func() bool {
+	return func() bool {
+		if ch == nil {
+			return false
+		}
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func backendDesc(o *Options) string {
+	if o.StateBackend == "memory" {
+		return "memory"
+	}
+	if o.StateDir == "" {
+		return "pebble (temporary directory)"
+	}
+	return "pebble " + o.StateDir
+}
+
+// checkBindings reports every logical name read or written but not bound,
+// and every binding that names nothing in the pipeline.
+func checkBindings(g *graph.Graph, b map[string]string) error {
+	var errs []error
+	known := map[string]bool{}
+	for _, n := range g.Nodes {
+		switch n.Kind {
+		case graph.KindSource:
+			known[n.Source.Binding] = true
+			if _, ok := b[n.Source.Binding]; !ok {
+				errs = append(errs, fmt.Errorf("%w %q: the pipeline reads it (%s) but it is not bound; use --bind %s=URI", ErrBinding, n.Source.Binding, n, n.Source.Binding))
+			}
+		case graph.KindSink:
+			known[n.Sink.Binding] = true
+			if _, ok := b[n.Sink.Binding]; !ok && !n.Sink.Optional {
+				errs = append(errs, fmt.Errorf("%w %q: the pipeline writes it (%s) but it is not bound; use --bind %s=URI (discard:// to drop it)", ErrBinding, n.Sink.Binding, n, n.Sink.Binding))
+			}
+		}
+	}
+	var names []string
+	for name := range b {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !known[name] {
+			errs = append(errs, fmt.Errorf("%w %q: the pipeline has no source or sink of that name (it reads %s; writes %s)", ErrBinding, name, orNone(g.Sources()), orNone(g.Sinks())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "nothing"
+	}
+	return strings.Join(s, ", ")
+}
+
+func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]connector.Source, map[string]connector.Sink, connector.Sink, error) {
+	sources := map[string]connector.Source{}
+	sinks := map[string]connector.Sink{}
+	var errs []error
+	for _, n := range g.Nodes {
+		switch n.Kind {
+		case graph.KindSource:
+			u, err := connector.ParseURI(o.Bindings[n.Source.Binding])
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w %q: %v", ErrBinding, n.Source.Binding, err))
+				continue
+			}
+			s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: n.Source.Binding, URI: u, Type: n.Source.Type, Columns: n.Source.Columns})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w %v", ErrBinding, trimBinding(err)))
+				continue
+			}
+			sources[n.Source.Binding] = s
+		case graph.KindSink:
+			uri, ok := o.Bindings[n.Sink.Binding]
+			if !ok {
+				continue // optional
+			}
+			u, err := connector.ParseURI(uri)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w %q: %v", ErrBinding, n.Sink.Binding, err))
+				continue
+			}
+			s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: n.Sink.Binding, URI: u, Type: n.Sink.Type})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w %v", ErrBinding, trimBinding(err)))
+				continue
+			}
+			sinks[n.Sink.Binding] = s
+		}
+	}
+	var dead connector.Sink
+	if o.DeadLetter != "" {
+		u, err := connector.ParseURI(o.DeadLetter)
+		if err == nil {
+			dead, err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "dead-letter", URI: u, Type: reflect.TypeFor[connector.DeadLetter]()})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w --dead-letter: %v", ErrBinding, err))
+		}
+	}
+	return sources, sinks, dead, errors.Join(errs...)
+}
+
+// trimBinding drops the connector's "binding " prefix so the runner's own
+// reads once: `runner: binding "x": ...`.
+func trimBinding(err error) string {
+	return strings.TrimPrefix(err.Error(), "binding ")
+}
+
+func openBackend(o *Options) (state.Backend, func(), error) {
+	if o.StateBackend == "memory" {
+		return state.NewMem(), func() {}, nil
+	}
+	dir := o.StateDir
+	temp := dir == ""
+	if temp {
+		d, err := os.MkdirTemp("", "weir-state-")
+		if err != nil {
+			return nil, nil, fmt.Errorf("runner: state directory: %w", err)
+		}
+		dir = d
+	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		if !o.ResetState {
+			return nil, nil, fmt.Errorf("%w: %s holds state from an earlier run; pass --reset-state to start over, or use another --state-dir", ErrStateDir, dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, nil, fmt.Errorf("runner: resetting state directory: %w", err)
+		}
+	}
+	b, err := state.OpenPebble(dir, nil)
+	if err != nil {
+		if temp {
+			os.RemoveAll(dir)
+		}
+		return nil, nil, err
+	}
+	return b, func() {
+		if err := b.Close(); err != nil {
+			o.Logger.Warn("closing the state backend", "err", err)
+		}
+		if temp {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+func reportProgress(log *slog.Logger, m *engine.Metrics, b state.Backend, every time.Duration, start time.Time, done <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last int64
+	lastAt := start
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			read, written, _ := m.Snapshot()
+			var r, w int64
+			for _, v := range read {
+				r += v
+			}
+			for _, v := range written {
+				w += v
+			}
+			rate := float64(r-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = r, now
+			sm := b.Metrics()
+			log.Info("progress", "read", r, "records_per_s", int64(rate), "written", w,
+				"event_time", windowing.Time(m.MaxEventTime.Load()), "watermark", windowing.Time(m.SourceWatermark.Load()),
+				"state_mb", (sm.DiskBytes+sm.MemBytes)>>20, "dead_lettered", m.DeadLettered.Load())
+		}
+	}
+}

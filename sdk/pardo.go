@@ -1,0 +1,294 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// DoFn processes the elements of a ParDo. Each worker runs its own shallow
+// copy of the DoFn value, so fields set in Setup are per worker.
+//
+// A DoFn may also implement any of:
+//
+//	Setup(ctx *Context) error                               // once per worker
+//	FinishBundle(ctx *Context, emit Emitter[O]) error      // after each batch
+//	OnTimer(ctx *Context, t Timer, emit Emitter[O]) error  // timers (stateful)
+//	Teardown() error                                        // once, at the end
+type DoFn[I, O any] interface {
+	ProcessElement(ctx *Context, in I, emit Emitter[O]) error
+}
+
+// Context describes the element (or timer) being processed.
+type Context struct {
+	x *graph.ExecCtx
+}
+
+// Context returns the run's context.
+func (c *Context) Context() context.Context { return c.x.Ctx }
+
+// Timestamp is the element's event time (a timer's time in OnTimer).
+func (c *Context) Timestamp() Time { return c.x.Time }
+
+// Window is the element's window.
+func (c *Context) Window() windowing.Window { return c.x.Window }
+
+// Pane is the pane the element was produced in.
+func (c *Context) Pane() windowing.Pane { return c.x.Pane }
+
+// Watermark is the input watermark of the transform.
+func (c *Context) Watermark() Time { return c.x.InputWatermark }
+
+// ProcessingTime is the current processing time. In a backfill it stands
+// still at the start of time until the input ends.
+func (c *Context) ProcessingTime() Time { return c.x.Now }
+
+// Transform is the transform's name.
+func (c *Context) Transform() string { return c.x.Transform }
+
+// Key returns the key of the element or timer in a stateful DoFn; K must be
+// the input's key type.
+func Key[K any](c *Context) K {
+	k, _ := c.x.Key.(K)
+	return k
+}
+
+// Emitter outputs elements from a DoFn. Emit uses the element's (or timer's)
+// timestamp and window; EmitAt sets the timestamp.
+type Emitter[O any] struct {
+	x   *graph.ExecCtx
+	out graph.Emit
+}
+
+// Emit outputs v with the current timestamp and window.
+func (e Emitter[O]) Emit(v O) {
+	e.out(graph.Elem{Value: v, Time: e.x.Time, Window: e.x.Window, Pane: e.x.Pane})
+}
+
+// EmitAt outputs v with timestamp t in the current window.
+func (e Emitter[O]) EmitAt(v O, t Time) {
+	e.out(graph.Elem{Value: v, Time: t, Window: e.x.Window, Pane: e.x.Pane})
+}
+
+// Timer is a timer that fired.
+type Timer struct {
+	Name string
+	Time Time
+	// EventTime is true for event-time timers, false for processing-time.
+	EventTime bool
+}
+
+type setupFn interface{ Setup(*Context) error }
+type teardownFn interface{ Teardown() error }
+
+// doFnAdapter runs a typed DoFn behind graph.DoFn.
+type doFnAdapter[I, O any] struct {
+	fn  DoFn[I, O]
+	ctx Context
+}
+
+func (a *doFnAdapter[I, O]) Setup(x *graph.ExecCtx) error {
+	a.ctx.x = x
+	if s, ok := a.fn.(setupFn); ok {
+		return s.Setup(&a.ctx)
+	}
+	return nil
+}
+
+func (a *doFnAdapter[I, O]) Process(x *graph.ExecCtx, e graph.Elem, out []graph.Emit) error {
+	return a.fn.ProcessElement(&a.ctx, e.Value.(I), Emitter[O]{x: x, out: out[0]})
+}
+
+func (a *doFnAdapter[I, O]) OnTimer(x *graph.ExecCtx, out []graph.Emit) error {
+	t, ok := a.fn.(interface {
+		OnTimer(*Context, Timer, Emitter[O]) error
+	})
+	if !ok {
+		return fmt.Errorf("sdk: %s: a timer fired but the DoFn has no OnTimer method", x.Transform)
+	}
+	ft := Timer{Name: x.Timer.Name, Time: x.Timer.Time, EventTime: x.Timer.Domain == graph.DomainEvent}
+	return t.OnTimer(&a.ctx, ft, Emitter[O]{x: x, out: out[0]})
+}
+
+func (a *doFnAdapter[I, O]) FinishBundle(x *graph.ExecCtx, out []graph.Emit) error {
+	if f, ok := a.fn.(interface {
+		FinishBundle(*Context, Emitter[O]) error
+	}); ok {
+		return f.FinishBundle(&a.ctx, Emitter[O]{x: x, out: out[0]})
+	}
+	return nil
+}
+
+func (a *doFnAdapter[I, O]) Teardown() error {
+	if t, ok := a.fn.(teardownFn); ok {
+		return t.Teardown()
+	}
+	return nil
+}
+
+// copyDoFn returns a shallow copy of fn: a copy of the struct, or of the
+// struct a pointer points to.
+func copyDoFn[I, O any](fn DoFn[I, O]) DoFn[I, O] {
+	v := reflect.ValueOf(fn)
+	switch {
+	case v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Kind() == reflect.Struct:
+		c := reflect.New(v.Elem().Type())
+		c.Elem().Set(v.Elem())
+		return c.Interface().(DoFn[I, O])
+	default:
+		return fn // values are copied by the interface already
+	}
+}
+
+// ParDo applies a DoFn to every element. On a keyed input (KV[K, V]) with
+// state or timers declared (State), it runs keyed: each key's state and timers
+// live in the state backend, per key and window.
+//
+// Options: State, SideInputs, Named.
+func ParDo[I, O any](in PCollection[I], fn DoFn[I, O], opts ...Option) PCollection[O] {
+	if !in.valid() {
+		panic("sdk: ParDo on a zero PCollection")
+	}
+	p := in.p
+	o := collect(opts)
+	name := o.nameOr("ParDo(" + typeName(fn) + ")")
+	o.only(p.g, fmt.Sprintf("ParDo %q", name), "State", "SideInputs")
+	n := p.g.AddNode(graph.KindParDo, name, []*graph.PCol{in.col}, reflect.TypeFor[O]())
+	spec := &graph.DoFnSpec{
+		New: func() graph.DoFn { return &doFnAdapter[I, O]{fn: copyDoFn(fn)} },
+	}
+	for _, s := range o.states {
+		s.declare(spec)
+	}
+	spec.Stateful = len(spec.States)+len(spec.Timers) > 0 && in.col.KV != nil
+	n.DoFn = spec
+	for _, s := range o.sides {
+		if s.pipeline() != p {
+			p.g.Fail(fmt.Errorf("%w: %s: side input from another pipeline", graph.ErrInvalid, n))
+			continue
+		}
+		n.Sides = append(n.Sides, s.side())
+		s.side().PCol.Consumers = append(s.side().PCol.Consumers, n)
+	}
+	if spec.Stateful && len(n.Sides) > 0 {
+		p.g.Fail(fmt.Errorf("%w: %s: side inputs on a stateful ParDo are not supported yet; join the side data into the keyed input (CoGroupByKey or a Flatten of tagged values)", graph.ErrInvalid, n))
+	}
+	return output[O](p, n, 0)
+}
+
+func typeName(v any) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "nil"
+	}
+	if t.Name() == "" {
+		return t.Kind().String()
+	}
+	return t.Name()
+}
+
+// simpleFn is the DoFn of Map, FlatMap and Filter: no context, no state.
+type simpleFn struct {
+	process func(e graph.Elem, out graph.Emit)
+}
+
+func (simpleFn) Setup(*graph.ExecCtx) error { return nil }
+func (f simpleFn) Process(_ *graph.ExecCtx, e graph.Elem, out []graph.Emit) error {
+	f.process(e, out[0])
+	return nil
+}
+func (simpleFn) OnTimer(x *graph.ExecCtx, _ []graph.Emit) error {
+	return fmt.Errorf("sdk: %s: unexpected timer", x.Transform)
+}
+func (simpleFn) FinishBundle(*graph.ExecCtx, []graph.Emit) error { return nil }
+func (simpleFn) Teardown() error                                 { return nil }
+
+func elementwise[I, O any](in PCollection[I], kind string, opts []Option, process func(e graph.Elem, out graph.Emit)) PCollection[O] {
+	if !in.valid() {
+		panic("sdk: " + kind + " on a zero PCollection")
+	}
+	p := in.p
+	o := collect(opts)
+	name := o.nameOr(kind)
+	o.only(p.g, fmt.Sprintf("%s %q", kind, name))
+	n := p.g.AddNode(graph.KindParDo, name, []*graph.PCol{in.col}, reflect.TypeFor[O]())
+	f := simpleFn{process: process}
+	n.DoFn = &graph.DoFnSpec{New: func() graph.DoFn { return f }}
+	return output[O](p, n, 0)
+}
+
+// Map applies fn to every element.
+func Map[I, O any](in PCollection[I], fn func(I) O, opts ...Option) PCollection[O] {
+	return elementwise[I, O](in, "Map", opts, func(e graph.Elem, out graph.Emit) {
+		e.Value = fn(e.Value.(I))
+		out(e)
+	})
+}
+
+// FlatMap applies fn to every element and outputs every value it returns.
+func FlatMap[I, O any](in PCollection[I], fn func(I) []O, opts ...Option) PCollection[O] {
+	return elementwise[I, O](in, "FlatMap", opts, func(e graph.Elem, out graph.Emit) {
+		for _, v := range fn(e.Value.(I)) {
+			e.Value = v
+			out(e)
+		}
+	})
+}
+
+// Filter keeps the elements for which keep returns true.
+func Filter[T any](in PCollection[T], keep func(T) bool, opts ...Option) PCollection[T] {
+	return elementwise[T, T](in, "Filter", opts, func(e graph.Elem, out graph.Emit) {
+		if keep(e.Value.(T)) {
+			out(e)
+		}
+	})
+}
+
+// KeyBy keys every element by key(element).
+func KeyBy[T, K any](in PCollection[T], key func(T) K, opts ...Option) PCollection[KV[K, T]] {
+	return elementwise[T, KV[K, T]](in, "KeyBy", opts, func(e graph.Elem, out graph.Emit) {
+		v := e.Value.(T)
+		e.Value = KV[K, T]{Key: key(v), Value: v}
+		out(e)
+	})
+}
+
+// Values drops the keys of a keyed collection.
+func Values[K, V any](in PCollection[KV[K, V]], opts ...Option) PCollection[V] {
+	return elementwise[KV[K, V], V](in, "Values", opts, func(e graph.Elem, out graph.Emit) {
+		e.Value = e.Value.(KV[K, V]).Value
+		out(e)
+	})
+}
+
+// Flatten merges collections of the same type and windowing into one.
+func Flatten[T any](ins ...PCollection[T]) PCollection[T] {
+	if len(ins) == 0 || !ins[0].valid() {
+		panic("sdk: Flatten needs at least one PCollection")
+	}
+	p := ins[0].p
+	cols := make([]*graph.PCol, len(ins))
+	for i, in := range ins {
+		cols[i] = in.col
+	}
+	n := p.g.AddNode(graph.KindFlatten, "Flatten", cols, reflect.TypeFor[T]())
+	for i, in := range ins {
+		if in.p != p {
+			p.g.Fail(fmt.Errorf("%w: %s: input %d is from another pipeline", graph.ErrInvalid, n, i))
+		}
+		if !sameWindowing(in.col.Strategy, ins[0].col.Strategy) {
+			p.g.Fail(fmt.Errorf("%w: %s: input %d is windowed %s but input 0 is windowed %s; window them alike first", graph.ErrInvalid, n, i, in.col.Strategy, ins[0].col.Strategy))
+		}
+	}
+	return output[T](p, n, 0)
+}
+
+func sameWindowing(a, b windowing.Strategy) bool {
+	return a.Fn.String() == b.Fn.String() && a.Trigger == b.Trigger && a.Mode == b.Mode && a.AllowedLateness == b.AllowedLateness
+}

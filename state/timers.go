@@ -1,0 +1,170 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/weir-dev/weir/windowing"
+)
+
+// TimeDomain says which clock a timer follows.
+type TimeDomain uint8
+
+const (
+	// EventTime timers fire when the operator's input watermark passes them.
+	EventTime TimeDomain = 1
+	// ProcessingTime timers fire when the wall clock passes them (in a
+	// backfill, at the end of input).
+	ProcessingTime TimeDomain = 2
+)
+
+func (d TimeDomain) String() string {
+	switch d {
+	case EventTime:
+		return "event-time"
+	case ProcessingTime:
+		return "processing-time"
+	}
+	return fmt.Sprintf("domain(%d)", uint8(d))
+}
+
+// Timer is a timer of one key and window of a keyed operator. Timers with the
+// same operator, key, window, domain and name are the same timer: setting it
+// again moves it (Beam's semantics).
+type Timer struct {
+	Op     uint32
+	KG     KeyGroup
+	Domain TimeDomain
+	Time   windowing.Time
+	Key    []byte
+	Window windowing.Window
+	Name   string
+}
+
+func appendTimerKey(dst []byte, t Timer) []byte {
+	dst = append(dst, tagTimer)
+	dst = appendU32(dst, t.Op)
+	dst = appendU16(dst, uint16(t.KG))
+	dst = append(dst, byte(t.Domain))
+	dst = appendTime(dst, t.Time)
+	dst = appendBytes(dst, t.Key)
+	dst = appendWindow(dst, t.Window)
+	return append(dst, t.Name...)
+}
+
+func appendTimerIndex(dst []byte, t Timer) []byte {
+	dst = append(dst, tagTimerIndex)
+	dst = appendU32(dst, t.Op)
+	dst = appendU16(dst, uint16(t.KG))
+	dst = appendBytes(dst, t.Key)
+	dst = appendWindow(dst, t.Window)
+	dst = append(dst, byte(t.Domain))
+	return append(dst, t.Name...)
+}
+
+func decodeTimerKey(b []byte) (Timer, error) {
+	var t Timer
+	if len(b) < 1+4+2+1+8+4 || b[0] != tagTimer {
+		return t, fmt.Errorf("%w: timer key %x", ErrCorruptKey, b)
+	}
+	t.Op = binary.BigEndian.Uint32(b[1:])
+	t.KG = KeyGroup(binary.BigEndian.Uint16(b[5:]))
+	t.Domain = TimeDomain(b[7])
+	t.Time = readTime(b[8:])
+	n := uint64(binary.BigEndian.Uint32(b[16:]))
+	b = b[20:]
+	if uint64(len(b)) < n+16 { // in uint64: n+16 may overflow an int
+		return t, fmt.Errorf("%w: short timer key", ErrCorruptKey)
+	}
+	t.Key = append([]byte(nil), b[:n]...)
+	b = b[n:]
+	t.Window = windowing.Window{Start: readTime(b), End: readTime(b[8:])}
+	t.Name = string(b[16:])
+	return t, nil
+}
+
+// SetTimer sets t, replacing the timer of the same identity if one is set.
+func SetTimer(b Backend, t Timer) error {
+	idx := appendTimerIndex(nil, t)
+	old, ok, err := b.Get(idx)
+	if err != nil {
+		return err
+	}
+	if ok && len(old) == 8 {
+		prev := t
+		prev.Time = readTime(old)
+		if prev.Time == t.Time {
+			return nil
+		}
+		if err := b.Delete(appendTimerKey(nil, prev)); err != nil {
+			return err
+		}
+	}
+	if err := b.Set(appendTimerKey(nil, t), nil); err != nil {
+		return err
+	}
+	return b.Set(idx, appendTime(nil, t.Time))
+}
+
+// DeleteTimer clears the timer with t's identity (t.Time is ignored).
+func DeleteTimer(b Backend, t Timer) error {
+	idx := appendTimerIndex(nil, t)
+	old, ok, err := b.Get(idx)
+	if err != nil || !ok || len(old) != 8 {
+		return err
+	}
+	t.Time = readTime(old)
+	if err := b.Delete(appendTimerKey(nil, t)); err != nil {
+		return err
+	}
+	return b.Delete(idx)
+}
+
+// NextTimer returns the earliest timer of operator op in key group kg and
+// domain d whose time is at most upTo, if any.
+func NextTimer(b Backend, op uint32, kg KeyGroup, d TimeDomain, upTo windowing.Time) (Timer, bool, error) {
+	lower := appendTimerKey(nil, Timer{Op: op, KG: kg, Domain: d, Time: windowing.MinTime - 1})
+	lower = lower[:1+4+2+1]
+	var upper []byte
+	if upTo == math.MaxInt64 {
+		upper = PrefixEnd(lower) // upTo+1 would wrap around to the minimum
+	} else {
+		upper = appendTime(append([]byte(nil), lower...), upTo+1)
+	}
+	it, err := b.NewIter(lower, upper)
+	if err != nil {
+		return Timer{}, false, err
+	}
+	var t Timer
+	found := it.First()
+	if found {
+		t, err = decodeTimerKey(it.Key())
+	}
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Timer{}, false, err
+	}
+	return t, found, nil
+}
+
+// EarliestTimer returns the time of the earliest timer of op in kg and domain
+// d, or MaxTime if there is none.
+func EarliestTimer(b Backend, op uint32, kg KeyGroup, d TimeDomain) (windowing.Time, error) {
+	t, ok, err := NextTimer(b, op, kg, d, windowing.MaxTime)
+	if err != nil || !ok {
+		return windowing.MaxTime, err
+	}
+	return t.Time, nil
+}
+
+// TimerTime returns the time the timer with t's identity is set for.
+func TimerTime(b Backend, t Timer) (windowing.Time, bool, error) {
+	old, ok, err := b.Get(appendTimerIndex(nil, t))
+	if err != nil || !ok || len(old) != 8 {
+		return 0, false, err
+	}
+	return readTime(old), true, nil
+}
