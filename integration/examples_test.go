@@ -5,10 +5,15 @@
 package integration
 
 import (
+	"errors"
+	"io"
+	"reflect"
+
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/weir-dev/weir/io/connector"
 	"os"
 	"sort"
 	"sync/atomic"
@@ -267,4 +272,48 @@ func refProfileViews(views []events.PageViewEvent, c pipelines.ProfileViewsConfi
 		rows = append(rows, pipelines.ProfileViewCount{ProfileID: k.profile, WindowStart: k.start, WindowEnd: k.end, Count: n})
 	}
 	return rows, late
+}
+
+// readParquet reads a Parquet file back through the file connector.
+func readParquet[T any](t *testing.T, path string) []T {
+	t.Helper()
+	u, err := connector.ParseURI("file://" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: "check", URI: u, Type: reflect.TypeFor[T]()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	splits, err := src.Splits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []T
+	buf := make([]connector.Record, 256)
+	for _, sp := range splits {
+		rd, err := sp.Open(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := rd.Read(ctx, buf)
+			for _, r := range buf[:n] {
+				if r.Err != nil {
+					t.Fatalf("%s: %v", r.Pos, r.Err)
+				}
+				out = append(out, r.Value.(T))
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		rd.Close()
+	}
+	return out
 }

@@ -59,6 +59,10 @@ type instance struct {
 	finishers []func() error
 	teardowns []func() error
 	idle      bool
+
+	// capture, when set (by tests), receives what the instance would emit
+	// to collections that have no consumer.
+	capture func(col *graph.PCol) graph.Emit
 }
 
 func newInstance(x *executor, st *stage, idx int) *instance {
@@ -93,6 +97,9 @@ func (in *instance) emitterFor(col *graph.PCol) graph.Emit {
 			continue
 		}
 		outs = append(outs, in.compile(c))
+	}
+	if len(outs) == 0 && in.capture != nil {
+		return in.capture(col)
 	}
 	if len(outs) == 0 {
 		if n := col.Producer; n != nil && n.Kind == graph.KindWindowInto && col == n.Outputs[1] {

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/sdk"
+	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// TestWindowOp drives a GroupByKey through the scenarios in testdata/windowop:
+// elements, watermarks and processing time in a given order, and prints the
+// panes it fires and the data it drops as late.
+//
+// Commands:
+//
+//	strategy fn=fixed:10m|sliding:10m/5m|sessions:5m|global [early=count:N|delay:D] [late=count:N|delay:D] [repeat=count:N] [lateness=D] [accumulating]
+//	elements        one "KEY TIME" per line; the value printed is KEY@TIME
+//	watermark TIME  the input watermark advances to TIME; due event-time timers fire
+//	proctime TIME   processing time advances to TIME; due processing-time timers fire
+//
+// Times are durations since the epoch ("1m30s"); "+inf" is the end of time.
+func TestWindowOp(t *testing.T) {
+	datadriven.Walk(t, "testdata/windowop", func(t *testing.T, path string) {
+		var h *opHarness
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			switch d.Cmd {
+			case "strategy":
+				h = newOpHarness(t, d)
+				return ""
+			case "elements":
+				for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
+					f := strings.Fields(line)
+					if len(f) != 2 {
+						d.Fatalf(t, "want KEY TIME, got %q", line)
+					}
+					h.element(t, f[0], parseTime(t, f[1]))
+				}
+			case "watermark":
+				h.watermark(t, parseTime(t, d.CmdArgs[0].Key))
+			case "proctime":
+				h.proctime(t, parseTime(t, d.CmdArgs[0].Key))
+			default:
+				d.Fatalf(t, "unknown command %q", d.Cmd)
+			}
+			return h.flush()
+		})
+	})
+}
+
+type opHarness struct {
+	env  *keyedEnv
+	op   *windowOp
+	fn   windowing.WindowFn
+	out  []string
+	late int64
+	x    *executor
+	node *graph.Node
+}
+
+func newOpHarness(t *testing.T, d *datadriven.TestData) *opHarness {
+	var fn windowing.WindowFn = windowing.Global()
+	var opts []sdk.Option
+	trig := windowing.AtWatermark()
+	var early, late, repeat *windowing.Firing
+	for _, a := range d.CmdArgs {
+		v := ""
+		if len(a.Vals) > 0 {
+			v = a.Vals[0]
+		}
+		switch a.Key {
+		case "fn":
+			kind, arg, _ := strings.Cut(v, ":")
+			switch kind {
+			case "fixed":
+				fn = windowing.Fixed(parseDur(t, arg))
+			case "sliding":
+				size, period, _ := strings.Cut(arg, "/")
+				fn = windowing.Sliding(parseDur(t, size), parseDur(t, period))
+			case "sessions":
+				fn = windowing.Sessions(parseDur(t, arg))
+			case "global":
+			default:
+				t.Fatalf("unknown window function %q", v)
+			}
+		case "early":
+			f := parseFiring(t, v)
+			early = &f
+		case "late":
+			f := parseFiring(t, v)
+			late = &f
+		case "repeat":
+			f := parseFiring(t, v)
+			repeat = &f
+		case "lateness":
+			opts = append(opts, sdk.AllowedLateness(parseDur(t, v)))
+		case "accumulating":
+			opts = append(opts, sdk.Accumulating())
+		default:
+			t.Fatalf("unknown argument %q", a.Key)
+		}
+	}
+	if repeat != nil {
+		trig = windowing.Repeatedly(*repeat)
+	}
+	if early != nil {
+		trig = trig.WithEarlyFirings(*early)
+	}
+	if late != nil {
+		trig = trig.WithLateFirings(*late)
+	}
+	opts = append(opts, sdk.Trigger(trig))
+	p := sdk.NewPipeline()
+	in := sdk.Read[sdk.KV[string, string]](p, "in")
+	sdk.GroupByKey(sdk.WindowInto(in, fn, opts...))
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var node *graph.Node
+	for _, n := range p.Graph().Nodes {
+		if n.Kind == graph.KindGroupByKey {
+			node = n
+		}
+	}
+	cfg := &Config{Backend: state.NewMem(), Bounded: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.ensureDefaults()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	t.Cleanup(func() { cancel(nil) })
+	x := &executor{cfg: cfg, ctx: ctx, cancel: cancel, plan: &plan{ports: map[portKey]*port{}, senderBase: map[senderKey]int{}}}
+	st := &stage{name: node.Name, kind: stageKeyed, head: node, instances: 1}
+	inst := newInstance(x, st, 0)
+	h := &opHarness{fn: fn, x: x, node: node}
+	inst.capture = func(*graph.PCol) graph.Emit {
+		return func(e graph.Elem) {
+			kv := e.Value.(sdk.KV[string, []string])
+			vals := append([]string(nil), kv.Value...)
+			sort.Strings(vals)
+			h.out = append(h.out, fmt.Sprintf("pane %s %s %s at=%s: [%s]", kv.Key, fmtWindow(e.Window), e.Pane, fmtTime(e.Time), strings.Join(vals, " ")))
+		}
+	}
+	env, err := newKeyedEnv(inst, node.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := newWindowOp(env, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.env, h.op = env, op
+	return h
+}
+
+func (h *opHarness) element(t *testing.T, key string, ts windowing.Time) {
+	kb := []byte(key)
+	kg := state.KeyGroupOf(kb, h.x.cfg.KeyGroups)
+	for _, w := range h.fn.AssignWindows(ts, nil) {
+		s := shuffled{e: graph.Elem{Value: sdk.KV[string, string]{Key: key, Value: key + "@" + fmtTime(ts)}, Time: ts, Window: w, Pane: windowing.NoFiring},
+			key: key, keyBytes: kb, kg: kg, n: 1}
+		if err := h.op.process(&s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (h *opHarness) watermark(t *testing.T, wm windowing.Time) {
+	h.env.inputWM = wm
+	if _, err := h.env.fire(state.EventTime, wm-1, h.op); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *opHarness) proctime(t *testing.T, now windowing.Time) {
+	h.env.in.now = now
+	if _, err := h.env.fire(state.ProcessingTime, now, h.op); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *opHarness) flush() string {
+	var b strings.Builder
+	for _, s := range h.out {
+		b.WriteString(s + "\n")
+	}
+	h.out = nil
+	if n := h.x.cfg.Metrics.Late(h.node.Name).Load(); n != h.late {
+		fmt.Fprintf(&b, "dropped late: %d\n", n-h.late)
+		h.late = n
+	}
+	return b.String()
+}
+
+func parseDur(t *testing.T, s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func parseTime(t *testing.T, s string) windowing.Time {
+	if s == "+inf" {
+		return windowing.MaxTime
+	}
+	return windowing.FromDuration(parseDur(t, s))
+}
+
+func parseFiring(t *testing.T, s string) windowing.Firing {
+	kind, arg, _ := strings.Cut(s, ":")
+	switch kind {
+	case "count":
+		n, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return windowing.AfterCount(n)
+	case "delay":
+		return windowing.AfterProcessingTime(parseDur(t, arg))
+	}
+	t.Fatalf("unknown firing %q", s)
+	return windowing.Firing{}
+}
+
+func fmtTime(t windowing.Time) string {
+	switch {
+	case t >= windowing.MaxTime:
+		return "+inf"
+	case t == windowing.EndOfGlobalWindow:
+		return "end-of-global"
+	case t <= windowing.MinTime:
+		return "-inf"
+	}
+	return (time.Duration(t) * time.Millisecond).String()
+}
+
+func fmtWindow(w windowing.Window) string {
+	if w.IsGlobal() {
+		return "[global]"
+	}
+	return "[" + fmtTime(w.Start) + "," + fmtTime(w.End) + ")"
+}
