@@ -347,7 +347,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 			}
 			s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: n.Source.Binding, URI: u, Type: n.Source.Type, Columns: n.Source.Columns})
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%w %v", ErrBinding, trimBinding(err)))
+				errs = append(errs, bindingErr(err))
 				continue
 			}
 			sources[n.Source.Binding] = s
@@ -363,7 +363,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 			}
 			s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: n.Sink.Binding, URI: u, Type: n.Sink.Type})
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%w %v", ErrBinding, trimBinding(err)))
+				errs = append(errs, bindingErr(err))
 				continue
 			}
 			sinks[n.Sink.Binding] = s
@@ -382,10 +382,19 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 	return sources, sinks, dead, errors.Join(errs...)
 }
 
-// trimBinding drops the connector's "binding " prefix so the runner's own
-// reads once: `runner: binding "x": ...`.
-func trimBinding(err error) string {
-	return strings.TrimPrefix(err.Error(), "binding ")
+// bindingError is a connector's error about a binding, reported as
+// `runner: binding "x": ...` and matching both ErrBinding and the
+// connector's own sentinel with errors.Is.
+type bindingError struct {
+	msg string
+	err error
+}
+
+func (e *bindingError) Error() string   { return e.msg }
+func (e *bindingError) Unwrap() []error { return []error{ErrBinding, e.err} }
+
+func bindingErr(err error) error {
+	return &bindingError{msg: ErrBinding.Error() + " " + strings.TrimPrefix(err.Error(), "binding "), err: err}
 }
 
 func openBackend(o *Options) (state.Backend, func(), error) {

@@ -53,7 +53,9 @@ func (op *statefulOp) process(s *shuffled) error {
 	}
 	env.sa.set(s.kg, s.keyBytes, w)
 	if !w.IsGlobal() {
-		gcAt := windowing.MinOf(op.strat.GCTime(w), windowing.MaxTime-1)
+		// One past the garbage-collection time, as Beam does, so that the
+		// DoFn's own timers at the window's end fire before its state goes.
+		gcAt := windowing.MinOf(op.strat.GCTime(w)+1, windowing.MaxTime-1)
 		if err := env.sa.SetTimer(timerStateGC, graph.DomainEvent, gcAt); err != nil {
 			return err
 		}
