@@ -52,7 +52,7 @@ func TestBackpressure(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := runner.Run(context.Background(), p, runner.Options{
-			Bindings: map[string]string{"in": "mem://" + name, "out": "slow://"},
+			Bindings:  map[string]string{"in": "mem://" + name, "out": "slow://"},
 			BatchSize: batch, QueueLength: queue, Parallelism: 1, Progress: -1,
 		})
 		done <- err

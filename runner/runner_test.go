@@ -296,7 +296,7 @@ func TestDeadLetters(t *testing.T) {
 	in := filepath.Join(dir, "in.jsonl")
 	os.WriteFile(in, []byte(strings.Join([]string{
 		`{"Key":"a","At":1,"V":1}`,
-		`{"Key":"a","At":2,"V":`, // bad JSON
+		`{"Key":"a","At":2,"V":`,        // bad JSON
 		`{"Key":"a","At":"soon","V":1}`, // wrong type
 		`{"Key":"a","V":1}`,             // no event time
 		`{"Key":"b","At":3,"V":1}`,
