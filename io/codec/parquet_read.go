@@ -1,0 +1,294 @@
+package codec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// ParquetReaderOptions tunes a ParquetReader. The zero value is ready to use.
+type ParquetReaderOptions struct {
+	// Columns, when set, limits reading to these top-level fields, named by
+	// Go field name or by column name (SourceSpec.Columns). Struct fields not
+	// listed keep their zero value. Default: every field of the type (for
+	// map[string]any, every column of the file).
+	Columns []string
+	// BatchSize is the number of rows converted at a time. Default 4096.
+	BatchSize int
+
+	mem memory.Allocator // tests only; default memory.DefaultAllocator
+}
+
+// Batch is a run of consecutive rows of one row group.
+type Batch struct {
+	// Values holds one value of the reader's type per row.
+	Values []any
+	// RowGroup is the index of the row group, from 0.
+	RowGroup int
+	// Row is the index of Values[0] within the row group, from 0.
+	Row int64
+}
+
+// ParquetReader reads the rows of a Parquet file as Go values, one batch at a
+// time, reading only the columns its type needs. It is not safe for
+// concurrent use.
+type ParquetReader struct {
+	name    string
+	typ     reflect.Type
+	fr      *pqarrow.FileReader
+	pf      *file.Reader
+	leaves  []int // leaf columns to read
+	cols    []readCol
+	isMap   bool
+	batch   int64
+	mem     memory.Allocator
+	rg      int // current row group
+	row     int64
+	rr      pqarrow.RecordReader // of row group rg; nil between row groups
+	numRows int64
+}
+
+// readCol is one top-level column read.
+type readCol struct {
+	field int                        // index in the file's top-level fields
+	name  string                     // column name
+	index []int                      // struct field index; nil for map rows
+	set   setter                     // struct rows
+	get   func(arrow.Array, int) any // map rows
+}
+
+// NewParquetReader opens the Parquet file in r (size bytes long) for
+// reading values of t, a struct type or map[string]any. name names the file
+// in errors. The reader checks the file's schema against t at once:
+//
+//   - a struct field whose column is missing keeps its zero value;
+//   - a column whose type cannot be stored in its field (see ArrowSchema;
+//     integers may widen, float32 may widen to float64, any timestamp or
+//     date fits time.Time, binary and strings fit string and []byte) is a
+//     *SchemaError, which wraps connector.ErrSchema;
+//   - so is a file in which no field of t has a column.
+//
+// Null values leave pointers and slices nil and other fields zero. Columns
+// are matched by name, exactly or else ignoring case. Reading accepts a
+// little more than ArrowSchema derives: a field of type any receives what a
+// map[string]any row would hold, and a map[string]any field a struct column.
+//
+// Rows of map[string]any hold, per column: nil for null, int64, uint64,
+// float64, bool, string, []byte, time.Time (UTC), map[string]any for
+// structs and string-keyed maps, []any for lists.
+func NewParquetReader(r io.ReaderAt, size int64, name string, t reflect.Type, opts ParquetReaderOptions) (*ParquetReader, error) {
+	if t == nil || (t.Kind() != reflect.Struct && t != anyMap) || t == timeType {
+		return nil, unsupported("%s: Parquet rows cannot be read as %v (want a struct or map[string]any)", name, t)
+	}
+	pr := &ParquetReader{name: name, typ: t, isMap: t == anyMap, batch: int64(opts.BatchSize), mem: opts.mem}
+	if pr.batch <= 0 {
+		pr.batch = 4096
+	}
+	if pr.mem == nil {
+		pr.mem = memory.DefaultAllocator
+	}
+	var fields []goField
+	if !pr.isMap {
+		var err error
+		if fields, err = structFields(t); err != nil {
+			return nil, err
+		}
+		if len(opts.Columns) > 0 {
+			fields = slices.DeleteFunc(fields, func(f goField) bool {
+				return !slices.Contains(opts.Columns, f.name) && !slices.Contains(opts.Columns, f.column)
+			})
+		}
+	}
+
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("codec: %s: not a readable Parquet file: %w", name, err)
+	}
+	pr.pf = pf
+	pr.numRows = pf.NumRows()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: pr.batch}, pr.mem)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("codec: %s: reading Parquet schema: %w", name, err)
+	}
+	pr.fr = fr
+	if err := pr.plan(fields, opts.Columns); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return pr, nil
+}
+
+func (pr *ParquetReader) plan(fields []goField, columns []string) error {
+	top := pr.fr.Manifest.Fields
+	arrowFields := make([]arrow.Field, len(top))
+	for i := range top {
+		arrowFields[i] = *top[i].Field
+	}
+	if pr.isMap {
+		for i, f := range arrowFields {
+			if len(columns) > 0 && !slices.Contains(columns, f.Name) {
+				continue
+			}
+			pr.cols = append(pr.cols, readCol{field: i, name: f.Name, get: anyGetter(f.Type)})
+		}
+	} else {
+		for _, f := range fields {
+			i, ok := findField(arrowFields, f.column)
+			if !ok {
+				continue // documented: the field keeps its zero value
+			}
+			af := arrowFields[i]
+			s, err := makeSetter(af.Type, f.typ, af.Name, pr.typ.Name()+"."+f.name)
+			if err != nil {
+				if se, ok := err.(*SchemaError); ok {
+					se.File = pr.name
+				}
+				return err
+			}
+			pr.cols = append(pr.cols, readCol{field: i, name: af.Name, index: f.index, set: nullable(s)})
+		}
+	}
+	if len(pr.cols) == 0 {
+		names := make([]string, len(arrowFields))
+		for i, f := range arrowFields {
+			names[i] = f.Name
+		}
+		return &SchemaError{File: pr.name, FileType: strings.Join(names, ", "), GoType: pr.typ.String()}
+	}
+	// Read columns in file order: the record reader returns them so.
+	slices.SortFunc(pr.cols, func(a, b readCol) int { return a.field - b.field })
+	for k := 1; k < len(pr.cols); k++ {
+		if pr.cols[k].field == pr.cols[k-1].field {
+			return unsupported("%s: fields %q and %q both match column %q", pr.name, pr.cols[k-1].name, pr.cols[k].name, pr.cols[k].name)
+		}
+	}
+	for _, c := range pr.cols {
+		pr.leaves = appendLeaves(pr.leaves, &top[c.field])
+	}
+	slices.Sort(pr.leaves)
+	return nil
+}
+
+func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
+	if f.IsLeaf() {
+		return append(dst, f.ColIndex)
+	}
+	for i := range f.Children {
+		dst = appendLeaves(dst, &f.Children[i])
+	}
+	return dst
+}
+
+// NumRows returns the number of rows in the file.
+func (pr *ParquetReader) NumRows() int64 { return pr.numRows }
+
+// NumRowGroups returns the number of row groups in the file.
+func (pr *ParquetReader) NumRowGroups() int { return pr.pf.NumRowGroups() }
+
+// Next returns the next batch of rows, or io.EOF after the last. It checks
+// ctx between batches. An error other than io.EOF is fatal for the file.
+func (pr *ParquetReader) Next(ctx context.Context) (Batch, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return Batch{}, err
+		}
+		if pr.rr == nil {
+			if pr.rg >= pr.pf.NumRowGroups() {
+				return Batch{}, io.EOF
+			}
+			if pr.pf.MetaData().RowGroup(pr.rg).NumRows() == 0 {
+				pr.rg++
+				continue
+			}
+			rr, err := pr.fr.GetRecordReader(ctx, pr.leaves, []int{pr.rg})
+			if err != nil {
+				return Batch{}, fmt.Errorf("codec: %s: row group %d: %w", pr.name, pr.rg, err)
+			}
+			pr.rr, pr.row = rr, 0
+		}
+		if !pr.rr.Next() {
+			err := pr.rr.Err()
+			pr.rr.Release()
+			pr.rr = nil
+			if err != nil {
+				return Batch{}, fmt.Errorf("codec: %s: row group %d: %w", pr.name, pr.rg, err)
+			}
+			pr.rg++
+			continue
+		}
+		rec := pr.rr.RecordBatch()
+		values, err := pr.convert(rec)
+		if err != nil {
+			return Batch{}, err
+		}
+		b := Batch{Values: values, RowGroup: pr.rg, Row: pr.row}
+		pr.row += int64(len(values))
+		return b, nil
+	}
+}
+
+// convert turns a record batch into values, one column at a time.
+func (pr *ParquetReader) convert(rec arrow.RecordBatch) (values []any, err error) {
+	defer func() {
+		// A file whose arrays are not what their types say must not bring
+		// down the run with a panic.
+		if p := recover(); p != nil {
+			values, err = nil, fmt.Errorf("codec: %s: row group %d: cannot convert rows: %v", pr.name, pr.rg, p)
+		}
+	}()
+	if int(rec.NumCols()) != len(pr.cols) {
+		return nil, fmt.Errorf("codec: %s: row group %d: read %d columns, want %d", pr.name, pr.rg, rec.NumCols(), len(pr.cols))
+	}
+	n := int(rec.NumRows())
+	values = make([]any, n)
+	if pr.isMap {
+		rows := make([]map[string]any, n)
+		for i := range rows {
+			rows[i] = make(map[string]any, len(pr.cols))
+		}
+		for k, c := range pr.cols {
+			arr := rec.Column(k)
+			for i, m := range rows {
+				m[c.name] = c.get(arr, i)
+			}
+		}
+		for i, m := range rows {
+			values[i] = m
+		}
+		return values, nil
+	}
+	rows := reflect.MakeSlice(reflect.SliceOf(pr.typ), n, n)
+	for k, c := range pr.cols {
+		arr := rec.Column(k)
+		for i := range n {
+			c.set(arr, i, rows.Index(i).FieldByIndex(c.index))
+		}
+	}
+	for i := range n {
+		values[i] = rows.Index(i).Interface()
+	}
+	return values, nil
+}
+
+// Close releases the reader. It does not close r.
+func (pr *ParquetReader) Close() error {
+	if pr.rr != nil {
+		pr.rr.Release()
+		pr.rr = nil
+	}
+	if pr.pf != nil {
+		pf := pr.pf
+		pr.pf = nil
+		return pf.Close()
+	}
+	return nil
+}
