@@ -1,0 +1,37 @@
+# Weir's build. `make demo` runs the main example end to end; `make test` is
+# the test command CI runs.
+
+GO ?= go
+BIN := bin
+DEMO := demo
+
+.PHONY: all build test vet demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/weir ./examples/profileviews ./examples/enrich ./examples/sessions
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite: vet, then every test with the race detector on the
+# packages that run goroutines, and a timeout well under CI's.
+test: vet
+	$(GO) test -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -timeout 12m -race ./runner/... ./state/... ./io/memory/...
+
+# Generates a day of page views, runs profileviews over them as a backfill,
+# and prints the most viewed profiles.
+demo: build
+	@mkdir -p $(DEMO)
+	$(BIN)/weir gen pageviews --pageviews $(DEMO)/pageviews.jsonl --events 200000 --profiles 2000
+	$(BIN)/profileviews --bind pageviews=$(DEMO)/pageviews.jsonl \
+		--bind counts=$(DEMO)/counts.parquet --bind late=$(DEMO)/late.jsonl \
+		--dead-letter $(DEMO)/dead-letters.jsonl --progress 2s
+	@echo
+	@echo "Most viewed profiles per hour (from $(DEMO)/counts.parquet):"
+	$(BIN)/weir cat $(DEMO)/counts.parquet --sort -count --limit 10 --columns profileId,windowStart,windowEnd,count
+
+clean:
+	rm -rf $(BIN) $(DEMO)
