@@ -144,6 +144,10 @@ func Main(build func() (*sdk.Pipeline, error)) {
 
 func run(build func() (*sdk.Pipeline, error), f *Flags, stderr io.Writer) int {
 	opts, err := f.Options()
+	if err == nil {
+		opts.EnsureDefaults()
+		err = opts.Validate()
+	}
 	if err != nil {
 		printErr(stderr, err)
 		return 2
