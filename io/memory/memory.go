@@ -17,6 +17,7 @@ import (
 	"io"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-dev/weir/io/connector"
@@ -125,7 +126,8 @@ func (s *Stream) wake() {
 // Collector is an in-memory sink. Values become visible to Values only when
 // the run commits.
 type Collector struct {
-	mu struct {
+	written atomic.Int64
+	mu      struct {
 		sync.Mutex
 		committed []any // guarded by mu
 		commits   int
@@ -150,6 +152,10 @@ func (c *Collector) Values() []any {
 	defer c.mu.Unlock()
 	return append([]any(nil), c.mu.committed...)
 }
+
+// Written returns how many values were written, committed or not: a test can
+// see output appear while a stream runs.
+func (c *Collector) Written() int64 { return c.written.Load() }
 
 // Commits returns how many times a run committed to the collector.
 func (c *Collector) Commits() int {
@@ -261,6 +267,7 @@ type sink struct {
 
 func (s *sink) Write(_ context.Context, values []any) error {
 	s.pending = append(s.pending, values...)
+	s.c.written.Add(int64(len(values)))
 	return nil
 }
 

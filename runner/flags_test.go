@@ -1,0 +1,56 @@
+package runner_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/weir-dev/weir/runner"
+)
+
+func parse(t *testing.T, args ...string) (runner.Options, error) {
+	t.Helper()
+	var f runner.Flags
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f.Options()
+}
+
+func TestJobFileAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	job := filepath.Join(dir, "job.yaml")
+	os.WriteFile(job, []byte(`
+mode: stream
+parallelism: 3
+state-dir: /tmp/state
+dead-letter: file:///tmp/dead.jsonl
+bind:
+  pageviews: file:///data/views/
+  counts: file:///out/counts.parquet
+`), 0o644)
+	o, err := parse(t, "--job", job, "--bind", "counts=discard://", "--parallelism", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Mode != runner.Stream || o.Parallelism != 2 || o.StateDir != "/tmp/state" || o.DeadLetter != "file:///tmp/dead.jsonl" {
+		t.Errorf("options %+v", o)
+	}
+	if o.Bindings["pageviews"] != "file:///data/views/" || o.Bindings["counts"] != "discard://" {
+		t.Errorf("bindings %v: flags must override the job file", o.Bindings)
+	}
+
+	os.WriteFile(job, []byte("mode: stream\nparalelism: 3\n"), 0o644)
+	if _, err := parse(t, "--job", job); !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), "paralelism") {
+		t.Errorf("a misspelt key: got %v, want an error naming it", err)
+	}
+	if _, err := parse(t, "--bind", "novalue"); !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), `--bind "novalue": want NAME=URI`) {
+		t.Errorf("bad --bind: got %v", err)
+	}
+}
