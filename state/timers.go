@@ -124,13 +124,24 @@ func DeleteTimer(b Backend, t Timer) error {
 // NextTimer returns the earliest timer of operator op in key group kg and
 // domain d whose time is at most upTo, if any.
 func NextTimer(b Backend, op uint32, kg KeyGroup, d TimeDomain, upTo windowing.Time) (Timer, bool, error) {
-	lower := appendTimerKey(nil, Timer{Op: op, KG: kg, Domain: d, Time: windowing.MinTime - 1})
-	lower = lower[:1+4+2+1]
+	return NextTimerFrom(b, op, kg, d, math.MinInt64, upTo)
+}
+
+// NextTimerFrom is NextTimer for a caller that knows no timer is set before
+// from. Starting the search there skips the deletion markers that fired
+// timers leave behind in an LSM store, which a search from the start of
+// time would step over one by one.
+func NextTimerFrom(b Backend, op uint32, kg KeyGroup, d TimeDomain, from, upTo windowing.Time) (Timer, bool, error) {
+	prefix := appendTimerKey(nil, Timer{Op: op, KG: kg, Domain: d})[:1+4+2+1]
+	lower := prefix
+	if from != math.MinInt64 {
+		lower = appendTime(append([]byte(nil), prefix...), from)
+	}
 	var upper []byte
 	if upTo == math.MaxInt64 {
-		upper = PrefixEnd(lower) // upTo+1 would wrap around to the minimum
+		upper = PrefixEnd(prefix) // upTo+1 would wrap around to the minimum
 	} else {
-		upper = appendTime(append([]byte(nil), lower...), upTo+1)
+		upper = appendTime(append([]byte(nil), prefix...), upTo+1)
 	}
 	it, err := b.NewIter(lower, upper)
 	if err != nil {

@@ -169,6 +169,11 @@ func (t Trigger) Validate() error {
 	return errors.Join(errs...)
 }
 
+// HasDelay reports whether the trigger ever waits on processing time.
+func (t Trigger) HasDelay() bool {
+	return t.early.Delay > 0 || t.late.Delay > 0 || t.repeat.Delay > 0
+}
+
 func (t Trigger) lateFiring() Firing {
 	if t.late.isSet() {
 		return t.late

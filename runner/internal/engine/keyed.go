@@ -93,13 +93,17 @@ func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (
 			continue
 		}
 		for {
-			t, ok, err := state.NextTimer(env.backend, env.op, kg, d, upTo)
+			// Timers before next[d][i] were fired and deleted (setTimer
+			// lowers it for a timer set earlier), so the search starts
+			// there.
+			t, ok, err := state.NextTimerFrom(env.backend, env.op, kg, d, env.next[d][i], upTo)
 			if err != nil {
 				return fired, err
 			}
 			if !ok {
 				break
 			}
+			env.next[d][i] = t.Time
 			if err := state.DeleteTimer(env.backend, t); err != nil {
 				return fired, err
 			}
@@ -108,11 +112,14 @@ func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (
 			}
 			fired++
 		}
-		t, err := state.EarliestTimer(env.backend, env.op, kg, d)
+		t, ok, err := state.NextTimerFrom(env.backend, env.op, kg, d, env.next[d][i], windowing.MaxTime)
 		if err != nil {
 			return fired, err
 		}
-		env.next[d][i] = t
+		env.next[d][i] = windowing.MaxTime
+		if ok {
+			env.next[d][i] = t.Time
+		}
 	}
 	return fired, nil
 }

@@ -32,6 +32,8 @@ type windowOp struct {
 	out     graph.Emit
 	late    interface{ Add(int64) int64 }
 	buf     []byte
+	// hasDelay says the trigger can set processing-time timers ("pt").
+	hasDelay bool
 }
 
 const (
@@ -49,6 +51,7 @@ func newWindowOp(env *keyedEnv, n *graph.Node) (*windowOp, error) {
 	op := &windowOp{env: env, node: n, strat: in.Strategy, trig: in.Strategy.Trigger, kv: in.KV,
 		combine: n.Combine, gbk: n.GBK, late: env.in.x.cfg.Metrics.Late(n.Name)}
 	op.merging, _ = in.Strategy.Fn.(windowing.MergingWindowFn)
+	op.hasDelay = in.Strategy.Trigger.HasDelay()
 	op.out = env.in.emitterFor(n.Outputs[0])
 	return op, nil
 }
@@ -190,6 +193,9 @@ func (op *windowOp) emitPane(ts *windowing.TriggerState, w windowing.Window, key
 			return err
 		}
 	}
+	if !op.hasDelay {
+		return nil
+	}
 	return sa.ClearTimer(timerPT, graph.DomainProcessing)
 }
 
@@ -215,7 +221,7 @@ func (op *windowOp) onTimer(t state.Timer) error {
 			}
 		}
 		if lateness == 0 {
-			return op.gc(w)
+			return op.gc(w, timerEOW)
 		}
 		if err := sa.SetTimer(timerGC, graph.DomainEvent, windowing.MinOf(op.strat.GCTime(w), windowing.MaxTime-1)); err != nil {
 			return err
@@ -226,7 +232,7 @@ func (op *windowOp) onTimer(t state.Timer) error {
 				return err
 			}
 		}
-		return op.gc(w)
+		return op.gc(w, timerGC)
 	case timerPT:
 		timing, ok := op.trig.ShouldFire(&ts, w, env.inputWM, env.in.now)
 		if !ok {
@@ -242,13 +248,23 @@ func (op *windowOp) onTimer(t state.Timer) error {
 	return op.storeTrigger(&ts)
 }
 
-// gc deletes the state and timers of the current key and window w.
-func (op *windowOp) gc(w windowing.Window) error {
+// gc deletes the state and timers of the current key and window w. fired
+// names the timer that is firing, if any: it is gone already. Timers the
+// strategy never sets are not looked for.
+func (op *windowOp) gc(w windowing.Window, fired string) error {
 	sa := &op.env.sa
 	for _, t := range []struct {
 		name string
 		d    uint8
-	}{{timerEOW, graph.DomainEvent}, {timerGC, graph.DomainEvent}, {timerPT, graph.DomainProcessing}} {
+		set  bool
+	}{
+		{timerEOW, graph.DomainEvent, true},
+		{timerGC, graph.DomainEvent, op.strat.AllowedLateness > 0},
+		{timerPT, graph.DomainProcessing, op.hasDelay},
+	} {
+		if !t.set || t.name == fired {
+			continue
+		}
 		if err := sa.ClearTimer(t.name, t.d); err != nil {
 			return err
 		}
@@ -330,7 +346,7 @@ func (op *windowOp) mergeWindow(kg state.KeyGroup, key []byte, nw windowing.Wind
 					return nw, err
 				}
 			}
-			if err := op.gc(from); err != nil {
+			if err := op.gc(from, ""); err != nil {
 				return nw, err
 			}
 		}
