@@ -23,6 +23,37 @@ func State(cells ...stateDecl) Option {
 	return optionFunc{"State", func(o *options) { o.states = append(o.states, cells...) }}
 }
 
+// get reads and decodes entry sub of cell name.
+func get[T any](c *Context, name string, sub []byte, cd coder.Coder) (T, bool, error) {
+	var zero T
+	a, err := access(c, name)
+	if err != nil {
+		return zero, false, err
+	}
+	b, ok, err := a.Get(name, sub)
+	if err != nil || !ok {
+		return zero, false, err
+	}
+	v, err := cd.Decode(b)
+	if err != nil {
+		return zero, false, fmt.Errorf("sdk: state %q: %w", name, err)
+	}
+	return v.(T), true, nil
+}
+
+// set encodes v into entry sub of cell name.
+func set(c *Context, name string, sub []byte, cd coder.Coder, v any) error {
+	a, err := access(c, name)
+	if err != nil {
+		return err
+	}
+	b, err := cd.Append(nil, v)
+	if err != nil {
+		return err
+	}
+	return a.Set(name, sub, b)
+}
+
 func access(c *Context, name string) (graph.StateAccess, error) {
 	if c.x.State == nil {
 		return nil, fmt.Errorf("sdk: %s: state %q used outside a stateful ParDo (declare it with State on a keyed input)", c.x.Transform, name)
@@ -47,33 +78,12 @@ func (s ValueState[T]) declare(spec *graph.DoFnSpec) {
 
 // Read returns the value and whether it is set.
 func (s ValueState[T]) Read(c *Context) (T, bool, error) {
-	var zero T
-	a, err := access(c, s.name)
-	if err != nil {
-		return zero, false, err
-	}
-	b, ok, err := a.Get(s.name, nil)
-	if err != nil || !ok {
-		return zero, false, err
-	}
-	v, err := s.c.Decode(b)
-	if err != nil {
-		return zero, false, fmt.Errorf("sdk: state %q: %w", s.name, err)
-	}
-	return v.(T), true, nil
+	return get[T](c, s.name, nil, s.c)
 }
 
 // Write sets the value.
 func (s ValueState[T]) Write(c *Context, v T) error {
-	a, err := access(c, s.name)
-	if err != nil {
-		return err
-	}
-	b, err := s.c.Append(nil, v)
-	if err != nil {
-		return err
-	}
-	return a.Set(s.name, nil, b)
+	return set(c, s.name, nil, s.c, v)
 }
 
 // Clear unsets the value.
@@ -111,11 +121,7 @@ func (s BagState[T]) Add(c *Context, v T) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.c.Append(nil, v)
-	if err != nil {
-		return err
-	}
-	return a.Set(s.name, seq, b)
+	return set(c, s.name, seq, s.c, v)
 }
 
 // Read returns the bag's values in the order they were added.
@@ -164,41 +170,21 @@ func (s MapState[K, V]) declare(spec *graph.DoFnSpec) {
 
 // Get returns the value of k and whether it is present.
 func (s MapState[K, V]) Get(c *Context, k K) (V, bool, error) {
-	var zero V
-	a, err := access(c, s.name)
-	if err != nil {
-		return zero, false, err
-	}
 	kb, err := s.kc.Append(nil, k)
 	if err != nil {
+		var zero V
 		return zero, false, err
 	}
-	b, ok, err := a.Get(s.name, kb)
-	if err != nil || !ok {
-		return zero, false, err
-	}
-	v, err := s.vc.Decode(b)
-	if err != nil {
-		return zero, false, fmt.Errorf("sdk: state %q: %w", s.name, err)
-	}
-	return v.(V), true, nil
+	return get[V](c, s.name, kb, s.vc)
 }
 
 // Put sets the value of k.
 func (s MapState[K, V]) Put(c *Context, k K, v V) error {
-	a, err := access(c, s.name)
-	if err != nil {
-		return err
-	}
 	kb, err := s.kc.Append(nil, k)
 	if err != nil {
 		return err
 	}
-	vb, err := s.vc.Append(nil, v)
-	if err != nil {
-		return err
-	}
-	return a.Set(s.name, kb, vb)
+	return set(c, s.name, kb, s.vc, v)
 }
 
 // Delete removes k.
@@ -266,40 +252,26 @@ func (s CombiningState[V, A, O]) declare(spec *graph.DoFnSpec) {
 	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "combining"})
 }
 
-func (s CombiningState[V, A, O]) acc(c *Context) (graph.StateAccess, A, error) {
-	a, err := access(c, s.name)
-	if err != nil {
-		var zero A
-		return nil, zero, err
+func (s CombiningState[V, A, O]) acc(c *Context) (A, error) {
+	acc, ok, err := get[A](c, s.name, nil, s.c)
+	if err == nil && !ok {
+		acc = s.fn.CreateAccumulator()
 	}
-	b, ok, err := a.Get(s.name, nil)
-	if err != nil || !ok {
-		return a, s.fn.CreateAccumulator(), err
-	}
-	v, err := s.c.Decode(b)
-	if err != nil {
-		var zero A
-		return nil, zero, fmt.Errorf("sdk: state %q: %w", s.name, err)
-	}
-	return a, v.(A), nil
+	return acc, err
 }
 
 // Add folds v into the cell.
 func (s CombiningState[V, A, O]) Add(c *Context, v V) error {
-	a, acc, err := s.acc(c)
+	acc, err := s.acc(c)
 	if err != nil {
 		return err
 	}
-	b, err := s.c.Append(nil, s.fn.AddInput(acc, v))
-	if err != nil {
-		return err
-	}
-	return a.Set(s.name, nil, b)
+	return set(c, s.name, nil, s.c, s.fn.AddInput(acc, v))
 }
 
 // Read returns the combined output.
 func (s CombiningState[V, A, O]) Read(c *Context) (O, error) {
-	_, acc, err := s.acc(c)
+	acc, err := s.acc(c)
 	if err != nil {
 		var zero O
 		return zero, err

@@ -71,9 +71,12 @@ func (w *SplitWatermark) Current() Time {
 // An input is active unless it has been marked idle, or it has reported
 // nothing for longer than the idleness timeout (when one is set). An idle
 // input stops holding the output back; it becomes active again when it
-// reports. When every input is idle, the output stays where it was and
-// AllIdle reports true, so the owner can mark its own output idle downstream.
-// Outputs never go back: a late-reporting input cannot lower them.
+// reports. When every input is idle, the output advances to the highest
+// watermark among them (nothing is pending anywhere, so the input that got
+// furthest is not held back by one that has nothing to say) and AllIdle
+// reports true, so the owner can mark its own output idle downstream.
+// Outputs never go back: an idle input that resumes behind the output sends
+// late data, the price of idleness in every runner that has it.
 type Merger struct {
 	in        []mergerInput
 	idleAfter Time
@@ -178,9 +181,11 @@ func (m *Merger) recompute() bool {
 		}
 	}
 	if !active {
-		// Every input idle (or none at all): hold where we are, unless
-		// all are finished.
-		min = m.out
+		// Every input idle (or none at all): the furthest one.
+		min = MinTime
+		for _, in := range m.in {
+			min = MaxOf(min, in.wm)
+		}
 		if len(m.in) == 0 {
 			min = MaxTime
 		}
