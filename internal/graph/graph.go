@@ -119,8 +119,6 @@ type PCol struct {
 	Strategy  windowing.Strategy
 	// KV is set when the elements are KV[K,V].
 	KV *KVInfo
-	// Bounded says whether the collection ends (every source bounded).
-	Name string
 }
 
 func (p *PCol) String() string {

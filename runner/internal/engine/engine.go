@@ -136,7 +136,7 @@ var ErrUserCode = errors.New("engine: pipeline code failed")
 // result.
 func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 	cfg.ensureDefaults()
-	pl, err := buildPlan(g, &cfg)
+	pl, err := buildPlan(ctx, g, &cfg)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ type stage struct {
 	splits []connector.Split
 }
 
-func buildPlan(g *graph.Graph, cfg *Config) (*plan, error) {
+func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) {
 	pl := &plan{ports: map[portKey]*port{}, senderBase: map[senderKey]int{}}
 	P := cfg.Parallelism
 	newInboxes := func(n int) []chan msg {
@@ -93,15 +93,13 @@ func buildPlan(g *graph.Graph, cfg *Config) (*plan, error) {
 			if !ok {
 				return nil, fmt.Errorf("engine: %s: no source opened for %q", n, n.Source.Binding)
 			}
-			splits, err := src.Splits(context.Background())
+			splits, err := src.Splits(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("engine: binding %q: %w", n.Source.Binding, err)
 			}
+			// Each reader takes every inst-th split: in turn when bounded,
+			// polled round-robin when not.
 			inst := min(P, len(splits))
-			if !src.Bounded() {
-				// Unbounded splits are polled in turn by each reader.
-				inst = min(P, len(splits))
-			}
 			pl.stages = append(pl.stages, &stage{name: n.Name, kind: stageSource, head: n, instances: inst, source: src, splits: splits})
 		case n.Keyed():
 			p := &port{name: n.Name, route: routeKeyGroup, inboxes: newInboxes(P), kv: n.Inputs[0].KV}
