@@ -255,16 +255,18 @@ func refProfileViews(views []events.PageViewEvent, c pipelines.ProfileViewsConfi
 		if v.PageKey != events.PageKeyProfileView {
 			continue
 		}
-		isLate := false
+		// Late data is late for every window it belongs to; an element
+		// late for some windows only is counted in the others.
+		accepted := false
 		for start := v.Timestamp - ((v.Timestamp%slide)+slide)%slide; start > v.Timestamp-size; start -= slide {
 			end := start + size
 			if end-1+lateness < cur {
-				isLate = true
 				continue
 			}
+			accepted = true
 			counts[key{v.ViewedProfileID, start, end}]++
 		}
-		if isLate {
+		if !accepted {
 			late = append(late, v)
 		}
 	}

@@ -209,6 +209,8 @@ func printErr(w io.Writer, err error) {
 func PrintSummary(w io.Writer, r *Result, err error) {
 	status := "finished"
 	switch {
+	case err != nil && len(r.PartlyCommitted) > 0:
+		status = "FAILED while committing (committed: " + strings.Join(r.PartlyCommitted, ", ") + ")"
 	case err != nil:
 		status = "FAILED (output not committed)"
 	case r.Drained:

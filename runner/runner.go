@@ -63,6 +63,10 @@ var (
 	// ErrStateDir is returned when the state directory holds state from an
 	// earlier run and ResetState is not set.
 	ErrStateDir = errors.New("runner: state directory in use")
+	// ErrInterrupted is returned when a backfill is stopped or drained
+	// before its input ended: its output is incomplete, so nothing is
+	// committed.
+	ErrInterrupted = errors.New("runner: backfill interrupted before the end of its input; output not committed")
 )
 
 // Options configure a run. The zero value runs a backfill with everything
@@ -109,7 +113,7 @@ func (o *Options) EnsureDefaults() {
 		o.StateBackend = "pebble"
 	}
 	if o.Parallelism == 0 {
-		o.Parallelism = runtime.NumCPU()
+		o.Parallelism = min(runtime.NumCPU(), state.DefaultKeyGroups)
 	}
 	if o.Progress == 0 {
 		o.Progress = 5 * time.Second
@@ -151,6 +155,9 @@ type Result struct {
 	DeadLettered int64
 	// Drained says the run ended by a drain; Stopped by a stop.
 	Drained, Stopped bool
+	// PartlyCommitted lists the sinks that were committed before another
+	// failed to commit (the run then returns an error).
+	PartlyCommitted []string
 }
 
 // Run validates p against the options, binds it, and runs it to the end.
@@ -207,6 +214,23 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	metrics := engine.NewMetrics()
 	drain, stop := opts.Drain, opts.Stop
 	drained, stopped := watchClosed(drain), watchClosed(stop)
+	if opts.Mode == Backfill {
+		// A backfill's output is complete only at the end of its input:
+		// a stop or a drain aborts it.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func(stop, drain <-chan struct{}) {
+			select {
+			case <-stop:
+				cancel(ErrInterrupted)
+			case <-drain:
+				cancel(ErrInterrupted)
+			case <-ctx.Done():
+			}
+		}(stop, drain)
+		drain, stop = nil, nil
+	}
 	cfg := engine.Config{
 		Parallelism: opts.Parallelism,
 		KeyGroups:   g.KeyGroups,
@@ -240,34 +264,48 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 
 	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), Drained: drained(), Stopped: stopped()}
 	res.Read, res.Written, res.Late = metrics.Snapshot()
+	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
+		runErr = cause
+	}
 	if runErr == nil {
-		runErr = ctx.Err()
+		runErr = backend.Flush()
 	}
 	if runErr != nil {
 		abortSinks()
 		return res, runErr
 	}
-	// Commit every sink: output becomes visible only now, all together.
-	var errs []error
+	// Commit every sink: output becomes visible only now. The first sink
+	// that fails to commit stops the others, which are aborted.
 	names := make([]string, 0, len(sinks))
 	for name := range sinks {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		if err := sinks[name].Commit(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("runner: committing %q: %w", name, err))
+	commit := func(name string, s connector.Sink) error {
+		if err := s.Commit(ctx); err != nil {
+			return fmt.Errorf("runner: committing %q: %w", name, err)
+		}
+		return nil
+	}
+	for i, name := range names {
+		if err := commit(name, sinks[name]); err != nil {
+			for _, rest := range names[i+1:] {
+				sinks[rest].Abort()
+			}
+			if dead != nil {
+				dead.Abort()
+			}
+			res.PartlyCommitted = names[:i]
+			return res, err
 		}
 	}
 	if dead != nil {
-		if err := dead.Commit(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("runner: committing the dead-letter sink: %w", err))
+		if err := commit("dead-letter", dead); err != nil {
+			res.PartlyCommitted = names
+			return res, err
 		}
 	}
-	if err := backend.Flush(); err != nil {
-		errs = append(errs, err)
-	}
-	return res, errors.Join(errs...)
+	return res, nil
 }
 
 func watchClosed(ch <-chan struct{}) func() bool {

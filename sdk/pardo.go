@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/windowing"
@@ -160,8 +161,21 @@ func ParDo[I, O any](in PCollection[I], fn DoFn[I, O], opts ...Option) PCollecti
 	spec := &graph.DoFnSpec{
 		New: func() graph.DoFn { return &doFnAdapter[I, O]{fn: copyDoFn(fn)} },
 	}
+	seen := map[string]bool{}
 	for _, s := range o.states {
 		s.declare(spec)
+	}
+	for _, d := range spec.States {
+		if strings.HasPrefix(d.Name, "__") || d.Name == "" || seen[d.Name] {
+			p.g.Fail(fmt.Errorf("%w: %s: state %q: names must be unique, non-empty and not start with __ (reserved)", graph.ErrInvalid, n, d.Name))
+		}
+		seen[d.Name] = true
+	}
+	for _, d := range spec.Timers {
+		if strings.HasPrefix(d.Name, "__") || d.Name == "" || seen["timer "+d.Name] {
+			p.g.Fail(fmt.Errorf("%w: %s: timer %q: names must be unique, non-empty and not start with __ (reserved)", graph.ErrInvalid, n, d.Name))
+		}
+		seen["timer "+d.Name] = true
 	}
 	spec.Stateful = len(spec.States)+len(spec.Timers) > 0 && in.col.KV != nil
 	n.DoFn = spec
@@ -290,5 +304,5 @@ func Flatten[T any](ins ...PCollection[T]) PCollection[T] {
 }
 
 func sameWindowing(a, b windowing.Strategy) bool {
-	return a.Fn.String() == b.Fn.String() && a.Trigger == b.Trigger && a.Mode == b.Mode && a.AllowedLateness == b.AllowedLateness
+	return reflect.DeepEqual(a.Fn, b.Fn) && a.Trigger == b.Trigger && a.Mode == b.Mode && a.AllowedLateness == b.AllowedLateness
 }

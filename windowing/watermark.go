@@ -96,6 +96,7 @@ func NewMerger(n int, idleness time.Duration, now Time) *Merger {
 	for i := range m.in {
 		m.in[i] = mergerInput{wm: MinTime, lastActive: now}
 	}
+	m.recompute() // no inputs at all: already at the end of time
 	return m
 }
 

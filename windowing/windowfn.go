@@ -41,7 +41,14 @@ type globalFn struct{}
 func Global() WindowFn { return globalFn{} }
 
 func (globalFn) AssignWindows(_ Time, dst []Window) []Window { return append(dst, GlobalWindow) }
-func (globalFn) String() string                              { return "global" }
+
+// IsGlobal reports whether fn is the global window function (or nil, which
+// means the same).
+func IsGlobal(fn WindowFn) bool {
+	_, ok := fn.(globalFn)
+	return ok || fn == nil
+}
+func (globalFn) String() string { return "global" }
 
 // FixedFn is tumbling windows of Size, aligned to the epoch plus Offset.
 type FixedFn struct {

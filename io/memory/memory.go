@@ -230,7 +230,7 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 		for i := 0; i < n; i++ {
 			v := avail[i]
 			rec := connector.Record{Value: v.V, Pos: fmt.Sprintf("mem://%s#%d", st.name, r.pos+i), Timestamp: v.Timestamp, HasTimestamp: v.HasTimestamp}
-			if v.V == nil || reflect.TypeOf(v.V) != r.s.t {
+			if v.V == nil || !reflect.TypeOf(v.V).AssignableTo(r.s.t) {
 				rec.Value = nil
 				rec.Err = fmt.Errorf("memory: value of type %T, want %s", v.V, r.s.t)
 				rec.Raw = []byte(fmt.Sprint(v.V))

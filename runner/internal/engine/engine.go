@@ -185,7 +185,10 @@ func (x *executor) goStage(name string, fn func() error) {
 				if _, ok := r.(abort); ok {
 					return
 				}
-				x.fail(fmt.Errorf("%w: %s: panic: %v\n%s", ErrUserCode, name, r, debug.Stack()))
+				// Pipeline code's panics are caught where it runs and name
+				// the transform; one that reaches here is the engine's.
+				x.cfg.Logger.Error("panic in the engine", "stage", name, "panic", r, "stack", string(debug.Stack()))
+				x.fail(fmt.Errorf("engine: %s: internal error: panic: %v", name, r))
 			}
 		}()
 		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {

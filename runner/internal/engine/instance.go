@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
@@ -56,7 +57,7 @@ type instance struct {
 
 	writers   map[*port]*portWriter
 	nodes     map[*graph.Node]graph.Emit
-	finishers []func() error
+	finishers []func()
 	teardowns []func() error
 	idle      bool
 
@@ -91,12 +92,12 @@ func (in *instance) send(ch chan msg, m msg) {
 // col's consumers, compiling stateless consumers into this instance's chain.
 func (in *instance) emitterFor(col *graph.PCol) graph.Emit {
 	var outs []graph.Emit
-	for _, c := range col.Consumers {
-		if p := in.x.plan.exitPort(c, col); p != nil {
-			outs = append(outs, in.writer(p).emit)
+	for _, e := range in.x.plan.edges(col) {
+		if e.port != nil {
+			outs = append(outs, in.writer(e.port).emit)
 			continue
 		}
-		outs = append(outs, in.compile(c))
+		outs = append(outs, in.compile(e.node))
 	}
 	if len(outs) == 0 && in.capture != nil {
 		return in.capture(col)
@@ -129,6 +130,35 @@ func (in *instance) lateCounter(n *graph.Node) graph.Emit {
 	}
 }
 
+// userErr wraps an error returned by pipeline code of node n.
+func userErr(n *graph.Node, err error) error {
+	if err == nil || errors.Is(err, ErrUserCode) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUserCode, n, err)
+}
+
+// callUser runs f, which runs pipeline code of node n (and the engine around
+// it). An error or a panic fails the run with an error that names n; a
+// panic's stack goes to the debug log.
+func (in *instance) callUser(n *graph.Node, f func() error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(abort); ok {
+				panic(r)
+			}
+			in.x.cfg.Logger.Debug("panic in pipeline code", "transform", n.Name, "stack", string(debug.Stack()))
+			in.fail(fmt.Errorf("%w: %s: panic: %v", ErrUserCode, n, r))
+		}
+	}()
+	if err := f(); err != nil {
+		if !errors.Is(err, ErrUserCode) {
+			err = fmt.Errorf("engine: %s: %w", n, err)
+		}
+		in.fail(err)
+	}
+}
+
 // compile instantiates stateless node c in this instance's chain (once) and
 // returns its input.
 func (in *instance) compile(c *graph.Node) graph.Emit {
@@ -157,21 +187,33 @@ func (in *instance) compileWindowInto(c *graph.Node) graph.Emit {
 	s := c.Window.Strategy
 	main := in.emitterFor(c.Outputs[0])
 	late := in.emitterFor(c.Outputs[1])
+	partial := in.x.cfg.Metrics.Late(c.Name)
 	var wins []windowing.Window
 	return func(e graph.Elem) {
-		wins = s.Fn.AssignWindows(e.Time, wins[:0])
-		isLate := false
+		in.callUser(c, func() error {
+			wins = s.Fn.AssignWindows(e.Time, wins[:0])
+			return nil
+		})
+		accepted, dropped := false, 0
 		for _, w := range wins {
 			// A merging window function's proto-window can only grow by
 			// merging, so it is late exactly when it is late on its own.
 			if s.IsLate(w, in.outWM) {
-				isLate = true
+				dropped++
 				continue
 			}
+			accepted = true
 			main(graph.Elem{Value: e.Value, Time: e.Time, Window: w, Pane: windowing.NoFiring})
 		}
-		if isLate {
+		switch {
+		case !accepted:
 			late(e)
+		case dropped > 0:
+			// Late for some of its windows only: it is in the others,
+			// so it is not late data; the windows it missed are counted.
+			if k := partial.Add(int64(dropped)); k <= 10 || k%10000 == 0 {
+				in.x.cfg.Logger.Warn("element too late for some of its windows", "transform", c.Name, "timestamp", e.Time, "windows_missed", dropped, "watermark", in.outWM)
+			}
 		}
 	}
 }
@@ -183,31 +225,22 @@ func (in *instance) compileParDo(c *graph.Node) graph.Emit {
 	for i, o := range c.Outputs {
 		outs[i] = in.emitterFor(o)
 	}
-	if err := fn.Setup(x); err != nil {
-		in.fail(fmt.Errorf("%w: %s: setup: %v", ErrUserCode, c, err))
-	}
-	in.finishers = append(in.finishers, func() error {
-		if err := fn.FinishBundle(x, outs); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrUserCode, c, err)
-		}
-		return nil
+	in.callUser(c, func() error { return userErr(c, fn.Setup(x)) })
+	in.finishers = append(in.finishers, func() {
+		in.callUser(c, func() error { return userErr(c, fn.FinishBundle(x, outs)) })
 	})
 	in.teardowns = append(in.teardowns, fn.Teardown)
 	return func(e graph.Elem) {
 		x.Time, x.Window, x.Pane = e.Time, e.Window, e.Pane
 		x.InputWatermark, x.Now = in.outWM, in.now
-		if err := fn.Process(x, e, outs); err != nil {
-			in.fail(fmt.Errorf("%w: %s: %v", ErrUserCode, c, err))
-		}
+		in.callUser(c, func() error { return userErr(c, fn.Process(x, e, outs)) })
 	}
 }
 
 // finishBundle calls the FinishBundle of every DoFn in the chain.
 func (in *instance) finishBundle() {
 	for _, f := range in.finishers {
-		if err := f(); err != nil {
-			in.fail(err)
-		}
+		f()
 	}
 }
 
@@ -309,7 +342,11 @@ func (w *portWriter) emit(e graph.Elem) {
 		}
 		kg := state.KeyGroupOf(kb, w.in.x.cfg.KeyGroups)
 		if w.lift != nil {
-			w.lift.add(key, kb, kg, val, e)
+			// The combine's AddInput runs here, before the shuffle.
+			w.in.callUser(p.node, func() error {
+				w.lift.add(key, kb, kg, val, e)
+				return nil
+			})
 			if len(w.lift.entries) >= 4*w.in.x.cfg.BatchSize {
 				w.flushLifted()
 			}
@@ -339,6 +376,9 @@ func (w *portWriter) sendBatch(d int) {
 	if len(b) == 0 {
 		return
 	}
+	// Data after an idle marker makes this instance active again for its
+	// receivers, so a later idle spell must be announced anew.
+	w.in.idle = false
 	w.bufs[d] = make([]shuffled, 0, w.in.x.cfg.BatchSize)
 	if w.p.route == routeBroadcast {
 		for _, ch := range w.p.inboxes {

@@ -145,6 +145,9 @@ func (in *instance) runKeyed() error {
 	if err != nil {
 		return err
 	}
+	// Pipeline code runs inside the operator (DoFns, combine functions);
+	// call names the transform when it fails or panics.
+	call := func(f func() error) { in.callUser(head, f) }
 	p := st.ports[0]
 	in.now = in.procTime()
 	merger := windowing.NewMerger(p.senders, 0, in.now)
@@ -155,20 +158,38 @@ func (in *instance) runKeyed() error {
 		defer t.Stop()
 		tick = t.C
 	}
-	advance := func() error {
+	// advance fires what the merged input watermark releases and forwards
+	// it. At the end of time, processing time runs out too, and whatever
+	// timers fire then (and the timers they set) fire before the end of
+	// time is forwarded, so that their output is not behind it.
+	advance := func() {
 		wm := merger.Current()
 		if wm <= env.inputWM {
-			return nil
+			return
 		}
 		env.inputWM = wm
-		if _, err := env.fire(state.EventTime, wm-1, op); err != nil {
+		call(func() error {
+			_, err := env.fire(state.EventTime, wm-1, op)
 			return err
+		})
+		if wm >= windowing.MaxTime {
+			in.now = windowing.MaxTime
+			for {
+				var n1, n2 int
+				call(func() (err error) {
+					if n1, err = env.fire(state.ProcessingTime, windowing.MaxTime, op); err != nil {
+						return err
+					}
+					n2, err = env.fire(state.EventTime, windowing.MaxTime-1, op)
+					return err
+				})
+				if n1+n2 == 0 {
+					break
+				}
+			}
 		}
-		if err := op.finishBundle(); err != nil {
-			return err
-		}
+		call(op.finishBundle)
 		in.forwardWatermark(wm)
-		return nil
 	}
 	eos := 0
 	for eos < p.senders {
@@ -177,12 +198,14 @@ func (in *instance) runKeyed() error {
 		case m = <-inbox:
 		case <-tick:
 			in.now = in.procTime()
-			if _, err := env.fire(state.ProcessingTime, in.now, op); err != nil {
-				return err
-			}
-			if err := op.finishBundle(); err != nil {
-				return err
-			}
+			call(func() error {
+				_, err := env.fire(state.ProcessingTime, in.now, op)
+				if err != nil {
+					return err
+				}
+				return op.finishBundle()
+			})
+			in.finishBundle()
 			in.flush()
 			continue
 		case <-x.ctx.Done():
@@ -191,24 +214,21 @@ func (in *instance) runKeyed() error {
 		switch m.kind {
 		case msgData:
 			merger.Active(m.sender, in.now)
-			for i := range m.elems {
-				if err := op.process(&m.elems[i]); err != nil {
-					return err
+			call(func() error {
+				for i := range m.elems {
+					if err := op.process(&m.elems[i]); err != nil {
+						return err
+					}
 				}
-			}
-			if err := op.finishBundle(); err != nil {
-				return err
-			}
+				return op.finishBundle()
+			})
+			in.finishBundle()
 		case msgWatermark:
 			merger.Advance(m.sender, m.wm, in.now)
-			if err := advance(); err != nil {
-				return err
-			}
+			advance()
 		case msgIdle:
 			merger.SetIdle(m.sender)
-			if err := advance(); err != nil {
-				return err
-			}
+			advance()
 			if merger.AllIdle() {
 				in.markIdle()
 			}
@@ -216,27 +236,7 @@ func (in *instance) runKeyed() error {
 			eos++
 		}
 	}
-	if env.inputWM >= windowing.MaxTime {
-		// The input is complete: let processing time run out too, then
-		// fire whatever that set, until nothing is left.
-		in.now = windowing.MaxTime
-		for {
-			n1, err := env.fire(state.ProcessingTime, windowing.MaxTime, op)
-			if err != nil {
-				return err
-			}
-			n2, err := env.fire(state.EventTime, windowing.MaxTime-1, op)
-			if err != nil {
-				return err
-			}
-			if n1+n2 == 0 {
-				break
-			}
-		}
-		if err := op.finishBundle(); err != nil {
-			return err
-		}
-	}
+	advance() // a stage with no senders starts at the end of time
 	in.finish()
 	return nil
 }

@@ -40,6 +40,8 @@ type port struct {
 	// not merge: senders pre-combine (combiner lifting).
 	combine *graph.CombineSpec
 	kv      *graph.KVInfo
+	// node is the consumer the port feeds.
+	node *graph.Node
 }
 
 type plan struct {
@@ -76,6 +78,18 @@ type stage struct {
 
 func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) {
 	pl := &plan{ports: map[portKey]*port{}, senderBase: map[senderKey]int{}}
+	// Keyed state is addressed by a hash of the transform's name: two
+	// names with one hash would share state.
+	ids := map[uint32]*graph.Node{}
+	for _, n := range g.Nodes {
+		if !n.Keyed() {
+			continue
+		}
+		if prev, dup := ids[opID(n.Name)]; dup {
+			return nil, fmt.Errorf("engine: %s and %s hash to the same state id; rename one", prev, n)
+		}
+		ids[opID(n.Name)] = n
+	}
 	P := cfg.Parallelism
 	newInboxes := func(n int) []chan msg {
 		in := make([]chan msg, n)
@@ -102,7 +116,7 @@ func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) 
 			inst := min(P, len(splits))
 			pl.stages = append(pl.stages, &stage{name: n.Name, kind: stageSource, head: n, instances: inst, source: src, splits: splits})
 		case n.Keyed():
-			p := &port{name: n.Name, route: routeKeyGroup, inboxes: newInboxes(P), kv: n.Inputs[0].KV}
+			p := &port{name: n.Name, route: routeKeyGroup, inboxes: newInboxes(P), kv: n.Inputs[0].KV, node: n}
 			if n.Kind == graph.KindCombinePerKey && !n.Inputs[0].Strategy.Merging() {
 				p.combine = n.Combine
 			}
@@ -138,16 +152,16 @@ func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) 
 		var walk func(col *graph.PCol)
 		seen := map[*graph.Node]bool{}
 		walk = func(col *graph.PCol) {
-			for _, c := range col.Consumers {
-				if p := pl.exitPort(c, col); p != nil {
-					reached[p] = true
+			for _, e := range pl.edges(col) {
+				if e.port != nil {
+					reached[e.port] = true
 					continue
 				}
-				if seen[c] {
+				if seen[e.node] {
 					continue
 				}
-				seen[c] = true
-				for _, out := range c.Outputs {
+				seen[e.node] = true
+				for _, out := range e.node.Outputs {
 					walk(out)
 				}
 			}
@@ -166,16 +180,40 @@ func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) 
 	return pl, nil
 }
 
-// exitPort returns the port through which consumer c receives col, or nil
-// if c is a stateless transform fused into the sender's chain.
-func (pl *plan) exitPort(c *graph.Node, col *graph.PCol) *port {
-	for i, s := range c.Sides {
-		if s.PCol == col {
-			return pl.ports[portKey{c.ID, i + 1}]
+// edge is one way an element of a collection reaches a consumer: as its
+// main input (through port, or fused into the sender's chain when port is
+// nil) or as one of its side inputs (through that side's port).
+type edge struct {
+	node *graph.Node
+	port *port
+}
+
+// edges returns every edge from col to its consumers, in order. A consumer
+// that reads col twice (a Flatten of a collection with itself, a ParDo whose
+// side input is its own main input) has two edges.
+func (pl *plan) edges(col *graph.PCol) []edge {
+	var out []edge
+	seen := map[*graph.Node]bool{}
+	for _, c := range col.Consumers {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		for _, in := range c.Inputs {
+			if in != col {
+				continue
+			}
+			var p *port
+			if c.Kind == graph.KindSink || c.Keyed() || (c.Kind == graph.KindParDo && len(c.Sides) > 0) {
+				p = pl.ports[portKey{c.ID, 0}]
+			}
+			out = append(out, edge{node: c, port: p})
+		}
+		for i, s := range c.Sides {
+			if s.PCol == col {
+				out = append(out, edge{node: c, port: pl.ports[portKey{c.ID, i + 1}]})
+			}
 		}
 	}
-	if c.Kind == graph.KindSink || c.Keyed() || (c.Kind == graph.KindParDo && len(c.Sides) > 0) {
-		return pl.ports[portKey{c.ID, 0}]
-	}
-	return nil
+	return out
 }

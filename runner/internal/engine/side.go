@@ -40,7 +40,7 @@ func (in *instance) runSide() error {
 	views := map[viewKey]any{}
 	sideWindow := func(i int, main windowing.Window) windowing.Window {
 		s := sides[i].PCol.Strategy
-		if s.Fn == nil || s.Fn.String() == "global" {
+		if windowing.IsGlobal(s.Fn) {
 			return windowing.GlobalWindow
 		}
 		ws := s.Fn.AssignWindows(main.MaxTimestamp(), nil)
@@ -70,9 +70,7 @@ func (in *instance) runSide() error {
 	for i, o := range n.Outputs {
 		outs[i] = in.emitterFor(o)
 	}
-	if err := fn.Setup(ex); err != nil {
-		return fmt.Errorf("%w: %s: setup: %v", ErrUserCode, n, err)
-	}
+	in.callUser(n, func() error { return userErr(n, fn.Setup(ex)) })
 	in.teardowns = append(in.teardowns, fn.Teardown)
 
 	ready := func(e graph.Elem) bool {
@@ -86,10 +84,12 @@ func (in *instance) runSide() error {
 	process := func(e graph.Elem) error {
 		ex.Time, ex.Window, ex.Pane = e.Time, e.Window, e.Pane
 		ex.InputWatermark, ex.Now = mergers[0].Current(), in.now
-		if err := fn.Process(ex, e, outs); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrUserCode, n, err)
-		}
+		in.callUser(n, func() error { return userErr(n, fn.Process(ex, e, outs)) })
 		return nil
+	}
+	finishBundle := func() {
+		in.callUser(n, func() error { return userErr(n, fn.FinishBundle(ex, outs)) })
+		in.finishBundle()
 	}
 	var pending []graph.Elem
 	release := func() error {
@@ -105,9 +105,7 @@ func (in *instance) runSide() error {
 		}
 		clear(pending[len(kept):])
 		pending = kept
-		if err := fn.FinishBundle(ex, outs); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrUserCode, n, err)
-		}
+		finishBundle()
 		wm := mergers[0].Current()
 		for _, e := range pending {
 			wm = windowing.MinOf(wm, e.Time)
@@ -139,6 +137,7 @@ func (in *instance) runSide() error {
 		case m = <-inbox:
 		case <-tick:
 			in.now = in.procTime()
+			finishBundle()
 			in.flush()
 			continue
 		case <-x.ctx.Done():
@@ -158,9 +157,7 @@ func (in *instance) runSide() error {
 						pending = append(pending, s.e)
 					}
 				}
-				if err := fn.FinishBundle(ex, outs); err != nil {
-					return fmt.Errorf("%w: %s: %v", ErrUserCode, n, err)
-				}
+				finishBundle()
 				continue
 			}
 			for _, s := range m.elems {
@@ -180,11 +177,23 @@ func (in *instance) runSide() error {
 					return err
 				}
 			}
+			if m.port == 0 && mg.AllIdle() && len(pending) == 0 {
+				in.markIdle()
+			}
 		case msgEOS:
 			eos++
 		}
 	}
 	if len(pending) > 0 {
+		complete := true
+		for _, mg := range mergers {
+			complete = complete && mg.Current() >= windowing.MaxTime
+		}
+		if complete {
+			// Every input ended and some main elements were never ready:
+			// an engine bug, never a silent loss.
+			return fmt.Errorf("engine: %s: %d main-input elements never saw their side inputs complete", n, len(pending))
+		}
 		cfg.Logger.Warn("stopped with main-input elements still waiting for side inputs", "transform", n.Name, "waiting", len(pending))
 	}
 	in.finish()

@@ -140,7 +140,9 @@ func (in *instance) runSource() (err error) {
 			return fmt.Errorf("engine: binding %q: reading %s: %w", spec.Binding, s.split.ID(), rerr)
 		}
 		merger.Tick(in.now)
-		in.finishBundle()
+		if n > 0 {
+			in.finishBundle()
+		}
 		if wm := merger.Current(); wm > in.outWM {
 			in.forwardWatermark(wm)
 			metrics.setReaderWatermark(readerID, wm)
@@ -179,7 +181,10 @@ func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm 
 	switch {
 	case spec.EventTime != nil:
 		var err error
-		t, err = spec.EventTime(rec.Value)
+		in.callUser(in.st.head, func() error {
+			t, err = spec.EventTime(rec.Value)
+			return nil
+		})
 		if err != nil {
 			in.deadLetter(spec, rec, "event time: "+err.Error(), dead)
 			return

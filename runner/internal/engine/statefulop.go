@@ -35,7 +35,7 @@ func newStatefulOp(env *keyedEnv, n *graph.Node) (*statefulOp, error) {
 		op.outs = append(op.outs, env.in.emitterFor(o))
 	}
 	if err := op.fn.Setup(op.x); err != nil {
-		return nil, fmt.Errorf("%w: %s: setup: %v", ErrUserCode, n, err)
+		return nil, fmt.Errorf("%w: %s: setup: %w", ErrUserCode, n, err)
 	}
 	env.in.teardowns = append(env.in.teardowns, op.fn.Teardown)
 	return op, nil
@@ -63,10 +63,7 @@ func (op *statefulOp) process(s *shuffled) error {
 	x := op.x
 	x.Key, x.Time, x.Window, x.Pane, x.Timer = s.key, s.e.Time, w, s.e.Pane, nil
 	x.InputWatermark, x.Now = env.inputWM, env.in.now
-	if err := op.fn.Process(x, s.e, op.outs); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUserCode, op.node, err)
-	}
-	return nil
+	return userErr(op.node, op.fn.Process(x, s.e, op.outs))
 }
 
 func (op *statefulOp) onTimer(t state.Timer) error {
@@ -95,14 +92,11 @@ func (op *statefulOp) onTimer(t state.Timer) error {
 	}
 	x.Timer = &graph.FiredTimer{Name: t.Name, Domain: uint8(t.Domain), Time: t.Time}
 	if err := op.fn.OnTimer(x, op.outs); err != nil {
-		return fmt.Errorf("%w: %s: timer %q: %v", ErrUserCode, op.node, t.Name, err)
+		return fmt.Errorf("%w: %s: timer %q: %w", ErrUserCode, op.node, t.Name, err)
 	}
 	return nil
 }
 
 func (op *statefulOp) finishBundle() error {
-	if err := op.fn.FinishBundle(op.x, op.outs); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUserCode, op.node, err)
-	}
-	return nil
+	return userErr(op.node, op.fn.FinishBundle(op.x, op.outs))
 }

@@ -1,0 +1,318 @@
+package runner_test
+
+// Regression tests, one per engine bug found in review: each fails on the
+// code before its fix.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-dev/weir/io/memory"
+	"github.com/weir-dev/weir/runner"
+	"github.com/weir-dev/weir/sdk"
+	"github.com/weir-dev/weir/windowing"
+)
+
+func backfillOpts(bind map[string]string, o runner.Options) runner.Options {
+	o.Mode, o.Bindings, o.Progress, o.StateBackend = runner.Backfill, bind, -1, "memory"
+	if o.Parallelism == 0 {
+		o.Parallelism = 1
+	}
+	return o
+}
+
+func waitWritten(c *memory.Collector, n int64, d time.Duration) bool {
+	for dl := time.Now().Add(d); time.Now().Before(dl); time.Sleep(10 * time.Millisecond) {
+		if c.Written() >= n {
+			return true
+		}
+	}
+	return false
+}
+
+// An element on time for one sliding window and late for another is in the
+// first, and is not late data.
+func TestPartlyLateElementIsNotLateData(t *testing.T) {
+	p := sdk.NewPipeline()
+	w := sdk.WindowInto(sdk.Read[ev](p, "in", sdk.EventTime(at)), windowing.Sliding(60*time.Second, 30*time.Second), sdk.Named("Slide"))
+	sdk.Write(sdk.Count(sdk.KeyBy(w, func(e ev) string { return e.Key })), "out")
+	sdk.Write(sdk.LateData(w), "late")
+	out, co := memOut()
+	late, cl := memOut()
+	// With batches of one, the watermark is 100s when 65s arrives: window
+	// [60s,120s) is open, [30s,90s) is not.
+	res, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{
+		"in": memIn(ev{"a", 100_000, 0}, ev{"a", 65_000, 0}), "out": out, "late": late}, runner.Options{BatchSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedStrings(co.Values())); got != "[{a 1} {a 2}]" {
+		t.Errorf("counts %s, want [60s,120s) with 2 and [90s,150s) with 1", got)
+	}
+	if len(cl.Values()) != 0 {
+		t.Errorf("late data %v, want none", cl.Values())
+	}
+	if res.Late["Slide"] != 1 {
+		t.Errorf("windows missed %v, want 1 counted at Slide", res.Late)
+	}
+}
+
+var (
+	ptFlush = sdk.ProcessingTimer("flush")
+	ptSeen  = sdk.NewBagState[int64]("seen")
+)
+
+type ptBuffer struct{}
+
+func (ptBuffer) ProcessElement(c *sdk.Context, e sdk.KV[string, ev], _ sdk.Emitter[sdk.KV[string, int64]]) error {
+	if err := ptSeen.Add(c, e.Value.At); err != nil {
+		return err
+	}
+	return ptFlush.Set(c, c.ProcessingTime()+1000)
+}
+
+func (ptBuffer) OnTimer(c *sdk.Context, _ sdk.Timer, emit sdk.Emitter[sdk.KV[string, int64]]) error {
+	vs, err := ptSeen.Read(c)
+	if err != nil {
+		return err
+	}
+	emit.Emit(sdk.KV[string, int64]{Key: sdk.Key[string](c), Value: int64(len(vs))})
+	return ptSeen.Clear(c)
+}
+
+// Processing-time timers fire at the end of a backfill, and their output
+// reaches a grouping downstream before the end of time does.
+func TestProcessingTimersAtTheEndAreNotLateDownstream(t *testing.T) {
+	p := sdk.NewPipeline()
+	buf := sdk.ParDo(sdk.KeyBy(sdk.Read[ev](p, "in", sdk.EventTime(at)), func(e ev) string { return e.Key }),
+		sdk.DoFn[sdk.KV[string, ev], sdk.KV[string, int64]](ptBuffer{}), sdk.State(ptFlush, ptSeen), sdk.Named("Buffer"))
+	sdk.Write(sdk.Sum(buf), "sums")
+	out, col := memOut()
+	res, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(ev{"a", 1000, 0}, ev{"a", 2000, 0}, ev{"b", 3000, 0}), "sums": out}, runner.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedStrings(col.Values())); got != "[{a 2} {b 1}]" {
+		t.Errorf("sums %s (late: %v), want [{a 2} {b 1}]", got, res.Late)
+	}
+}
+
+func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}) chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(context.Background(), p, runner.Options{Mode: runner.Stream, StateBackend: "memory", Drain: drain, Progress: -1, Parallelism: 1, Bindings: bind})
+		done <- err
+	}()
+	return done
+}
+
+// A source that goes idle, sends data that does not move its watermark, and
+// goes idle again must say so again, or it holds everyone back.
+func TestIdleSourceCanGoIdleTwice(t *testing.T) {
+	n := names.Add(1)
+	an, bn := fmt.Sprintf("twice-a-%d", n), fmt.Sprintf("twice-b-%d", n)
+	a, b := memory.NewStream(an), memory.NewStream(bn)
+	out, col := memOut()
+	p := sdk.NewPipeline()
+	ra := sdk.Read[ev](p, "a", sdk.EventTime(at), sdk.Idleness(200*time.Millisecond))
+	rb := sdk.Read[ev](p, "b", sdk.EventTime(at), sdk.Idleness(200*time.Millisecond))
+	sdk.Write(sdk.Count(sdk.KeyBy(sdk.WindowInto(sdk.Flatten(ra, rb), windowing.Fixed(time.Minute)), func(ev) string { return "all" })), "o")
+	drain := make(chan struct{})
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "o": out}, drain)
+	b.Send(ev{"b", 10_000, 0})
+	time.Sleep(500 * time.Millisecond)
+	for i := 0; i <= 300; i++ {
+		a.Send(ev{"a", int64(i) * 1000, 0})
+	}
+	if !waitWritten(col, 1, 3*time.Second) {
+		t.Fatal("no window fired while b was idle")
+	}
+	before := col.Written()
+	b.Send(ev{"b", 10_000, 0}) // b wakes up without moving its watermark
+	time.Sleep(600 * time.Millisecond)
+	for i := 301; i <= 600; i++ {
+		a.Send(ev{"a", int64(i) * 1000, 0})
+	}
+	if !waitWritten(col, before+1, 3*time.Second) {
+		t.Error("no window fired after b went idle the second time")
+	}
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type passSide struct{ view sdk.ListView[ev] }
+
+func (l passSide) ProcessElement(c *sdk.Context, e ev, emit sdk.Emitter[ev]) error {
+	if _, err := l.view.Get(c); err != nil {
+		return err
+	}
+	emit.Emit(e)
+	return nil
+}
+
+// A ParDo with side inputs passes on that its main input is idle.
+func TestSideInputStagePassesIdleness(t *testing.T) {
+	n := names.Add(1)
+	an, bn := fmt.Sprintf("sidle-a-%d", n), fmt.Sprintf("sidle-b-%d", n)
+	memory.NewStream(an)
+	b := memory.NewStream(bn)
+	out, col := memOut()
+	p := sdk.NewPipeline()
+	ra := sdk.Read[ev](p, "a", sdk.EventTime(at), sdk.Idleness(200*time.Millisecond))
+	rb := sdk.Read[ev](p, "b", sdk.EventTime(at), sdk.Idleness(200*time.Millisecond))
+	v := sdk.AsList(sdk.Read[ev](p, "side", sdk.EventTime(at)))
+	ra = sdk.ParDo(ra, sdk.DoFn[ev, ev](passSide{v}), sdk.SideInputs(v))
+	sdk.Write(sdk.Count(sdk.KeyBy(sdk.WindowInto(sdk.Flatten(ra, rb), windowing.Fixed(time.Minute)), func(ev) string { return "all" })), "o")
+	drain := make(chan struct{})
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "side": memIn(ev{"s", 0, 0}), "o": out}, drain)
+	for i := 0; i <= 300; i++ {
+		b.Send(ev{"b", int64(i) * 1000, 0})
+	}
+	if !waitWritten(col, 1, 3*time.Second) {
+		t.Error("no window fired while the side-input stage's input was idle")
+	}
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type listLen struct{ view sdk.ListView[ev] }
+
+func (l listLen) ProcessElement(c *sdk.Context, e ev, emit sdk.Emitter[string]) error {
+	vs, err := l.view.Get(c)
+	if err != nil {
+		return err
+	}
+	emit.Emit(fmt.Sprintf("%s:%d", e.Key, len(vs)))
+	return nil
+}
+
+// Inputs with no splits at all (an empty directory) are complete at once:
+// they neither hold a side input nor a grouping downstream.
+func TestEmptyInputsAreComplete(t *testing.T) {
+	empty := "file://" + t.TempDir() + "?format=jsonl"
+
+	p := sdk.NewPipeline()
+	v := sdk.AsList(sdk.Read[ev](p, "side", sdk.EventTime(at)))
+	sdk.Write(sdk.ParDo(sdk.Read[ev](p, "main", sdk.EventTime(at)), sdk.DoFn[ev, string](listLen{v}), sdk.SideInputs(v)), "out")
+	out, col := memOut()
+	if _, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"main": memIn(ev{"a", 1000, 0}), "side": empty, "out": out}, runner.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(col.Values()); got != "[a:0]" {
+		t.Errorf("with an empty side input: %s, want [a:0]", got)
+	}
+
+	p = sdk.NewPipeline()
+	fw := sdk.WindowInto(sdk.Read[ev](p, "full", sdk.EventTime(at)), windowing.Fixed(time.Minute))
+	ew := sdk.WindowInto(sdk.Read[ev](p, "empty", sdk.EventTime(at)), windowing.Fixed(time.Minute))
+	ec := sdk.Count(sdk.KeyBy(ew, func(e ev) string { return e.Key }))
+	fk := sdk.Map(fw, func(e ev) sdk.KV[string, int64] { return sdk.KV[string, int64]{Key: e.Key, Value: 1} })
+	sdk.Write(sdk.Sum(sdk.Flatten(fk, ec)), "out")
+	out, col = memOut()
+	if _, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"full": memIn(ev{"a", 1000, 0}, ev{"b", 2000, 0}), "empty": empty, "out": out}, runner.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedStrings(col.Values())); got != "[{a 1} {b 1}]" {
+		t.Errorf("with an empty keyed branch: %s", got)
+	}
+}
+
+// A ParDo whose side input is its own main input gets both.
+func TestSelfSideInput(t *testing.T) {
+	p := sdk.NewPipeline()
+	main := sdk.Read[ev](p, "main", sdk.EventTime(at))
+	v := sdk.AsList(main)
+	sdk.Write(sdk.ParDo(main, sdk.DoFn[ev, string](listLen{v}), sdk.SideInputs(v)), "out")
+	out, col := memOut()
+	if _, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"main": memIn(ev{"a", 1000, 0}, ev{"b", 2000, 0}), "out": out}, runner.Options{})); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedStrings(col.Values())); got != "[a:2 b:2]" {
+		t.Errorf("got %s, want [a:2 b:2]", got)
+	}
+}
+
+// Stopping a backfill aborts it: its output would be incomplete.
+func TestBackfillStopCommitsNothing(t *testing.T) {
+	vs := make([]any, 5000)
+	for i := range vs {
+		vs[i] = ev{"a", int64(i) * 1000, 0}
+	}
+	p := sdk.NewPipeline()
+	w := sdk.WindowInto(sdk.Read[ev](p, "in", sdk.EventTime(at)), windowing.Fixed(time.Minute))
+	slow := sdk.Map(w, func(e ev) ev { time.Sleep(100 * time.Microsecond); return e })
+	sdk.Write(sdk.Count(sdk.KeyBy(slow, func(e ev) string { return e.Key })), "out")
+	stop := make(chan struct{})
+	go func() { time.Sleep(100 * time.Millisecond); close(stop) }()
+	out, col := memOut()
+	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(vs...), "out": out}, runner.Options{Stop: stop, BatchSize: 64}))
+	if !errors.Is(err, runner.ErrInterrupted) {
+		t.Errorf("got %v, want ErrInterrupted", err)
+	}
+	if col.Commits() != 0 {
+		t.Error("an interrupted backfill committed its output")
+	}
+}
+
+// A panic in a transform fused after a grouping names that transform, on
+// one line.
+func TestPanicNamesTheTransform(t *testing.T) {
+	p := sdk.NewPipeline()
+	c := sdk.Count(sdk.KeyBy(sdk.Read[ev](p, "in", sdk.EventTime(at)), func(e ev) string { return e.Key }))
+	sdk.Write(sdk.Map(c, func(kv sdk.KV[string, int64]) int64 {
+		var m map[string]int
+		m["x"] = 1
+		return kv.Value
+	}, sdk.Named("BadMap")), "out")
+	out, _ := memOut()
+	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(ev{"a", 1000, 0}), "out": out}, runner.Options{}))
+	if err == nil || !strings.Contains(err.Error(), `ParDo "BadMap": panic: assignment to entry in nil map`) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %q, want one line naming BadMap", err)
+	}
+}
+
+type bundler struct{ buf *[]string }
+
+func (b bundler) ProcessElement(_ *sdk.Context, kv sdk.KV[string, []ev], _ sdk.Emitter[string]) error {
+	*b.buf = append(*b.buf, kv.Key)
+	return nil
+}
+
+func (b bundler) FinishBundle(_ *sdk.Context, emit sdk.Emitter[string]) error {
+	for _, s := range *b.buf {
+		emit.Emit(s)
+	}
+	*b.buf = (*b.buf)[:0]
+	return nil
+}
+
+// FinishBundle of a DoFn fused after a grouping runs after each batch, not
+// only when a watermark moves.
+func TestFinishBundleAfterEachBatch(t *testing.T) {
+	n := names.Add(1)
+	an := fmt.Sprintf("fb-%d", n)
+	a := memory.NewStream(an)
+	out, col := memOut()
+	p := sdk.NewPipeline()
+	w := sdk.WindowInto(sdk.Read[ev](p, "a"), windowing.Global(), sdk.Trigger(windowing.Repeatedly(windowing.AfterCount(1))))
+	g := sdk.GroupByKey(sdk.KeyBy(w, func(e ev) string { return e.Key }))
+	sdk.Write(sdk.ParDo(g, sdk.DoFn[sdk.KV[string, []ev], string](bundler{buf: new([]string)})), "o")
+	drain := make(chan struct{})
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "o": out}, drain)
+	a.Send(ev{"x", 0, 0}, ev{"y", 0, 0})
+	if !waitWritten(col, 1, 3*time.Second) {
+		t.Error("FinishBundle's output did not appear while the stream ran")
+	}
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
