@@ -279,12 +279,22 @@ func refProfileViews(views []events.PageViewEvent, c pipelines.ProfileViewsConfi
 // readParquet reads a Parquet file back through the file connector.
 func readParquet[T any](t *testing.T, path string) []T {
 	t.Helper()
-	u, err := connector.ParseURI("file://" + path)
+	var out []T
+	for _, v := range readAllURI(t, "file://"+path, reflect.TypeFor[T]()) {
+		out = append(out, v.(T))
+	}
+	return out
+}
+
+// readAllURI reads every split of a bounded source to its end.
+func readAllURI(t *testing.T, uri string, typ reflect.Type) []any {
+	t.Helper()
+	u, err := connector.ParseURI(uri)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: "check", URI: u, Type: reflect.TypeFor[T]()})
+	src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: "check", URI: u, Type: typ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +303,7 @@ func readParquet[T any](t *testing.T, path string) []T {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []T
+	var out []any
 	buf := make([]connector.Record, 256)
 	for _, sp := range splits {
 		rd, err := sp.Open(ctx)
@@ -306,7 +316,7 @@ func readParquet[T any](t *testing.T, path string) []T {
 				if r.Err != nil {
 					t.Fatalf("%s: %v", r.Pos, r.Err)
 				}
-				out = append(out, r.Value.(T))
+				out = append(out, r.Value)
 			}
 			if errors.Is(err, io.EOF) {
 				break

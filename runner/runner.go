@@ -35,6 +35,7 @@ import (
 	"github.com/weir-dev/weir/io/connector"
 	_ "github.com/weir-dev/weir/io/discard" // discard:// sinks
 	_ "github.com/weir-dev/weir/io/file"    // file:// sources and sinks
+	_ "github.com/weir-dev/weir/io/kafka"   // kafka:// sources and sinks
 	_ "github.com/weir-dev/weir/io/memory"  // mem:// sources and sinks
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/sdk"

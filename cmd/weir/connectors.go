@@ -4,4 +4,5 @@ package main
 import (
 	_ "github.com/weir-dev/weir/io/discard" // discard://
 	_ "github.com/weir-dev/weir/io/file"    // file:// and bare paths
+	_ "github.com/weir-dev/weir/io/kafka"   // kafka://
 )

@@ -88,6 +88,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newGenCmd(a),
 		newCatCmd(a),
+		newCpCmd(a),
+		newDevCmd(a),
 		newVersionCmd(),
 	)
 	return root

@@ -1,0 +1,200 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weir-dev/weir/io/codec"
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/windowing"
+)
+
+var errUnknownTopic = kerr.UnknownTopicOrPartition
+
+// PollInterval is how long a partition reader waits for records before it
+// returns empty-handed, so the runner can see idleness and stop requests.
+const PollInterval = 50 * time.Millisecond
+
+type source struct {
+	o      *options
+	spec   connector.SourceSpec
+	decode func([]byte) (any, error)
+	splits []connector.Split
+}
+
+func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec) (connector.Source, error) {
+	o, err := parseURI(spec.URI)
+	if err != nil {
+		return nil, err
+	}
+	if o.key != "" {
+		return nil, fmt.Errorf("%w: key= applies to sinks only", ErrBadURI)
+	}
+	s := &source{o: o, spec: spec}
+	if s.decode, err = decoder(o, spec.Type); err != nil {
+		return nil, err
+	}
+	cl, err := newClient(o)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ps, err := partitions(ctx, adm, o)
+	if err != nil {
+		return nil, err
+	}
+	start, err := offsets(ctx, adm, o, o.start)
+	if err != nil {
+		return nil, err
+	}
+	var end map[int32]int64
+	if o.until.kind != "" {
+		if end, err = offsets(ctx, adm, o, o.until); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range ps {
+		sp := &split{src: s, partition: p, start: start[p], end: -1}
+		if end != nil {
+			sp.end = end[p]
+		}
+		s.splits = append(s.splits, sp)
+	}
+	return s, nil
+}
+
+func decoder(o *options, t reflect.Type) (func([]byte) (any, error), error) {
+	if o.format == "raw" {
+		switch {
+		case t == reflect.TypeFor[[]byte]():
+			return func(b []byte) (any, error) { return append([]byte(nil), b...), nil }, nil
+		case t.Kind() == reflect.String:
+			return func(b []byte) (any, error) { return reflect.ValueOf(string(b)).Convert(t).Interface(), nil }, nil
+		}
+		return nil, fmt.Errorf("%w: kafka: format=raw reads into []byte or string, not %s", connector.ErrUnsupported, t)
+	}
+	d, err := codec.NewJSONDecoder(t)
+	if err != nil {
+		return nil, err
+	}
+	return d.Decode, nil
+}
+
+func (s *source) Splits(context.Context) ([]connector.Split, error) { return s.splits, nil }
+func (s *source) Bounded() bool                                     { return s.o.until.kind != "" }
+func (s *source) Close() error                                      { return nil }
+
+// split is one partition, from start to end (exclusive; -1: unbounded).
+type split struct {
+	src        *source
+	partition  int32
+	start, end int64
+}
+
+func (sp *split) ID() string { return fmt.Sprintf("%s/%d", sp.src.o.topic, sp.partition) }
+
+func (sp *split) Open(context.Context) (connector.Reader, error) {
+	r := &reader{sp: sp, next: sp.start}
+	if sp.end >= 0 && sp.start >= sp.end {
+		r.done = true
+		return r, nil
+	}
+	cl, err := newClient(sp.src.o,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+			sp.src.o.topic: {sp.partition: kgo.NewOffset().At(sp.start)},
+		}),
+		kgo.FetchMaxWait(PollInterval),
+		// Transaction markers take offsets too: keep them, to step over
+		// them, so that a bounded read knows it reached its end offset.
+		kgo.KeepControlRecords(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	r.cl = cl
+	return r, nil
+}
+
+type reader struct {
+	sp      *split
+	cl      *kgo.Client
+	pending []*kgo.Record
+	next    int64 // offset of the next record to hand out
+	done    bool
+}
+
+func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) {
+	if r.done {
+		return 0, io.EOF
+	}
+	if len(r.pending) == 0 {
+		pctx, cancel := context.WithTimeout(ctx, PollInterval)
+		fs := r.cl.PollRecords(pctx, len(buf))
+		cancel()
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if err == context.DeadlineExceeded || err == context.Canceled {
+				return // the poll interval ran out
+			}
+			if ferr == nil {
+				ferr = fmt.Errorf("kafka: fetching %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return 0, ferr
+		}
+		r.pending = fs.Records()
+	}
+	n := 0
+	for n < len(buf) && len(r.pending) > 0 {
+		rec := r.pending[0]
+		r.pending = r.pending[1:]
+		if r.sp.end >= 0 && rec.Offset >= r.sp.end {
+			r.done = true
+			break
+		}
+		r.next = rec.Offset + 1
+		if rec.Attrs.IsControl() {
+			continue
+		}
+		out := connector.Record{
+			Pos:          fmt.Sprintf("%s/%d@%d", rec.Topic, rec.Partition, rec.Offset),
+			Timestamp:    windowing.FromTime(rec.Timestamp),
+			HasTimestamp: true,
+		}
+		v, err := r.sp.src.decode(rec.Value)
+		if err != nil {
+			out.Err, out.Raw = err, append([]byte(nil), rec.Value...)
+		} else {
+			out.Value = v
+		}
+		buf[n] = out
+		n++
+	}
+	if r.sp.end >= 0 && r.next >= r.sp.end {
+		r.done = true
+	}
+	if n == 0 && r.done {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (r *reader) Close() error {
+	if r.cl != nil {
+		r.cl.Close()
+		r.cl = nil
+	}
+	return nil
+}

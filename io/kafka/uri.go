@@ -1,0 +1,114 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrBadURI is wrapped by every error about a kafka:// URI.
+var ErrBadURI = errors.New("kafka: bad URI")
+
+// position is where a source starts or stops: the start or the end of each
+// partition, or the first offset at or after a time.
+type position struct {
+	kind string // "earliest", "latest", "time", or "" (unset)
+	ms   int64  // for "time": epoch milliseconds
+}
+
+func (p position) String() string {
+	if p.kind == "time" {
+		return time.UnixMilli(p.ms).UTC().Format(time.RFC3339Nano)
+	}
+	return p.kind
+}
+
+// options is a parsed kafka:// URI:
+//
+//	kafka://host:port[,host:port]/topic?start=earliest|latest|TIME&until=latest|TIME&format=json|raw&key=FIELD
+//
+// TIME is RFC 3339 or epoch milliseconds.
+type options struct {
+	brokers []string
+	topic   string
+	start   position // default earliest
+	until   position // unset: unbounded
+	format  string   // "json" (default) or "raw"
+	key     string   // sink: the field whose value keys each record
+	query   url.Values
+}
+
+var knownOptions = []string{"format", "key", "start", "until"}
+
+func parseURI(u *url.URL) (*options, error) {
+	o := &options{format: "json", start: position{kind: "earliest"}, query: u.Query()}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: %s: no broker address (kafka://host:port/topic)", ErrBadURI, u.Redacted())
+	}
+	for _, b := range strings.Split(u.Host, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if !strings.Contains(b, ":") {
+				b += ":9092"
+			}
+			o.brokers = append(o.brokers, b)
+		}
+	}
+	o.topic = strings.Trim(u.Path, "/")
+	if o.topic == "" || strings.Contains(o.topic, "/") {
+		return nil, fmt.Errorf("%w: %s: want one topic as the path (kafka://host:port/topic)", ErrBadURI, u.Redacted())
+	}
+	var errs []error
+	for k, vs := range o.query {
+		v := vs[len(vs)-1]
+		switch k {
+		case "format":
+			if v != "json" && v != "raw" {
+				errs = append(errs, fmt.Errorf("%w: format=%q: want json or raw", ErrBadURI, v))
+			}
+			o.format = v
+		case "key":
+			o.key = v
+		case "start":
+			p, err := parsePosition(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: start=%q: %v", ErrBadURI, v, err))
+			}
+			o.start = p
+		case "until":
+			p, err := parsePosition(v)
+			if err == nil && p.kind == "earliest" {
+				err = errors.New("until=earliest would read nothing")
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: until=%q: %v", ErrBadURI, v, err))
+			}
+			o.until = p
+		default:
+			sort.Strings(knownOptions)
+			errs = append(errs, fmt.Errorf("%w: unknown option %q (known: %s)", ErrBadURI, k, strings.Join(knownOptions, ", ")))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return o, nil
+}
+
+func parsePosition(s string) (position, error) {
+	switch s {
+	case "earliest", "latest":
+		return position{kind: s}, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return position{kind: "time", ms: ms}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return position{}, errors.New("want earliest, latest, an RFC 3339 time or epoch milliseconds")
+	}
+	return position{kind: "time", ms: t.UnixMilli()}, nil
+}
