@@ -2,15 +2,18 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/weir-dev/weir/examples/events"
 	"github.com/weir-dev/weir/examples/pipelines"
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/runner"
 )
 
@@ -102,4 +105,52 @@ func TestExamplesOverKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRows(t, "enriched over kafka", consume[pipelines.EnrichedPageView](t, k+"enriched"), refEnrich(views, edits))
+}
+
+// TestIdleKafkaPartition runs a stream over a topic of two partitions of
+// which only one ever gets data: with an idleness timeout, the empty
+// partition stops holding the watermark back, and windows fire while the
+// stream runs (a known trap of other runners: an empty partition pinning
+// the watermark for ever).
+func TestIdleKafkaPartition(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "ticks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
+	var ticks []tick
+	for i := 0; i < 300; i++ {
+		ticks = append(ticks, tick{Src: "a", At: int64(i) * 1000})
+	}
+	// One key: every record lands in the same partition.
+	produce(t, k+"ticks?key=Src", ticks)
+
+	n := seq.Add(1)
+	b := memory.NewStream(fmt.Sprintf("kidle-b-%d", n))
+	defer b.Close()
+	col := memory.NewCollector(fmt.Sprintf("kidle-out-%d", n))
+	drain := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(context.Background(), idlePipeline(300*time.Millisecond), quietOptions(runner.Options{
+			Mode: runner.Stream, StateBackend: "memory", Drain: drain,
+			Bindings: map[string]string{"a": k + "ticks", "b": fmt.Sprintf("mem://kidle-b-%d", n), "counts": fmt.Sprintf("mem://kidle-out-%d", n)},
+		}))
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for col.Written() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if col.Written() < 4 {
+		t.Errorf("%d windows fired while running; want the 4 the data closes", col.Written())
+	}
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedAny(col.Values())); got != "[{all 60} {all 60} {all 60} {all 60} {all 60}]" {
+		t.Errorf("after the drain: %s", got)
+	}
 }
