@@ -7,12 +7,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/weir-dev/weir/examples/events"
 	"github.com/weir-dev/weir/examples/pipelines"
+	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/runner"
 )
 
@@ -112,4 +117,59 @@ func BenchmarkProfileViewsBackfill(b *testing.B) {
 			b.ReportMetric(float64(benchViews*b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+}
+
+// BenchmarkProfileViewsKafka runs profileviews in stream mode from a
+// 4-partition topic on the in-process kfake broker, bounded at the end
+// offsets, to a counts topic: source-to-sink throughput over the Kafka
+// protocol on loopback.
+func BenchmarkProfileViewsKafka(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"), kfake.SeedTopics(1, "counts", "late"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
+	u, _ := connector.ParseURI(k + "pageviews?key=viewerId")
+	sink, err := connector.OpenSink(context.Background(), connector.SinkSpec{Binding: "seed", URI: u, Type: reflect.TypeFor[events.PageViewEvent]()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]any, 0, 1000)
+	err = events.GenConfig{Seed: 1, PageViews: benchViews, Profiles: 5000, ProfileEdits: -1}.Each(func(v events.PageViewEvent) error {
+		if batch = append(batch, v); len(batch) == cap(batch) {
+			err := sink.Write(context.Background(), batch)
+			batch = batch[:0]
+			return err
+		}
+		return nil
+	}, nil)
+	if err == nil {
+		err = sink.Write(context.Background(), batch)
+	}
+	if err == nil {
+		err = sink.Commit(context.Background())
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, err := pipelines.ProfileViews(pipelines.ProfileViewsConfig{Window: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := runner.Run(context.Background(), p, runner.Options{
+			Mode:     runner.Stream,
+			Bindings: map[string]string{"pageviews": k + "pageviews?until=latest", "counts": k + "counts?key=profileId", "late": k + "late"},
+			Progress: -1, Parallelism: 2, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Read["pageviews"] != benchViews {
+			b.Fatalf("read %d", res.Read["pageviews"])
+		}
+	}
+	b.ReportMetric(float64(benchViews*b.N)/b.Elapsed().Seconds(), "records/s")
 }
