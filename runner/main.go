@@ -23,16 +23,18 @@ import (
 // Flags are the runner's command-line flags. Register them on a flag set
 // with Flags.Register, parse, then turn them into Options.
 type Flags struct {
-	Mode         string
-	Bind         []string
-	Job          string
-	StateDir     string
-	StateBackend string
-	ResetState   bool
-	Parallelism  int
-	DeadLetter   string
-	Progress     time.Duration
-	LogLevel     string
+	Mode               string
+	Bind               []string
+	Job                string
+	StateDir           string
+	StateBackend       string
+	ResetState         bool
+	Parallelism        int
+	DeadLetter         string
+	Progress           time.Duration
+	LogLevel           string
+	CheckpointDir      string
+	CheckpointInterval time.Duration
 }
 
 // Register adds the runner's flags to fs.
@@ -47,16 +49,19 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.DeadLetter, "dead-letter", "", "URI of the sink for unreadable records (default: count and log them)")
 	fs.DurationVar(&f.Progress, "progress", 5*time.Second, "interval between progress logs (0 or negative: none)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
+	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
 }
 
 // JobFile is the YAML form of the options.
 type JobFile struct {
-	Mode         string            `yaml:"mode"`
-	Bind         map[string]string `yaml:"bind"`
-	StateDir     string            `yaml:"state-dir"`
-	StateBackend string            `yaml:"state-backend"`
-	Parallelism  int               `yaml:"parallelism"`
-	DeadLetter   string            `yaml:"dead-letter"`
+	Mode          string            `yaml:"mode"`
+	Bind          map[string]string `yaml:"bind"`
+	StateDir      string            `yaml:"state-dir"`
+	StateBackend  string            `yaml:"state-backend"`
+	Parallelism   int               `yaml:"parallelism"`
+	DeadLetter    string            `yaml:"dead-letter"`
+	CheckpointDir string            `yaml:"checkpoint-dir"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -86,6 +91,7 @@ func (f *Flags) Options() (Options, error) {
 			return o, err
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
+		o.CheckpointDir = j.CheckpointDir
 		for k, v := range j.Bind {
 			o.Bindings[k] = v
 		}
@@ -105,6 +111,10 @@ func (f *Flags) Options() (Options, error) {
 	if f.DeadLetter != "" {
 		o.DeadLetter = f.DeadLetter
 	}
+	if f.CheckpointDir != "" {
+		o.CheckpointDir = f.CheckpointDir
+	}
+	o.CheckpointInterval = f.CheckpointInterval
 	o.ResetState = f.ResetState
 	o.Progress = f.Progress
 	if o.Progress == 0 {

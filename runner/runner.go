@@ -24,9 +24,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +101,13 @@ type Options struct {
 	Drain <-chan struct{}
 	// Stop, when closed, stops a stream run without firing pending windows.
 	Stop <-chan struct{}
+	// CheckpointDir turns checkpoints on (stream mode only): every
+	// CheckpointInterval a consistent snapshot of state and source
+	// positions goes there, and a run resumes from the newest one. A path
+	// or a file:// URI.
+	CheckpointDir string
+	// CheckpointInterval is the time between checkpoints. Default 10s.
+	CheckpointInterval time.Duration
 	// BatchSize and QueueLength tune the shuffle (defaults 512 and 16).
 	BatchSize, QueueLength int
 	// Clock overrides processing time, for tests.
@@ -119,6 +128,9 @@ func (o *Options) EnsureDefaults() {
 	if o.Progress == 0 {
 		o.Progress = 5 * time.Second
 	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -137,6 +149,12 @@ func (o *Options) Validate() error {
 	case "pebble", "memory":
 	default:
 		errs = append(errs, fmt.Errorf("%w: --state-backend=%q: want pebble or memory", ErrOptions, o.StateBackend))
+	}
+	if o.CheckpointDir != "" && o.Mode == Backfill {
+		errs = append(errs, fmt.Errorf("%w: --checkpoint-dir: checkpoints are for --mode=stream (a backfill reruns from its files)", ErrOptions))
+	}
+	if o.CheckpointInterval < 0 {
+		errs = append(errs, fmt.Errorf("%w: --checkpoint-interval=%s must be positive", ErrOptions, o.CheckpointInterval))
 	}
 	if o.Parallelism < 0 || o.Parallelism > state.DefaultKeyGroups {
 		errs = append(errs, fmt.Errorf("%w: --parallelism=%d: want 1 to %d", ErrOptions, o.Parallelism, state.DefaultKeyGroups))
@@ -177,11 +195,28 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	log := opts.Logger
 	start := time.Now()
 
-	backend, cleanup, err := openBackend(&opts)
+	var (
+		ckptDir  string
+		resume   *checkpointMetaFile
+		resumeAt string
+		err      error
+	)
+	if opts.CheckpointDir != "" {
+		if ckptDir, err = checkpointPath(opts.CheckpointDir); err != nil {
+			return nil, err
+		}
+		if resume, resumeAt, err = latestCheckpoint(ckptDir); err != nil {
+			return nil, err
+		}
+	}
+	backend, cleanup, err := openBackend(&opts, resume, resumeAt)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
+	// lastCheckpoint is the newest checkpoint written; a stopped run marks
+	// its state directory with it.
+	var lastCheckpoint int64
+	defer func() { cleanup(lastCheckpoint) }()
 
 	sources, sinks, dead, err := openBindings(ctx, g, &opts)
 	closeSources := func() {
@@ -195,6 +230,17 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		}
 		if dead != nil {
 			dead.Abort()
+		}
+	}
+	if err == nil && resume != nil {
+		// Two-phase sinks commit what the checkpoint we resume from
+		// pre-committed, and drop what later, incomplete ones did.
+		for name, s := range sinks {
+			if cs, ok := s.(connector.CheckpointSink); ok && err == nil {
+				if rerr := cs.Recover(ctx, resume.ID); rerr != nil {
+					err = fmt.Errorf("runner: recovering %q at checkpoint %d: %w", name, resume.ID, rerr)
+				}
+			}
 		}
 	}
 	if err != nil {
@@ -248,6 +294,23 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		Logger:      log,
 		Metrics:     metrics,
 	}
+	if ckptDir != "" {
+		cfg.CheckpointInterval = opts.CheckpointInterval
+		cfg.OnCheckpoint = func(id int64, splits engine.SplitStates) error {
+			begin := time.Now()
+			size, err := writeCheckpoint(ckptDir, backend, id, splits)
+			if err != nil {
+				return err
+			}
+			lastCheckpoint = id
+			log.Info("checkpoint", "id", id, "mb", size>>20, "took", time.Since(begin).Round(time.Millisecond))
+			return nil
+		}
+		if resume != nil {
+			cfg.FirstCheckpointID, cfg.Resume = resume.ID, resume.Splits
+			log.Info("resuming from checkpoint", "id", resume.ID, "written", resume.Written)
+		}
+	}
 	log.Info("run starting", "mode", opts.Mode, "parallelism", opts.Parallelism, "state", backendDesc(&opts), "sources", strings.Join(g.Sources(), ","), "sinks", strings.Join(g.Sinks(), ","))
 	progressDone := make(chan struct{})
 	var progressWG sync.WaitGroup
@@ -270,6 +333,10 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	if runErr == nil {
 		runErr = backend.Flush()
+	}
+	if !res.Stopped || runErr != nil {
+		// Only a stop leaves the state exactly at its final checkpoint.
+		lastCheckpoint = 0
 	}
 	if runErr != nil {
 		abortSinks()
@@ -436,9 +503,22 @@ func bindingErr(err error) error {
 	return &bindingError{msg: ErrBinding.Error() + " " + strings.TrimPrefix(err.Error(), "binding "), err: err}
 }
 
-func openBackend(o *Options) (state.Backend, func(), error) {
+// openBackend opens the state backend. Resuming from a checkpoint, it
+// reuses a state directory left exactly at that checkpoint, and otherwise
+// restores the checkpoint's copy into it. The returned cleanup closes the
+// backend and, given a checkpoint id, marks the directory as left at it.
+func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string) (state.Backend, func(marker int64), error) {
+	log := o.Logger
 	if o.StateBackend == "memory" {
-		return state.NewMem(), func() {}, nil
+		if resume != nil {
+			b, err := state.LoadMem(filepath.Join(resumeAt, "state"))
+			if err != nil {
+				return nil, nil, fmt.Errorf("runner: restoring checkpoint %d: %w", resume.ID, err)
+			}
+			return b, func(int64) { b.Close() }, nil
+		}
+		b := state.NewMem()
+		return b, func(int64) { b.Close() }, nil
 	}
 	dir := o.StateDir
 	temp := dir == ""
@@ -448,7 +528,31 @@ func openBackend(o *Options) (state.Backend, func(), error) {
 			return nil, nil, fmt.Errorf("runner: state directory: %w", err)
 		}
 		dir = d
-	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+	}
+	entries, _ := os.ReadDir(dir)
+	switch {
+	case resume != nil:
+		if id, ok := markerID(dir); ok && id == resume.ID {
+			log.Info("local state is at the checkpoint: reused without a restore", "dir", dir, "checkpoint", resume.ID)
+			break
+		}
+		begin := time.Now()
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, nil, fmt.Errorf("runner: state directory: %w", err)
+		}
+		src := filepath.Join(resumeAt, "state")
+		if err := state.RestorePebble(src, dir); err != nil {
+			return nil, nil, fmt.Errorf("runner: restoring checkpoint %d: %w", resume.ID, err)
+		}
+		took := time.Since(begin)
+		mb := float64(dirSize(src)) / (1 << 20)
+		log.Info("state restored from checkpoint", "checkpoint", resume.ID, "mb", int64(mb), "took", took.Round(time.Millisecond), "mb_per_s", int64(mb/max(took.Seconds(), 1e-3)))
+	case len(entries) > 0 && o.CheckpointDir != "":
+		log.Info("no checkpoint to resume from: starting with empty state", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, nil, fmt.Errorf("runner: resetting state directory: %w", err)
+		}
+	case len(entries) > 0:
 		if !o.ResetState {
 			return nil, nil, fmt.Errorf("%w: %s holds state from an earlier run; pass --reset-state to start over, or use another --state-dir", ErrStateDir, dir)
 		}
@@ -456,6 +560,8 @@ func openBackend(o *Options) (state.Backend, func(), error) {
 			return nil, nil, fmt.Errorf("runner: resetting state directory: %w", err)
 		}
 	}
+	// The run writes state beyond any checkpoint from here on.
+	os.Remove(filepath.Join(dir, stateMarker))
 	b, err := state.OpenPebble(dir, nil)
 	if err != nil {
 		if temp {
@@ -463,12 +569,17 @@ func openBackend(o *Options) (state.Backend, func(), error) {
 		}
 		return nil, nil, err
 	}
-	return b, func() {
+	return b, func(marker int64) {
 		if err := b.Close(); err != nil {
 			o.Logger.Warn("closing the state backend", "err", err)
+			marker = 0
 		}
 		if temp {
 			os.RemoveAll(dir)
+		} else if marker > 0 {
+			if err := writeFileSync(filepath.Join(dir, stateMarker), []byte(strconv.FormatInt(marker, 10))); err != nil {
+				o.Logger.Warn("marking the state directory", "err", err)
+			}
 		}
 	}, nil
 }

@@ -53,6 +53,13 @@ func (w *SplitWatermark) Observe(t Time) {
 	}
 }
 
+// State returns what a checkpoint keeps of the tracker: the highest event
+// time seen, and whether any was.
+func (w *SplitWatermark) State() (max Time, seen bool) { return w.max, w.seen }
+
+// Restore sets the tracker to a state State returned.
+func (w *SplitWatermark) Restore(max Time, seen bool) { w.max, w.seen = max, seen }
+
 // Current is the highest event time seen minus the out-of-orderness bound,
 // or MinTime before the first element. An element whose timestamp is at or
 // after the watermark is never late.

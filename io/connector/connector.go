@@ -244,3 +244,41 @@ type DeadLetter struct {
 	// Record is the record as read, when the source kept it.
 	Record string `json:"record,omitempty"`
 }
+
+// ResumableSplit is a split whose readers can report where they are
+// (Positioned) and that can be reopened there. Checkpoints need every split
+// of every source to be resumable.
+type ResumableSplit interface {
+	Split
+	// OpenAt opens the split at a position one of its readers reported; a
+	// nil position means the start.
+	OpenAt(ctx context.Context, pos []byte) (Reader, error)
+}
+
+// Positioned is a Reader of a ResumableSplit: Position is where the next
+// record will be read from, after the records returned so far.
+type Positioned interface {
+	Position() []byte
+}
+
+// CheckpointSink is a sink that takes part in checkpoints with a two-phase
+// commit, so that a job restarted from a checkpoint neither loses nor
+// repeats output (Flink's TwoPhaseCommitSinkFunction):
+//
+//   - PreCommit(id) makes everything written so far durable but invisible,
+//     as the output of checkpoint id; the runner calls it when the
+//     checkpoint's barrier reaches the sink.
+//   - CommitCheckpoint(id) makes the output of id and of every earlier
+//     checkpoint visible, once the checkpoint is complete. It may be called
+//     again after a restart and must then do nothing more.
+//   - Recover(id) is called when a job restarts from checkpoint id: output
+//     pre-committed for id or earlier is committed, and output written or
+//     pre-committed after id is discarded.
+//
+// Sinks that do not implement it are committed once, at the end of the run.
+type CheckpointSink interface {
+	Sink
+	PreCommit(ctx context.Context, id int64) error
+	CommitCheckpoint(ctx context.Context, id int64) error
+	Recover(ctx context.Context, id int64) error
+}

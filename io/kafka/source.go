@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -101,15 +102,29 @@ type split struct {
 
 func (sp *split) ID() string { return fmt.Sprintf("%s/%d", sp.src.o.topic, sp.partition) }
 
-func (sp *split) Open(context.Context) (connector.Reader, error) {
-	r := &reader{sp: sp, next: sp.start}
-	if sp.end >= 0 && sp.start >= sp.end {
+func (sp *split) Open(ctx context.Context) (connector.Reader, error) {
+	return sp.OpenAt(ctx, nil)
+}
+
+// OpenAt opens the partition at a position a reader reported: the offset of
+// the next record.
+func (sp *split) OpenAt(_ context.Context, pos []byte) (connector.Reader, error) {
+	start := sp.start
+	if len(pos) > 0 {
+		off, err := strconv.ParseInt(string(pos), 10, 64)
+		if err != nil || off < 0 {
+			return nil, fmt.Errorf("kafka: bad position %q for %s", pos, sp.ID())
+		}
+		start = off
+	}
+	r := &reader{sp: sp, next: start}
+	if sp.end >= 0 && start >= sp.end {
 		r.done = true
 		return r, nil
 	}
 	cl, err := newClient(sp.src.o,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-			sp.src.o.topic: {sp.partition: kgo.NewOffset().At(sp.start)},
+			sp.src.o.topic: {sp.partition: kgo.NewOffset().At(start)},
 		}),
 		kgo.FetchMaxWait(PollInterval),
 		// Transaction markers take offsets too: keep them, to step over
@@ -190,6 +205,9 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 	}
 	return n, nil
 }
+
+// Position is the offset of the next record.
+func (r *reader) Position() []byte { return strconv.AppendInt(nil, r.next, 10) }
 
 func (r *reader) Close() error {
 	if r.cl != nil {

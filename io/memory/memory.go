@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +133,10 @@ type Collector struct {
 		sync.Mutex
 		committed []any // guarded by mu
 		commits   int
+		// staged holds pre-committed output by checkpoint id: it
+		// survives a run (as a transaction in a broker would) until a
+		// run commits or discards it.
+		staged map[int64][]any
 	}
 }
 
@@ -213,6 +219,20 @@ func (sp split) Open(context.Context) (connector.Reader, error) {
 	return &reader{s: sp.s}, nil
 }
 
+// OpenAt opens the stream at a position a reader reported: the index of the
+// next value.
+func (sp split) OpenAt(_ context.Context, pos []byte) (connector.Reader, error) {
+	r := &reader{s: sp.s}
+	if len(pos) > 0 {
+		n, err := strconv.Atoi(string(pos))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("memory: bad position %q for mem://%s", pos, sp.s.s.name)
+		}
+		r.pos = n
+	}
+	return r, nil
+}
+
 type reader struct {
 	s   *source
 	pos int
@@ -260,6 +280,9 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 
 func (r *reader) Close() error { return nil }
 
+// Position is the index of the next value.
+func (r *reader) Position() []byte { return []byte(strconv.Itoa(r.pos)) }
+
 type sink struct {
 	c       *Collector
 	pending []any
@@ -269,6 +292,55 @@ func (s *sink) Write(_ context.Context, values []any) error {
 	s.pending = append(s.pending, values...)
 	s.c.written.Add(int64(len(values)))
 	return nil
+}
+
+// PreCommit stages what was written since the last checkpoint as the output
+// of checkpoint id.
+func (s *sink) PreCommit(_ context.Context, id int64) error {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if s.c.mu.staged == nil {
+		s.c.mu.staged = map[int64][]any{}
+	}
+	s.c.mu.staged[id] = append(s.c.mu.staged[id], s.pending...)
+	s.pending = nil
+	return nil
+}
+
+// CommitCheckpoint makes the output staged for id and earlier visible.
+func (s *sink) CommitCheckpoint(_ context.Context, id int64) error {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	s.c.commitStagedLocked(id)
+	return nil
+}
+
+// Recover commits what was staged up to id and discards what was staged
+// after it.
+func (s *sink) Recover(_ context.Context, id int64) error {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	s.c.commitStagedLocked(id)
+	for k := range s.c.mu.staged {
+		if k > id {
+			delete(s.c.mu.staged, k)
+		}
+	}
+	return nil
+}
+
+func (c *Collector) commitStagedLocked(id int64) {
+	var ids []int64
+	for k := range c.mu.staged {
+		if k <= id {
+			ids = append(ids, k)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, k := range ids {
+		c.mu.committed = append(c.mu.committed, c.mu.staged[k]...)
+		delete(c.mu.staged, k)
+	}
 }
 
 func (s *sink) Commit(context.Context) error {

@@ -95,6 +95,19 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives counters. Default: a fresh Metrics.
 	Metrics *Metrics
+
+	// CheckpointInterval > 0 turns checkpoints on: every interval, a
+	// consistent snapshot; OnCheckpoint stores it.
+	CheckpointInterval time.Duration
+	// OnCheckpoint is called with every backend write of the snapshot done
+	// and every instance paused; it copies the backend and keeps the split
+	// states. An error fails the run.
+	OnCheckpoint func(id int64, splits SplitStates) error
+	// FirstCheckpointID is the id the checkpoint ids continue from (the
+	// restored one).
+	FirstCheckpointID int64
+	// Resume has the split states to resume from, by binding and split.
+	Resume SplitStates
 }
 
 func (c *Config) ensureDefaults() {
@@ -143,12 +156,20 @@ func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x := &executor{cfg: &cfg, plan: pl, ctx: ctx, cancel: cancel}
+	if cfg.CheckpointInterval > 0 {
+		if err := pl.checkpointable(g); err != nil {
+			return err
+		}
+		x.coord = newCoordinator(x)
+		pl.join(x.coord)
+	}
 	return x.run()
 }
 
 type executor struct {
 	cfg    *Config
 	plan   *plan
+	coord  *coordinator // nil without checkpoints
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
@@ -199,6 +220,9 @@ func (x *executor) goStage(name string, fn func() error) {
 
 func (x *executor) run() error {
 	pl := x.plan
+	if x.coord != nil {
+		x.goStage("checkpoint coordinator", x.coord.run)
+	}
 	for _, s := range pl.sinks {
 		s := s
 		x.goStage("sink "+s.binding, func() error { return s.run(x) })

@@ -18,7 +18,8 @@ const (
 	msgData msgKind = iota + 1
 	msgWatermark
 	msgIdle
-	msgEOS // the sender is done; its last watermark stands
+	msgEOS     // the sender is done; its last watermark stands
+	msgBarrier // checkpoint ckpt: everything before it is in the checkpoint
 )
 
 // msg is what travels between stage instances. Data and watermarks from one
@@ -29,6 +30,7 @@ type msg struct {
 	kind   msgKind
 	elems  []shuffled
 	wm     windowing.Time
+	ckpt   int64
 }
 
 // shuffled is an element on its way to another stage.
@@ -461,6 +463,7 @@ func (l *lifter) drain() []shuffled {
 
 // sinkWriter writes one binding's values to its sink from one goroutine.
 type sinkWriter struct {
+	who     int // checkpoint participant number
 	binding string
 	sink    connector.Sink
 	port    *port
@@ -468,22 +471,64 @@ type sinkWriter struct {
 }
 
 func (s *sinkWriter) run(x *executor) error {
+	if x.coord != nil {
+		defer x.coord.retire(s.who, nil)
+	}
 	if s.port.senders == 0 {
 		return nil
 	}
 	written := x.cfg.Metrics.Written(s.binding)
+	cs, _ := s.sink.(connector.CheckpointSink)
+	al := newAligner(s.port.senders)
+	// aligned pre-commits the checkpoint's output, waits for the
+	// checkpoint to complete, and commits it.
+	aligned := func(id int64) error {
+		if cs != nil {
+			if err := cs.PreCommit(x.ctx, id); err != nil {
+				return fmt.Errorf("engine: pre-committing %q for checkpoint %d: %w", s.binding, id, err)
+			}
+		}
+		x.coord.ack(s.who, id, nil, true)
+		if cs != nil {
+			if err := cs.CommitCheckpoint(x.ctx, id); err != nil {
+				return fmt.Errorf("engine: committing %q for checkpoint %d: %w", s.binding, id, err)
+			}
+		}
+		return nil
+	}
 	eos := 0
 	vals := make([]any, 0, x.cfg.BatchSize)
+	var replay []msg
 	for {
 		var m msg
-		select {
-		case m = <-s.port.inboxes[0]:
-		case <-x.ctx.Done():
-			return context.Cause(x.ctx)
+		if len(replay) > 0 {
+			m, replay = replay[0], replay[1:]
+		} else {
+			select {
+			case m = <-s.port.inboxes[0]:
+			case <-x.ctx.Done():
+				return context.Cause(x.ctx)
+			}
+		}
+		if al.hold(m) {
+			continue
 		}
 		switch m.kind {
+		case msgBarrier:
+			if al.barrier(m) {
+				if err := aligned(al.id); err != nil {
+					return err
+				}
+				replay = append(al.done(), replay...)
+			}
 		case msgEOS:
 			eos++
+			if al.end(m.sender) {
+				if err := aligned(al.id); err != nil {
+					return err
+				}
+				replay = append(al.done(), replay...)
+			}
 			if eos == s.port.senders {
 				return nil
 			}

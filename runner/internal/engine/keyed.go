@@ -191,27 +191,53 @@ func (in *instance) runKeyed() error {
 		call(op.finishBundle)
 		in.forwardWatermark(wm)
 	}
+	coord, who := x.coord, st.who+in.idx
+	if coord != nil {
+		defer coord.retire(who, nil)
+	}
+	al := newAligner(p.senders)
+	// aligned forwards the checkpoint's barrier and pauses until the
+	// checkpoint is complete: the backend then holds this instance's state
+	// as of the barrier.
+	aligned := func(id int64) {
+		call(op.finishBundle)
+		in.forwardBarrier(id)
+		coord.ack(who, id, nil, true)
+	}
 	eos := 0
+	var replay []msg
 	for eos < p.senders {
 		var m msg
-		select {
-		case m = <-inbox:
-		case <-tick:
-			in.now = in.procTime()
-			call(func() error {
-				_, err := env.fire(state.ProcessingTime, in.now, op)
-				if err != nil {
-					return err
-				}
-				return op.finishBundle()
-			})
-			in.finishBundle()
-			in.flush()
+		if len(replay) > 0 {
+			m, replay = replay[0], replay[1:]
+		} else {
+			select {
+			case m = <-inbox:
+			case <-tick:
+				in.now = in.procTime()
+				call(func() error {
+					_, err := env.fire(state.ProcessingTime, in.now, op)
+					if err != nil {
+						return err
+					}
+					return op.finishBundle()
+				})
+				in.finishBundle()
+				in.flush()
+				continue
+			case <-x.ctx.Done():
+				return context.Cause(x.ctx)
+			}
+		}
+		if al.hold(m) {
 			continue
-		case <-x.ctx.Done():
-			return context.Cause(x.ctx)
 		}
 		switch m.kind {
+		case msgBarrier:
+			if al.barrier(m) {
+				aligned(al.id)
+				replay = append(al.done(), replay...)
+			}
 		case msgData:
 			merger.Active(m.sender, in.now)
 			call(func() error {
@@ -234,6 +260,10 @@ func (in *instance) runKeyed() error {
 			}
 		case msgEOS:
 			eos++
+			if al.end(m.sender) {
+				aligned(al.id)
+				replay = append(al.done(), replay...)
+			}
 		}
 	}
 	advance() // a stage with no senders starts at the end of time

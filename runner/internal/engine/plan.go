@@ -65,6 +65,9 @@ type senderKey struct {
 }
 
 type stage struct {
+	// who numbers the instances as checkpoint participants (first
+	// instance's number; the others follow).
+	who       int
 	name      string
 	kind      stageKind
 	head      *graph.Node
@@ -216,4 +219,37 @@ func (pl *plan) edges(col *graph.PCol) []edge {
 		}
 	}
 	return out
+}
+
+// checkpointable reports what stops g from being checkpointed.
+func (pl *plan) checkpointable(g *graph.Graph) error {
+	for _, st := range pl.stages {
+		switch st.kind {
+		case stageSide:
+			return fmt.Errorf("engine: %s: side inputs cannot be checkpointed yet (their buffers live in memory)", st.head)
+		case stageSource:
+			for _, s := range st.splits {
+				if _, ok := s.(connector.ResumableSplit); !ok {
+					return fmt.Errorf("engine: binding %q: split %s cannot resume from a position, so the job cannot be checkpointed", st.head.Source.Binding, s.ID())
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// join numbers every instance and sink writer as a checkpoint participant.
+func (pl *plan) join(c *coordinator) {
+	for _, st := range pl.stages {
+		if st.instances == 0 {
+			continue
+		}
+		st.who = c.join(st.kind == stageSource)
+		for i := 1; i < st.instances; i++ {
+			c.join(st.kind == stageSource)
+		}
+	}
+	for _, s := range pl.sinks {
+		s.who = c.join(false)
+	}
 }

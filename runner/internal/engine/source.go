@@ -31,6 +31,8 @@ type readerSplit struct {
 	wm     windowing.SplitWatermark
 	done   bool
 	opened bool
+	// resumeAt is the position to open at, from a checkpoint.
+	resumeAt []byte
 }
 
 // runSource reads this instance's splits (every instances-th split): in
@@ -47,8 +49,31 @@ func (in *instance) runSource() (err error) {
 	defer metrics.setReaderWatermark(readerID, windowing.MaxTime)
 
 	var splits []*readerSplit
+	resume := cfg.Resume[spec.Binding]
 	for k := in.idx; k < len(st.splits); k += st.instances {
-		splits = append(splits, &readerSplit{split: st.splits[k], wm: windowing.NewSplitWatermark(spec.Watermark)})
+		rs := &readerSplit{split: st.splits[k], wm: windowing.NewSplitWatermark(spec.Watermark)}
+		if r, ok := resume[rs.split.ID()]; ok {
+			rs.wm.Restore(r.MaxSeen, r.Seen)
+			rs.resumeAt, rs.done = r.Pos, r.Done
+		}
+		splits = append(splits, rs)
+	}
+	coord, who := x.coord, st.who+in.idx
+	// states returns what a checkpoint keeps of this reader's splits.
+	states := func() SplitStates {
+		m := map[string]SplitState{}
+		for _, s := range splits {
+			ss := SplitState{Pos: s.resumeAt, Done: s.done}
+			ss.MaxSeen, ss.Seen = s.wm.State()
+			if p, ok := s.rd.(connector.Positioned); ok && s.rd != nil {
+				ss.Pos = p.Position()
+			}
+			m[s.split.ID()] = ss
+		}
+		return SplitStates{spec.Binding: m}
+	}
+	if coord != nil {
+		defer func() { coord.retire(who, states()) }()
 	}
 	defer func() {
 		for _, s := range splits {
@@ -70,25 +95,58 @@ func (in *instance) runSource() (err error) {
 	dead := in.writer(x.plan.dead.port)
 	buf := make([]connector.Record, cfg.BatchSize)
 	open := func(s *readerSplit) {
-		rd, err := s.split.Open(x.ctx)
+		var rd connector.Reader
+		var err error
+		if s.resumeAt != nil {
+			rd, err = s.split.(connector.ResumableSplit).OpenAt(x.ctx, s.resumeAt)
+		} else {
+			rd, err = s.split.Open(x.ctx)
+		}
 		if err != nil {
 			in.fail(fmt.Errorf("engine: binding %q: opening %s: %w", spec.Binding, s.split.ID(), err))
 		}
 		s.rd, s.opened = rd, true
 	}
-	if !bounded {
-		for _, s := range splits {
+	for i, s := range splits {
+		switch {
+		case s.done:
+			merger.Advance(i, windowing.MaxTime, in.now)
+		case resume != nil:
+			if _, seen := s.wm.State(); seen {
+				merger.Advance(i, s.wm.Current(), in.now)
+			}
+		}
+		if !s.done && !bounded {
 			open(s)
 		}
+	}
+	if wm := merger.Current(); wm > in.outWM {
+		// Resumed splits carry their watermark: downstream must have it
+		// before any record, or data that was late before the restart
+		// would not be late after it.
+		in.forwardWatermark(wm)
+	}
+	var requests chan ckptRequest
+	stopReq := cfg.Stop
+	if coord != nil {
+		requests = coord.requests[who]
+		// With checkpoints, a stop comes as a final checkpoint request.
+		stopReq = nil
 	}
 	next := 0
 	stopped, drained := false, false
 	for {
 		select {
-		case <-cfg.Stop:
+		case <-stopReq:
 			stopped = true
 		case <-cfg.Drain:
 			drained = true
+		case req := <-requests:
+			in.finishBundle()
+			in.flush()
+			in.forwardBarrier(req.id)
+			coord.ack(who, req.id, states(), false)
+			stopped = req.final
 		case <-x.ctx.Done():
 			return nil
 		default:
@@ -131,7 +189,7 @@ func (in *instance) runSource() (err error) {
 			if err := s.rd.Close(); err != nil {
 				return fmt.Errorf("engine: closing %s: %w", s.split.ID(), err)
 			}
-			s.rd = nil
+			s.rd, s.resumeAt = nil, nil
 			merger.Advance(si, windowing.MaxTime, in.now)
 		case rerr != nil:
 			if x.ctx.Err() != nil {

@@ -1,0 +1,186 @@
+package runner
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/runner/internal/engine"
+	"github.com/weir-dev/weir/state"
+)
+
+// Checkpoint storage. A checkpoint directory holds one directory per
+// checkpoint, chk-<id>: the state backend's own checkpoint (state/) and
+// meta.json (the id, when, and every split's position and watermark). A
+// checkpoint is written under chk-<id>.tmp and renamed when complete, so a
+// crash while writing leaves nothing that looks complete. The newest
+// keepCheckpoints are kept.
+//
+// A state directory that a run left exactly at a checkpoint (a stop takes a
+// final checkpoint and writes nothing after it) carries a marker file with
+// that id; a restart from the same checkpoint reuses the directory as it is
+// (Samza's host affinity) instead of restoring it.
+
+const (
+	keepCheckpoints = 3
+	checkpointMeta  = "meta.json"
+	stateMarker     = "WEIR_CHECKPOINT"
+)
+
+type checkpointMetaFile struct {
+	ID      int64              `json:"id"`
+	Written time.Time          `json:"written"`
+	Splits  engine.SplitStates `json:"splits"`
+}
+
+// checkpointPath turns a --checkpoint-dir value (a path or file:// URI)
+// into a local path.
+func checkpointPath(s string) (string, error) {
+	u, err := connector.ParseURI(s)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "file" {
+		return "", fmt.Errorf("%w: --checkpoint-dir %s: only file:// checkpoints are supported so far", ErrOptions, s)
+	}
+	p := u.Path
+	if u.Host != "" && u.Host != "localhost" {
+		p = filepath.Join(u.Host, p)
+	}
+	return p, nil
+}
+
+// latestCheckpoint returns the newest complete checkpoint in dir, if any.
+func latestCheckpoint(dir string) (*checkpointMetaFile, string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("runner: checkpoints: %w", err)
+	}
+	var ids []int64
+	for _, e := range entries {
+		if id, ok := checkpointID(e.Name()); ok && e.IsDir() {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+	for _, id := range ids {
+		p := filepath.Join(dir, checkpointName(id))
+		b, err := os.ReadFile(filepath.Join(p, checkpointMeta))
+		if err != nil {
+			continue
+		}
+		var m checkpointMetaFile
+		if err := json.Unmarshal(b, &m); err != nil || m.ID != id {
+			return nil, "", fmt.Errorf("runner: checkpoint %s: unreadable %s", p, checkpointMeta)
+		}
+		return &m, p, nil
+	}
+	return nil, "", nil
+}
+
+func checkpointName(id int64) string { return fmt.Sprintf("chk-%012d", id) }
+
+func checkpointID(name string) (int64, bool) {
+	s, ok := strings.CutPrefix(name, "chk-")
+	if !ok || strings.Contains(s, ".") {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil
+}
+
+// writeCheckpoint stores checkpoint id: the backend's copy and the split
+// states, then prunes old checkpoints.
+func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitStates) (int64, error) {
+	final := filepath.Join(dir, checkpointName(id))
+	tmp := final + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return 0, err
+	}
+	if err := b.Checkpoint(filepath.Join(tmp, "state")); err != nil {
+		return 0, err
+	}
+	meta, err := json.MarshalIndent(checkpointMetaFile{ID: id, Written: time.Now().UTC(), Splits: splits}, "", "  ")
+	if err != nil {
+		return 0, err
+	}
+	if err := writeFileSync(filepath.Join(tmp, checkpointMeta), meta); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return 0, err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	size := dirSize(final)
+	entries, _ := os.ReadDir(dir)
+	var ids []int64
+	for _, e := range entries {
+		if old, ok := checkpointID(e.Name()); ok && old < id {
+			ids = append(ids, old)
+		} else if strings.HasSuffix(e.Name(), ".tmp") && e.Name() != filepath.Base(tmp) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+	for i, old := range ids {
+		if i >= keepCheckpoints-1 {
+			os.RemoveAll(filepath.Join(dir, checkpointName(old)))
+		}
+	}
+	return size, nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// markerID returns the checkpoint id the state directory was left at.
+func markerID(stateDir string) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(stateDir, stateMarker))
+	if err != nil {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return id, err == nil
+}

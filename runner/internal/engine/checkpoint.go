@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/weir-dev/weir/windowing"
+)
+
+// Checkpoints (Flink's aligned barriers, taken synchronously):
+//
+//   - Every interval the coordinator asks each reader for checkpoint id.
+//     Between two batches the reader flushes, records its splits' positions
+//     and watermarks, and sends a barrier after its data, to every
+//     instance it writes to. It does not wait.
+//   - A keyed instance or sink writer aligns: once a sender's barrier has
+//     arrived, that sender's later messages wait in a queue until every
+//     sender's barrier (or end of stream) has. Aligned, it forwards the
+//     barrier, acknowledges, and pauses until the checkpoint is complete.
+//     A sink writer pre-commits its output first (CheckpointSink).
+//   - When every participant has acknowledged (or retired), all keyed state
+//     in the backend is exactly the state after the data before the
+//     barriers: the coordinator calls Config.OnCheckpoint, which copies the
+//     backend and writes the positions, then releases everyone; sinks
+//     commit the checkpoint's output.
+//
+// On a stop request with checkpoints on, readers stop only after a final
+// checkpoint, so a job restarted from it resumes exactly where it stopped.
+
+// SplitState is what a checkpoint keeps of one split.
+type SplitState struct {
+	// Pos is where the split's reader resumes (connector.Positioned);
+	// nil: the start.
+	Pos []byte `json:"pos,omitempty"`
+	// MaxSeen and Seen restore the split's watermark.
+	MaxSeen windowing.Time `json:"maxSeen"`
+	Seen    bool           `json:"seen"`
+	// Done says the split was read to its end.
+	Done bool `json:"done,omitempty"`
+}
+
+// SplitStates are split states by binding and split ID.
+type SplitStates map[string]map[string]SplitState
+
+type ckptEventKind uint8
+
+const (
+	ckptAck ckptEventKind = iota + 1
+	ckptRetire
+)
+
+type ckptEvent struct {
+	kind   ckptEventKind
+	who    int
+	id     int64
+	splits SplitStates // readers only
+}
+
+type ckptRequest struct {
+	id    int64
+	final bool
+}
+
+// coordinator runs checkpoints. It is created only when checkpoints are on.
+type coordinator struct {
+	x            *executor
+	participants int
+	requests     map[int]chan ckptRequest // by reader participant
+	events       chan ckptEvent
+
+	mu struct {
+		sync.Mutex
+		release map[int64]chan struct{} // closed when checkpoint id completes
+	}
+}
+
+func newCoordinator(x *executor) *coordinator {
+	c := &coordinator{x: x, requests: map[int]chan ckptRequest{}, events: make(chan ckptEvent, 64)}
+	c.mu.release = map[int64]chan struct{}{}
+	return c
+}
+
+// join registers a participant and returns its number.
+func (c *coordinator) join(reader bool) int {
+	who := c.participants
+	c.participants++
+	if reader {
+		c.requests[who] = make(chan ckptRequest, 8)
+	}
+	return who
+}
+
+func (c *coordinator) releaseOf(id int64) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.mu.release[id]
+	if !ok {
+		ch = make(chan struct{})
+		c.mu.release[id] = ch
+	}
+	return ch
+}
+
+func (c *coordinator) send(e ckptEvent) {
+	select {
+	case c.events <- e:
+	case <-c.x.ctx.Done():
+		panic(abort{})
+	}
+}
+
+// ack acknowledges checkpoint id and waits until it is complete.
+func (c *coordinator) ack(who int, id int64, splits SplitStates, wait bool) {
+	c.send(ckptEvent{kind: ckptAck, who: who, id: id, splits: splits})
+	if !wait {
+		return
+	}
+	select {
+	case <-c.releaseOf(id):
+	case <-c.x.ctx.Done():
+		panic(abort{})
+	}
+}
+
+// retire says a participant is done; readers pass their final split states.
+func (c *coordinator) retire(who int, splits SplitStates) {
+	select {
+	case c.events <- ckptEvent{kind: ckptRetire, who: who, splits: splits}:
+	case <-c.x.ctx.Done():
+	}
+}
+
+func (c *coordinator) run() error {
+	cfg := c.x.cfg
+	tick := time.NewTicker(cfg.CheckpointInterval)
+	defer tick.Stop()
+	stop := cfg.Stop
+	next := cfg.FirstCheckpointID
+	var (
+		inflight    int64
+		final       bool
+		stopPending bool
+		acked       = map[int]bool{}
+		retired     = map[int]bool{}
+		splits      = map[int]SplitStates{}
+	)
+	start := func(fin bool) {
+		next++
+		inflight, final = next, fin
+		clear(acked)
+		for who, ch := range c.requests {
+			if !retired[who] {
+				ch <- ckptRequest{id: inflight, final: fin}
+			}
+		}
+	}
+	for len(retired) < c.participants {
+		select {
+		case <-tick.C:
+			if inflight == 0 && !stopPending {
+				start(false)
+			}
+			continue
+		case <-stop:
+			stop = nil
+			stopPending = true
+			if inflight == 0 {
+				start(true)
+			}
+			continue
+		case <-c.x.ctx.Done():
+			return nil
+		case e := <-c.events:
+			switch e.kind {
+			case ckptAck:
+				if e.id == inflight {
+					acked[e.who] = true
+				}
+			case ckptRetire:
+				retired[e.who] = true
+			}
+			if e.splits != nil {
+				splits[e.who] = e.splits
+			}
+		}
+		if inflight == 0 || !allIn(c.participants, acked, retired) {
+			continue
+		}
+		// Complete: everyone is at the barrier (or gone).
+		{
+			merged := SplitStates{}
+			for _, s := range splits {
+				for b, m := range s {
+					if merged[b] == nil {
+						merged[b] = map[string]SplitState{}
+					}
+					for id, st := range m {
+						merged[b][id] = st
+					}
+				}
+			}
+			begin := time.Now()
+			if err := cfg.OnCheckpoint(inflight, merged); err != nil {
+				return fmt.Errorf("engine: checkpoint %d: %w", inflight, err)
+			}
+			cfg.Logger.Debug("checkpoint complete", "id", inflight, "took", time.Since(begin))
+			close(c.releaseOf(inflight))
+			inflight = 0
+			if stopPending && !final {
+				start(true)
+			}
+		}
+	}
+	return nil
+}
+
+func allIn(n int, acked, retired map[int]bool) bool {
+	for who := 0; who < n; who++ {
+		if !acked[who] && !retired[who] {
+			return false
+		}
+	}
+	return true
+}
+
+// aligner holds back the messages of senders whose barrier has arrived
+// until every sender's has (or the sender ended).
+type aligner struct {
+	senders int
+	id      int64
+	got     map[int]bool
+	ended   map[int]bool
+	queue   []msg
+}
+
+func newAligner(senders int) *aligner {
+	return &aligner{senders: senders, got: map[int]bool{}, ended: map[int]bool{}}
+}
+
+// hold reports whether m must wait for the current alignment.
+func (a *aligner) hold(m msg) bool {
+	if a.id != 0 && a.got[m.sender] {
+		a.queue = append(a.queue, m)
+		return true
+	}
+	return false
+}
+
+// barrier records a barrier and reports whether alignment is complete.
+func (a *aligner) barrier(m msg) bool {
+	a.id = m.ckpt
+	a.got[m.sender] = true
+	return a.complete()
+}
+
+// end records a sender's end of stream and reports whether an alignment in
+// progress is now complete.
+func (a *aligner) end(sender int) bool {
+	a.ended[sender] = true
+	return a.complete()
+}
+
+func (a *aligner) complete() bool {
+	if a.id == 0 {
+		return false
+	}
+	for s := 0; s < a.senders; s++ {
+		if !a.got[s] && !a.ended[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// done ends the alignment and returns the held messages, in order.
+func (a *aligner) done() []msg {
+	q := a.queue
+	a.queue, a.id = nil, 0
+	clear(a.got)
+	return q
+}
+
+// forwardBarrier flushes and sends barrier id after this instance's output.
+func (in *instance) forwardBarrier(id int64) {
+	in.finishBundle()
+	in.flush()
+	for _, w := range in.writers {
+		w.broadcast(msg{kind: msgBarrier, ckpt: id})
+	}
+}
