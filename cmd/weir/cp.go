@@ -117,7 +117,9 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 				vals = append(vals, r.Value)
 			}
 			if len(vals) > 0 {
-				if err := sink.Write(ctx, vals); err != nil {
+				// Records already read are written even when Ctrl-C
+				// came meanwhile.
+				if err := sink.Write(context.WithoutCancel(ctx), vals); err != nil {
 					return n, bad, err
 				}
 				n += int64(len(vals))
@@ -134,8 +136,13 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 			}
 		}
 	}
-	// Interrupted (Ctrl-C) copies keep what they copied: commit with a
-	// context that is still live.
+	if ctx.Err() != nil && open > 0 && source.Bounded() {
+		// A source with an end was not copied to it: the copy would look
+		// complete and is not.
+		return n, bad, fmt.Errorf("interrupted after %d records, before the end of %s: nothing written", n, src)
+	}
+	// An unbounded source's copy ends at --limit or Ctrl-C: keep what was
+	// copied, with a context that is still live.
 	if err := sink.Commit(context.WithoutCancel(ctx)); err != nil {
 		return n, bad, err
 	}

@@ -34,7 +34,7 @@ its data in memory and stops on Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(),
+			opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1),
 				kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, listen) })}
 			for _, s := range seeds {
 				opts = append(opts, kfake.SeedTopics(s.partitions, s.name))

@@ -91,6 +91,10 @@ func offsets(ctx context.Context, adm *kadm.Client, o *options, p position) (map
 		lo, err = adm.ListStartOffsets(ctx, o.topic)
 	case "latest":
 		lo, err = adm.ListEndOffsets(ctx, o.topic)
+	case "committed":
+		// The last stable offset: the end of what a read_committed
+		// consumer can see now (an open transaction's records are after).
+		lo, err = adm.ListCommittedOffsets(ctx, o.topic)
 	case "time":
 		lo, err = adm.ListOffsetsAfterMilli(ctx, p.ms, o.topic)
 	default:

@@ -191,3 +191,93 @@ func TestErrors(t *testing.T) {
 		t.Errorf("bad key: %v", err)
 	}
 }
+
+// Records of aborted transactions are never data, and a bounded read ends
+// at the last stable offset even with markers in the way.
+func TestReadCommittedOnly(t *testing.T) {
+	addr := cluster(t, 1, "tx")
+	ctx := context.Background()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("tx"), kgo.TransactionalID("weir-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	txn := func(commit bool, vs ...string) {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn(false, `{"user":"aborted","n":1}`, `{"user":"aborted","n":2}`)
+	txn(true, `{"user":"kept","n":3}`)
+	recs, _ := readAll(t, "kafka://"+addr+"/tx?until=latest")
+	if len(recs) != 1 || recs[0].Value.(event).User != "kept" {
+		t.Errorf("read %+v, want only the committed record", recs)
+	}
+}
+
+type userID string
+
+type keyed struct {
+	ID     userID  `json:"id"`
+	Ref    *string `json:"ref"`
+	secret string
+	Plain  string `json:"-"`
+}
+
+// A key is the same bytes whatever the Go type that holds it, unexported
+// and json:"-" fields are not keys, and no broker at a sink's address fails
+// at open.
+func TestSinkKeys(t *testing.T) {
+	addr := cluster(t, 1, "k")
+	ctx := context.Background()
+	ref := "r1"
+	for _, c := range []struct {
+		key  string
+		want string
+	}{{"id", "u1"}, {"ref", "r1"}} {
+		s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: "out", URI: uri(t, "kafka://"+addr+"/k?key="+c.key), Type: reflect.TypeFor[keyed]()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(ctx, []any{keyed{ID: "u1", Ref: &ref, secret: "s"}, keyed{ID: "u2"}}); err != nil {
+			t.Fatal(err)
+		}
+		s.Commit(ctx)
+	}
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("k"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer cl.Close()
+	var keys []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(keys) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("got keys %q", keys)
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Key == nil {
+				keys = append(keys, "<nil>")
+			} else {
+				keys = append(keys, string(r.Key))
+			}
+		})
+	}
+	if got := fmt.Sprint(keys); got != "[u1 u2 r1 <nil>]" {
+		t.Errorf("keys %s, want [u1 u2 r1 <nil>]", got)
+	}
+	for _, bad := range []string{"secret", "Plain"} {
+		if _, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: "out", URI: uri(t, "kafka://"+addr+"/k?key="+bad), Type: reflect.TypeFor[keyed]()}); !errors.Is(err, kafka.ErrBadURI) {
+			t.Errorf("key=%s: got %v, want ErrBadURI", bad, err)
+		}
+	}
+}

@@ -45,6 +45,13 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 	if err != nil {
 		return nil, err
 	}
+	// Fail at launch, not at the first write, when no broker answers.
+	pctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka: no broker answers at %v for topic %q: %w", o.brokers, o.topic, err)
+	}
 	s.cl = cl
 	return s, nil
 }
@@ -67,25 +74,38 @@ func encoder(o *options, t reflect.Type) (func(any) ([]byte, error), error) {
 func keyFunc(t reflect.Type, field string) (func(any) ([]byte, error), error) {
 	switch {
 	case t.Kind() == reflect.Struct:
-		idx := -1
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
+		// The field encoding/json would write under that name: its json
+		// tag, else its Go name; exported fields only.
+		var idx []int
+		for _, f := range reflect.VisibleFields(t) {
+			if !f.IsExported() || f.Anonymous {
+				continue
+			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == field || (name == "" && f.Name == field) || strings.EqualFold(f.Name, field) && idx < 0 {
-				idx = i
+			if name == "-" {
+				continue
+			}
+			if name == field || name == "" && f.Name == field || idx == nil && strings.EqualFold(f.Name, field) {
+				idx = f.Index
 			}
 		}
-		if idx < 0 {
-			return nil, fmt.Errorf("%w: key=%q: %s has no such field", ErrBadURI, field, t)
+		if idx == nil {
+			return nil, fmt.Errorf("%w: key=%q: %s has no such exported field", ErrBadURI, field, t)
 		}
-		return func(v any) ([]byte, error) { return keyBytes(reflect.ValueOf(v).Field(idx).Interface()) }, nil
+		return func(v any) ([]byte, error) {
+			f, err := reflect.ValueOf(v).FieldByIndexErr(idx)
+			if err != nil {
+				return nil, nil // through a nil embedded pointer: no key
+			}
+			return keyBytes(f)
+		}, nil
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
 		return func(v any) ([]byte, error) {
 			x := reflect.ValueOf(v).MapIndex(reflect.ValueOf(field).Convert(t.Key()))
 			if !x.IsValid() {
 				return nil, fmt.Errorf("kafka: key=%q: the record has no such field", field)
 			}
-			return keyBytes(x.Interface())
+			return keyBytes(x)
 		}, nil
 	case t == reflect.TypeFor[json.RawMessage]():
 		return func(v any) ([]byte, error) {
@@ -107,24 +127,33 @@ func keyFunc(t reflect.Type, field string) (func(any) ([]byte, error), error) {
 	return nil, fmt.Errorf("%w: key=%q: records of type %s have no fields", ErrBadURI, field, t)
 }
 
-// keyBytes is a key as bytes: strings as they are, numbers in decimal,
-// anything else as JSON.
-func keyBytes(v any) ([]byte, error) {
-	switch x := v.(type) {
-	case string:
-		return []byte(x), nil
-	case []byte:
-		return x, nil
-	case int64:
-		return strconv.AppendInt(nil, x, 10), nil
-	case int:
-		return strconv.AppendInt(nil, int64(x), 10), nil
-	case float64:
-		if x == float64(int64(x)) {
-			return strconv.AppendInt(nil, int64(x), 10), nil
+// keyBytes is a key as bytes, the same whatever the Go type that holds it:
+// strings as they are, integers in decimal (and whole floats, as JSON
+// numbers read into maps are), nil as no key, anything else as JSON.
+func keyBytes(v reflect.Value) ([]byte, error) {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return nil, nil
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return []byte(v.String()), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.AppendInt(nil, v.Int(), 10), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.AppendUint(nil, v.Uint(), 10), nil
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); f == float64(int64(f)) {
+			return strconv.AppendInt(nil, int64(f), 10), nil
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return v.Bytes(), nil
 		}
 	}
-	return json.Marshal(v)
+	return json.Marshal(v.Interface())
 }
 
 func (s *sink) Write(ctx context.Context, values []any) error {
@@ -137,7 +166,7 @@ func (s *sink) Write(ctx context.Context, values []any) error {
 		r := &kgo.Record{Value: b}
 		if s.key != nil {
 			if r.Key, err = s.key(v); err != nil {
-				return err
+				return fmt.Errorf("kafka: keying a record for %q: %w", s.o.topic, err)
 			}
 		}
 		recs = append(recs, r)

@@ -58,8 +58,22 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	}
 	var end map[int32]int64
 	if o.until.kind != "" {
-		if end, err = offsets(ctx, adm, o, o.until); err != nil {
+		// Sources read committed data only, so a bound never lies past
+		// the last stable offset, where a read_committed consumer could
+		// wait for an open transaction for ever.
+		if end, err = offsets(ctx, adm, o, position{kind: "committed"}); err != nil {
 			return nil, err
+		}
+		if o.until.kind == "time" {
+			at, err := offsets(ctx, adm, o, o.until)
+			if err != nil {
+				return nil, err
+			}
+			for p, off := range at {
+				if off >= 0 && off < end[p] {
+					end[p] = off
+				}
+			}
 		}
 	}
 	for _, p := range ps {
@@ -127,6 +141,8 @@ func (sp *split) OpenAt(_ context.Context, pos []byte) (connector.Reader, error)
 			sp.src.o.topic: {sp.partition: kgo.NewOffset().At(start)},
 		}),
 		kgo.FetchMaxWait(PollInterval),
+		// Exactly-once producers' aborted records are never data.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers take offsets too: keep them, to step over
 		// them, so that a bounded read knows it reached its end offset.
 		kgo.KeepControlRecords(),
@@ -144,6 +160,9 @@ type reader struct {
 	pending []*kgo.Record
 	next    int64 // offset of the next record to hand out
 	done    bool
+	// lastProgress is when a bounded reader last got a record, or
+	// checked with the broker why it did not.
+	lastProgress time.Time
 }
 
 func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) {
@@ -170,6 +189,13 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 			return 0, ferr
 		}
 		r.pending = fs.Records()
+		if len(r.pending) == 0 && r.sp.end >= 0 {
+			if err := r.stalled(ctx); err != nil {
+				return 0, err
+			}
+		} else {
+			r.lastProgress = time.Now()
+		}
 	}
 	n := 0
 	for n < len(buf) && len(r.pending) > 0 {
@@ -204,6 +230,39 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// stallProbe is how long a bounded reader waits for records before it asks
+// the broker whether any can still come.
+const stallProbe = time.Second
+
+// stalled handles a bounded reader that got nothing: if the records up to
+// its end were deleted (retention, DeleteRecords), it is done; if the broker
+// does not answer for requestTimeout, it fails, naming the partition.
+func (r *reader) stalled(ctx context.Context) error {
+	if r.lastProgress.IsZero() {
+		r.lastProgress = time.Now()
+	}
+	if time.Since(r.lastProgress) < stallProbe {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	lo, err := kadm.NewClient(r.cl).ListStartOffsets(pctx, r.sp.src.o.topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("kafka: %s: no records for %s and the broker does not answer: %w", r.sp.ID(), time.Since(r.lastProgress).Round(time.Second), err)
+	}
+	if l, ok := lo.Lookup(r.sp.src.o.topic, r.sp.partition); ok && l.Offset >= r.sp.end {
+		r.next, r.done = l.Offset, true
+	}
+	r.lastProgress = time.Now()
+	return nil
 }
 
 // Position is the offset of the next record.

@@ -93,6 +93,7 @@ func parseURI(u *url.URL) (*options, error) {
 		}
 	}
 	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return nil, errors.Join(errs...)
 	}
 	return o, nil
@@ -104,6 +105,9 @@ func parsePosition(s string) (position, error) {
 		return position{kind: s}, nil
 	}
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms < 0 {
+			return position{}, errors.New("a time before 1970")
+		}
 		return position{kind: "time", ms: ms}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
