@@ -316,3 +316,15 @@ func TestFinishBundleAfterEachBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A sink that holds its output until the end cannot be checkpointed: a
+// restart would lose what it held.
+func TestCheckpointsRefuseSinksThatWouldLoseOutput(t *testing.T) {
+	p := sdk.NewPipeline()
+	sdk.Write(sdk.Read[ev](p, "in", sdk.EventTime(at)), "out")
+	_, err := runner.Run(context.Background(), p, runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
+		CheckpointDir: t.TempDir(), Bindings: map[string]string{"in": memIn(ev{"a", 1, 1}), "out": "file://" + t.TempDir() + "/out.jsonl"}})
+	if !errors.Is(err, runner.ErrBinding) || !strings.Contains(err.Error(), `"out": its sink cannot take part in checkpoints`) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -23,10 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -231,6 +233,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		if dead != nil {
 			dead.Abort()
 		}
+	}
+	if err == nil && ckptDir != "" {
+		err = checkpointSinks(sinks, dead, log)
 	}
 	if err == nil && resume != nil {
 		// Two-phase sinks commit what the checkpoint we resume from
@@ -486,6 +491,29 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 		}
 	}
 	return sources, sinks, dead, errors.Join(errs...)
+}
+
+// checkpointSinks reports sinks that cannot take part in checkpoints, and
+// logs those whose output is only at-least-once with them.
+func checkpointSinks(sinks map[string]connector.Sink, dead connector.Sink, log *slog.Logger) error {
+	all := map[string]connector.Sink{}
+	for k, v := range sinks {
+		all[k] = v
+	}
+	if dead != nil {
+		all["dead-letter"] = dead
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		switch all[name].(type) {
+		case connector.CheckpointSink:
+		case connector.ImmediateSink:
+			log.Warn("with checkpoints, this sink's output is at-least-once: a restart writes again what came after the last checkpoint", "binding", name)
+		default:
+			errs = append(errs, fmt.Errorf("%w %q: its sink cannot take part in checkpoints yet (what it holds until the end would be lost on a restart); bind it to kafka:// or leave --checkpoint-dir unset", ErrBinding, name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // bindingError is a connector's error about a binding, reported as

@@ -282,3 +282,14 @@ type CheckpointSink interface {
 	CommitCheckpoint(ctx context.Context, id int64) error
 	Recover(ctx context.Context, id int64) error
 }
+
+// ImmediateSink is a sink whose Write makes records visible at once (a
+// Kafka producer without transactions). With checkpoints, its output is
+// at-least-once: a job restarted from a checkpoint writes again what it
+// wrote after it. A sink that is neither a CheckpointSink nor an
+// ImmediateSink cannot take part in checkpoints: what it holds back until
+// Commit would be lost when a job resumes from a checkpoint.
+type ImmediateSink interface {
+	Sink
+	WritesImmediately()
+}

@@ -54,3 +54,7 @@ func (s *Sink) Abort() error { return nil }
 
 // Count returns the number of values written so far.
 func (s *Sink) Count() int64 { return s.n.Load() }
+
+// WritesImmediately marks the sink as connector.ImmediateSink: there is
+// nothing to hold back, so it may take part in checkpoints.
+func (s *Sink) WritesImmediately() {}

@@ -189,3 +189,7 @@ func (s *sink) Abort() error {
 	s.cl.Close()
 	return nil
 }
+
+// WritesImmediately marks the sink as connector.ImmediateSink: records are
+// in the topic as soon as Write returns.
+func (s *sink) WritesImmediately() {}
