@@ -43,7 +43,8 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 	}
 	q := spec.URI.Query()
 	var format codec.Format
-	if strings.HasSuffix(p, "/") {
+	parts := strings.HasSuffix(p, "/")
+	if parts {
 		format = codec.JSONL
 		if name := q.Get("format"); name != "" {
 			if format, err = codec.ParseFormat(name); err != nil {
@@ -64,6 +65,20 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 	if err := filefmt.CheckType(prefix, p, format, spec.Type, true); err != nil {
 		return nil, err
 	}
+	if parts {
+		ps := &partsSink{dir: filepath.Dir(p), ext: format.Ext(), open: func() (*sink, error) { return openFile(p, format, spec) }}
+		if err := os.MkdirAll(ps.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("%s: creating %s: %w", prefix, ps.dir, err)
+		}
+		return ps, nil
+	}
+	return openFile(p, format, spec)
+}
+
+// openFile opens a sink of one file at p, written through a temporary file.
+func openFile(p string, format codec.Format, spec connector.SinkSpec) (*sink, error) {
+	q := spec.URI.Query()
+	var err error
 	dir, base := filepath.Split(p)
 	if dir == "" {
 		dir = "."

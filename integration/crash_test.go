@@ -1,0 +1,91 @@
+package integration
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/weir-dev/weir/examples/events"
+	"github.com/weir-dev/weir/examples/pipelines"
+)
+
+// TestKillDashNine runs profileviews as a process, in stream mode with
+// checkpoints, from a 4-partition Kafka topic to directories of part files,
+// and kills it with SIGKILL at random moments (at least ten times, and at
+// least once while a checkpoint is being written), restarting it each time.
+// When it finally runs to the end of the topic, the committed output equals
+// the answer of one uninterrupted run, with nothing lost and nothing twice.
+func TestKillDashNine(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
+	views, _, err := events.Generate(events.GenConfig{Seed: 5, PageViews: 300000, Profiles: 2000, Span: 24 * time.Hour, LateFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, k+"pageviews?key=viewerId", views)
+	want, _ := refProfileViews(views, pipelines.ProfileViewsConfig{Window: time.Hour, OutOfOrderness: 5 * time.Minute})
+
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "checkpoints")
+	args := []string{"--mode=stream", "--parallelism=2", "--progress=0",
+		"--bind", "pageviews=" + k + "pageviews?until=latest",
+		"--bind", "counts=file://" + filepath.Join(dir, "counts") + "/",
+		"--bind", "late=file://" + filepath.Join(dir, "late") + "/",
+		"--checkpoint-dir", ckpt, "--checkpoint-interval", "40ms",
+		"--state-dir", filepath.Join(dir, "state")}
+	rng := rand.New(rand.NewPCG(3, 4))
+	kills, duringWrite := 0, 0
+	for (kills < 10 || duringWrite == 0) && kills < 60 {
+		cmd := exec.Command(filepath.Join(bin, "profileviews"), args...)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		if cmd.ProcessState.Exited() {
+			if err != nil {
+				t.Fatalf("the job failed before it was killed: %v\n%s", err, errb.String())
+			}
+			break // it finished first
+		}
+		kills++
+		if m, _ := filepath.Glob(filepath.Join(ckpt, "chk-*.tmp")); len(m) > 0 {
+			duringWrite++
+		}
+	}
+	t.Logf("%d kills, %d while a checkpoint was being written", kills, duringWrite)
+	if kills < 10 {
+		t.Fatalf("the job finished after %d kills; the test needs ten", kills)
+	}
+	r := runCLI(t, "profileviews", args...)
+	if r.code != 0 {
+		t.Fatalf("last run: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "resuming from checkpoint") {
+		t.Error("the last run did not resume from a checkpoint")
+	}
+	var got []pipelines.ProfileViewCount
+	parts, _ := filepath.Glob(filepath.Join(dir, "counts", "part-*"))
+	for _, p := range parts {
+		got = append(got, readJSONL[pipelines.ProfileViewCount](t, p)...)
+	}
+	t.Logf("%d committed part files", len(parts))
+	sameRows(t, "counts after kill -9s", got, want)
+	if hidden, _ := filepath.Glob(filepath.Join(dir, "counts", ".*")); len(hidden) != 0 {
+		t.Errorf("files left behind: %v", hidden)
+	}
+}

@@ -1,0 +1,195 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weir-dev/weir/io/connector"
+)
+
+// partsSink writes a directory (a URI ending in '/'). Without checkpoints it
+// writes one file, part-00000.<ext>, committed at the end of the run. With
+// checkpoints it is a connector.CheckpointSink, as Flink's FileSink: the
+// output of checkpoint N is closed into a hidden .pending-cN file when N's
+// barrier arrives, renamed to part-cN.<ext> when N completes, and settled by
+// Recover after a restart (pending files up to the checkpoint resumed from
+// are committed, later ones deleted). Readers of the directory skip hidden
+// files, so nothing uncommitted is ever read.
+type partsSink struct {
+	dir, ext string
+	open     func() (*sink, error)
+
+	mu struct {
+		sync.Mutex
+		cur   *sink // the part being written; nil until the first write
+		ckpts bool  // a checkpoint has happened
+	}
+}
+
+var _ connector.CheckpointSink = (*partsSink)(nil)
+
+const pendingPrefix = ".pending-c"
+
+func (ps *partsSink) pendingPath(id int64) string {
+	return filepath.Join(ps.dir, fmt.Sprintf("%s%012d%s", pendingPrefix, id, ps.ext))
+}
+
+func (ps *partsSink) Write(ctx context.Context, values []any) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.mu.cur == nil {
+		cur, err := ps.open()
+		if err != nil {
+			return err
+		}
+		ps.mu.cur = cur
+	}
+	return ps.mu.cur.Write(ctx, values)
+}
+
+// PreCommit closes the part being written as checkpoint id's pending file.
+func (ps *partsSink) PreCommit(_ context.Context, id int64) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.mu.ckpts = true
+	cur := ps.mu.cur
+	if cur == nil {
+		return nil
+	}
+	ps.mu.cur = nil
+	cur.mu.Lock()
+	defer cur.mu.Unlock()
+	if err := cur.mu.err; err != nil {
+		cur.abortLocked()
+		return err
+	}
+	if err := cur.finishLocked(); err != nil {
+		cur.abortLocked()
+		return err
+	}
+	cur.mu.done = true
+	if err := os.Rename(cur.tmp, ps.pendingPath(id)); err != nil {
+		return fmt.Errorf("%s: pre-committing checkpoint %d in %s: %w", prefix, id, ps.dir, err)
+	}
+	return syncDir(ps.dir)
+}
+
+// pending returns the ids of the pending files, sorted.
+func (ps *partsSink) pending() ([]int64, error) {
+	entries, err := os.ReadDir(ps.dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listing %s: %w", prefix, ps.dir, err)
+	}
+	var ids []int64
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), pendingPrefix)
+		if !ok || !strings.HasSuffix(name, ps.ext) {
+			continue
+		}
+		if id, err := strconv.ParseInt(strings.TrimSuffix(name, ps.ext), 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// CommitCheckpoint publishes the pending files of id and earlier.
+func (ps *partsSink) CommitCheckpoint(_ context.Context, id int64) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.commitUpToLocked(id)
+}
+
+func (ps *partsSink) commitUpToLocked(id int64) error {
+	ids, err := ps.pending()
+	if err != nil {
+		return err
+	}
+	for _, k := range ids {
+		if k > id {
+			break
+		}
+		final := filepath.Join(ps.dir, fmt.Sprintf("part-c%012d%s", k, ps.ext))
+		if err := os.Rename(ps.pendingPath(k), final); err != nil {
+			return fmt.Errorf("%s: committing checkpoint %d in %s: %w", prefix, k, ps.dir, err)
+		}
+	}
+	return syncDir(ps.dir)
+}
+
+// Recover commits what was pre-committed up to id and deletes what was
+// pre-committed after it, and any part a crashed run left half written.
+func (ps *partsSink) Recover(_ context.Context, id int64) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := ps.commitUpToLocked(id); err != nil {
+		return err
+	}
+	ids, err := ps.pending()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range ids {
+		if k > id {
+			errs = append(errs, os.Remove(ps.pendingPath(k)))
+		}
+	}
+	entries, _ := os.ReadDir(ps.dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "."+partName) && strings.Contains(e.Name(), ".tmp-") {
+			errs = append(errs, os.Remove(filepath.Join(ps.dir, e.Name())))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: recovering %s at checkpoint %d: %w", prefix, ps.dir, id, err)
+	}
+	return syncDir(ps.dir)
+}
+
+// Commit ends the run: the part being written is published (as
+// part-00000 when the run took no checkpoint), and so is anything still
+// pending.
+func (ps *partsSink) Commit(ctx context.Context) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.mu.cur == nil && !ps.mu.ckpts {
+		// A run with no output still leaves its (empty) part, so that a
+		// finished run can be told from one that never ran.
+		cur, err := ps.open()
+		if err != nil {
+			return err
+		}
+		ps.mu.cur = cur
+	}
+	if cur := ps.mu.cur; cur != nil {
+		ps.mu.cur = nil
+		if ps.mu.ckpts {
+			cur.path = filepath.Join(ps.dir, fmt.Sprintf("part-end-%d%s", time.Now().UnixNano(), ps.ext))
+		}
+		if err := cur.Commit(ctx); err != nil {
+			return err
+		}
+	}
+	return ps.commitUpToLocked(1<<63 - 1)
+}
+
+// Abort discards the part being written; pending files wait for Recover.
+func (ps *partsSink) Abort() error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if cur := ps.mu.cur; cur != nil {
+		ps.mu.cur = nil
+		return cur.Abort()
+	}
+	return nil
+}
