@@ -510,7 +510,7 @@ func checkpointSinks(sinks map[string]connector.Sink, dead connector.Sink, log *
 		case connector.ImmediateSink:
 			log.Warn("with checkpoints, this sink's output is at-least-once: a restart writes again what came after the last checkpoint", "binding", name)
 		default:
-			errs = append(errs, fmt.Errorf("%w %q: its sink cannot take part in checkpoints yet (what it holds until the end would be lost on a restart); bind it to kafka:// or leave --checkpoint-dir unset", ErrBinding, name))
+			errs = append(errs, fmt.Errorf("%w %q: its sink cannot take part in checkpoints (what it holds until the end would be lost on a restart); bind a directory (a file:// URI ending in /) or kafka://, or leave --checkpoint-dir unset", ErrBinding, name))
 		}
 	}
 	return errors.Join(errs...)
