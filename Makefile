@@ -15,11 +15,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-# The whole suite: vet, then every test with the race detector on the
-# packages that run goroutines, and a timeout well under CI's.
+# The whole suite: vet, every test, then the race detector on the packages
+# that run goroutines (-short skips tests whose engine runs in another
+# process), with timeouts well under CI's.
 test: vet
 	$(GO) test -count=1 -timeout 12m ./...
-	$(GO) test -count=1 -timeout 12m -race ./runner/... ./state/... ./integration/...
+	$(GO) test -count=1 -timeout 12m -race -short ./runner/... ./state/... ./integration/...
 
 # Generates a day of page views, runs profileviews over them as a backfill,
 # and prints the most viewed profiles.

@@ -23,6 +23,9 @@ import (
 // When it finally runs to the end of the topic, the committed output equals
 // the answer of one uninterrupted run, with nothing lost and nothing twice.
 func TestKillDashNine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the job runs in its own process: nothing for -race to see here (make test runs it without -short)")
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"))
 	if err != nil {
 		t.Fatal(err)
