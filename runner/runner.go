@@ -240,7 +240,11 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if err == nil && resume != nil {
 		// Two-phase sinks commit what the checkpoint we resume from
 		// pre-committed, and drop what later, incomplete ones did.
-		for name, s := range sinks {
+		all := maps.Clone(sinks)
+		if dead != nil {
+			all["dead-letter"] = dead
+		}
+		for name, s := range all {
 			if cs, ok := s.(connector.CheckpointSink); ok && err == nil {
 				if rerr := cs.Recover(ctx, resume.ID); rerr != nil {
 					err = fmt.Errorf("runner: recovering %q at checkpoint %d: %w", name, resume.ID, rerr)
