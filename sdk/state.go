@@ -36,7 +36,7 @@ func get[T any](c *Context, name string, sub []byte, cd coder.Coder) (T, bool, e
 	}
 	v, err := cd.Decode(b)
 	if err != nil {
-		return zero, false, fmt.Errorf("sdk: state %q: %w", name, err)
+		return zero, false, fmt.Errorf("sdk: state %q: the stored value does not fit %s (did its type change incompatibly since the state was written? adding fields is fine, changing a field's type is not): %w", name, cd.Type(), err)
 	}
 	return v.(T), true, nil
 }
