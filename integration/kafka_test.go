@@ -2,13 +2,16 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-dev/weir/examples/events"
 	"github.com/weir-dev/weir/examples/pipelines"
@@ -153,4 +156,50 @@ func TestIdleKafkaPartition(t *testing.T) {
 	if got := fmt.Sprint(sortedAny(col.Values())); got != "[{all 60} {all 60} {all 60} {all 60} {all 60}]" {
 		t.Errorf("after the drain: %s", got)
 	}
+}
+
+// TestBrokerUnavailableForAWhile cuts every fetch for a while (the broker
+// closes the connection): the job keeps retrying, resumes when the broker
+// answers again, and its output is complete.
+func TestBrokerUnavailableForAWhile(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "pageviews"), kfake.SeedTopics(1, "counts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
+	views, _, err := events.Generate(events.GenConfig{Seed: 9, PageViews: 5000, Profiles: 100, Span: 6 * time.Hour, LateFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, k+"pageviews?key=viewerId", views)
+	want, _ := refProfileViews(views, pipelines.ProfileViewsConfig{Window: time.Hour, OutOfOrderness: 5 * time.Minute})
+
+	var down atomic.Bool
+	down.Store(true)
+	var cut atomic.Int64
+	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if down.Load() {
+			cut.Add(1)
+			return nil, errors.New("broker unavailable"), true
+		}
+		return nil, nil, false
+	})
+	go func() { time.Sleep(1500 * time.Millisecond); down.Store(false) }()
+	p, err := pipelines.ProfileViews(pipelines.ProfileViewsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	if _, err := runner.Run(context.Background(), p, quietOptions(runner.Options{Mode: runner.Stream, Bindings: map[string]string{
+		"pageviews": k + "pageviews?until=latest", "counts": k + "counts", "late": "discard://",
+	}})); err != nil {
+		t.Fatal(err)
+	}
+	if cut.Load() == 0 || time.Since(begin) < 1500*time.Millisecond {
+		t.Fatalf("the outage did not happen (%d fetches cut, run took %s)", cut.Load(), time.Since(begin))
+	}
+	t.Logf("%d fetches cut during the outage", cut.Load())
+	sameRows(t, "counts after an outage", consume[pipelines.ProfileViewCount](t, k+"counts"), want)
 }
