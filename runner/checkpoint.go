@@ -32,6 +32,8 @@ const (
 	keepCheckpoints = 3
 	checkpointMeta  = "meta.json"
 	stateMarker     = "WEIR_CHECKPOINT"
+	// finishedMarker in a checkpoint directory says its job ran to its end.
+	finishedMarker = "FINISHED"
 )
 
 type checkpointMetaFile struct {

@@ -207,6 +207,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		if ckptDir, err = checkpointPath(opts.CheckpointDir); err != nil {
 			return nil, err
 		}
+		if _, err := os.Stat(filepath.Join(ckptDir, finishedMarker)); err == nil {
+			return nil, fmt.Errorf("%w: --checkpoint-dir %s: the job that kept checkpoints there ran to its end (drained, or its input ended); resuming would repeat its last output: use a new directory", ErrOptions, ckptDir)
+		}
 		if resume, resumeAt, err = latestCheckpoint(ckptDir); err != nil {
 			return nil, err
 		}
@@ -217,7 +220,10 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	// lastCheckpoint is the newest checkpoint written; a stopped run marks
 	// its state directory with it.
-	var lastCheckpoint int64
+	var (
+		lastCheckpoint  int64
+		finalCheckpoint bool
+	)
 	defer func() { cleanup(lastCheckpoint) }()
 
 	sources, sinks, dead, err := openBindings(ctx, g, &opts)
@@ -237,17 +243,22 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if err == nil && ckptDir != "" {
 		err = checkpointSinks(sinks, dead, log)
 	}
-	if err == nil && resume != nil {
+	if err == nil && ckptDir != "" {
 		// Two-phase sinks commit what the checkpoint we resume from
-		// pre-committed, and drop what later, incomplete ones did.
+		// pre-committed, and drop what later, incomplete ones did; with
+		// no checkpoint to resume from, they drop everything pending.
+		var at int64
+		if resume != nil {
+			at = resume.ID
+		}
 		all := maps.Clone(sinks)
 		if dead != nil {
 			all["dead-letter"] = dead
 		}
 		for name, s := range all {
 			if cs, ok := s.(connector.CheckpointSink); ok && err == nil {
-				if rerr := cs.Recover(ctx, resume.ID); rerr != nil {
-					err = fmt.Errorf("runner: recovering %q at checkpoint %d: %w", name, resume.ID, rerr)
+				if rerr := cs.Recover(ctx, at); rerr != nil {
+					err = fmt.Errorf("runner: recovering %q at checkpoint %d: %w", name, at, rerr)
 				}
 			}
 		}
@@ -305,13 +316,13 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	if ckptDir != "" {
 		cfg.CheckpointInterval = opts.CheckpointInterval
-		cfg.OnCheckpoint = func(id int64, splits engine.SplitStates) error {
+		cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates) error {
 			begin := time.Now()
 			size, err := writeCheckpoint(ckptDir, backend, id, splits)
 			if err != nil {
 				return err
 			}
-			lastCheckpoint = id
+			lastCheckpoint, finalCheckpoint = id, final
 			log.Info("checkpoint", "id", id, "mb", size>>20, "took", time.Since(begin).Round(time.Millisecond))
 			return nil
 		}
@@ -343,8 +354,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if runErr == nil {
 		runErr = backend.Flush()
 	}
-	if !res.Stopped || runErr != nil {
-		// Only a stop leaves the state exactly at its final checkpoint.
+	if !res.Stopped || !finalCheckpoint || runErr != nil {
+		// Only a stop's final checkpoint leaves the state exactly at a
+		// checkpoint.
 		lastCheckpoint = 0
 	}
 	if runErr != nil {
@@ -380,6 +392,14 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		if err := commit("dead-letter", dead); err != nil {
 			res.PartlyCommitted = names
 			return res, err
+		}
+	}
+	if ckptDir != "" && !res.Stopped {
+		// The job ran to its end (drained, or its input ended): its output
+		// after the last checkpoint is committed, so resuming from that
+		// checkpoint would repeat it.
+		if err := writeFileSync(filepath.Join(ckptDir, finishedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n")); err != nil {
+			return res, fmt.Errorf("runner: marking the checkpoints finished: %w", err)
 		}
 	}
 	return res, nil

@@ -143,12 +143,19 @@ func (c *coordinator) run() error {
 		stopPending bool
 		acked       = map[int]bool{}
 		retired     = map[int]bool{}
-		splits      = map[int]SplitStates{}
+		// A reader's positions for the checkpoint in flight come from its
+		// ack for that checkpoint only: after its barrier it reads on,
+		// and what it reads then is not in this checkpoint's state. A
+		// reader that ended without acking it ended before its barrier,
+		// so its final positions are the checkpoint's.
+		ackSplits    = map[int]SplitStates{}
+		retireSplits = map[int]SplitStates{}
 	)
 	start := func(fin bool) {
 		next++
 		inflight, final = next, fin
 		clear(acked)
+		clear(ackSplits)
 		for who, ch := range c.requests {
 			if !retired[who] {
 				ch <- ckptRequest{id: inflight, final: fin}
@@ -176,12 +183,15 @@ func (c *coordinator) run() error {
 			case ckptAck:
 				if e.id == inflight {
 					acked[e.who] = true
+					if e.splits != nil {
+						ackSplits[e.who] = e.splits
+					}
 				}
 			case ckptRetire:
 				retired[e.who] = true
-			}
-			if e.splits != nil {
-				splits[e.who] = e.splits
+				if e.splits != nil {
+					retireSplits[e.who] = e.splits
+				}
 			}
 		}
 		if inflight == 0 || !allIn(c.participants, acked, retired) {
@@ -190,7 +200,11 @@ func (c *coordinator) run() error {
 		// Complete: everyone is at the barrier (or gone).
 		{
 			merged := SplitStates{}
-			for _, s := range splits {
+			for who := range c.requests {
+				s, ok := ackSplits[who]
+				if !ok {
+					s = retireSplits[who]
+				}
 				for b, m := range s {
 					if merged[b] == nil {
 						merged[b] = map[string]SplitState{}
@@ -201,7 +215,7 @@ func (c *coordinator) run() error {
 				}
 			}
 			begin := time.Now()
-			if err := cfg.OnCheckpoint(inflight, merged); err != nil {
+			if err := cfg.OnCheckpoint(inflight, final, merged); err != nil {
 				return fmt.Errorf("engine: checkpoint %d: %w", inflight, err)
 			}
 			cfg.Logger.Debug("checkpoint complete", "id", inflight, "took", time.Since(begin))
@@ -229,6 +243,7 @@ func allIn(n int, acked, retired map[int]bool) bool {
 type aligner struct {
 	senders int
 	id      int64
+	final   bool
 	got     map[int]bool
 	ended   map[int]bool
 	queue   []msg
@@ -249,7 +264,7 @@ func (a *aligner) hold(m msg) bool {
 
 // barrier records a barrier and reports whether alignment is complete.
 func (a *aligner) barrier(m msg) bool {
-	a.id = m.ckpt
+	a.id, a.final = m.ckpt, m.final
 	a.got[m.sender] = true
 	return a.complete()
 }
@@ -282,10 +297,10 @@ func (a *aligner) done() []msg {
 }
 
 // forwardBarrier flushes and sends barrier id after this instance's output.
-func (in *instance) forwardBarrier(id int64) {
+func (in *instance) forwardBarrier(id int64, final bool) {
 	in.finishBundle()
 	in.flush()
 	for _, w := range in.writers {
-		w.broadcast(msg{kind: msgBarrier, ckpt: id})
+		w.broadcast(msg{kind: msgBarrier, ckpt: id, final: final})
 	}
 }

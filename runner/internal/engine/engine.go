@@ -101,8 +101,9 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// OnCheckpoint is called with every backend write of the snapshot done
 	// and every instance paused; it copies the backend and keeps the split
-	// states. An error fails the run.
-	OnCheckpoint func(id int64, splits SplitStates) error
+	// states. final marks a stop's last checkpoint, after which the run
+	// changes no state. An error fails the run.
+	OnCheckpoint func(id int64, final bool, splits SplitStates) error
 	// FirstCheckpointID is the id the checkpoint ids continue from (the
 	// restored one).
 	FirstCheckpointID int64

@@ -31,6 +31,7 @@ type msg struct {
 	elems  []shuffled
 	wm     windowing.Time
 	ckpt   int64
+	final  bool // a stop's last checkpoint
 }
 
 // shuffled is an element on its way to another stage.

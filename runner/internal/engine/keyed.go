@@ -199,10 +199,15 @@ func (in *instance) runKeyed() error {
 	// aligned forwards the checkpoint's barrier and pauses until the
 	// checkpoint is complete: the backend then holds this instance's state
 	// as of the barrier.
-	aligned := func(id int64) {
+	// frozen: after a stop's final checkpoint nothing may change state,
+	// processing-time timers included, or the state would no longer be the
+	// checkpoint's.
+	frozen := false
+	aligned := func(id int64, final bool) {
 		call(op.finishBundle)
-		in.forwardBarrier(id)
+		in.forwardBarrier(id, final)
 		coord.ack(who, id, nil, true)
+		frozen = frozen || final
 	}
 	eos := 0
 	var replay []msg
@@ -214,6 +219,9 @@ func (in *instance) runKeyed() error {
 			select {
 			case m = <-inbox:
 			case <-tick:
+				if frozen {
+					continue
+				}
 				in.now = in.procTime()
 				call(func() error {
 					_, err := env.fire(state.ProcessingTime, in.now, op)
@@ -235,7 +243,7 @@ func (in *instance) runKeyed() error {
 		switch m.kind {
 		case msgBarrier:
 			if al.barrier(m) {
-				aligned(al.id)
+				aligned(al.id, al.final)
 				replay = append(al.done(), replay...)
 			}
 		case msgData:
@@ -261,7 +269,7 @@ func (in *instance) runKeyed() error {
 		case msgEOS:
 			eos++
 			if al.end(m.sender) {
-				aligned(al.id)
+				aligned(al.id, al.final)
 				replay = append(al.done(), replay...)
 			}
 		}

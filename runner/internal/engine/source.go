@@ -65,7 +65,11 @@ func (in *instance) runSource() (err error) {
 		for _, s := range splits {
 			ss := SplitState{Pos: s.resumeAt, Done: s.done}
 			ss.MaxSeen, ss.Seen = s.wm.State()
-			if p, ok := s.rd.(connector.Positioned); ok && s.rd != nil {
+			if s.rd != nil {
+				p, ok := s.rd.(connector.Positioned)
+				if !ok {
+					in.fail(fmt.Errorf("engine: binding %q: the reader of %s does not report its position, so it cannot be checkpointed", spec.Binding, s.split.ID()))
+				}
 				ss.Pos = p.Position()
 			}
 			m[s.split.ID()] = ss
@@ -144,7 +148,7 @@ func (in *instance) runSource() (err error) {
 		case req := <-requests:
 			in.finishBundle()
 			in.flush()
-			in.forwardBarrier(req.id)
+			in.forwardBarrier(req.id, req.final)
 			coord.ack(who, req.id, states(), false)
 			stopped = req.final
 		case <-x.ctx.Done():
