@@ -29,6 +29,15 @@ var benchInput struct {
 	err  error
 }
 
+// TestMain removes the benchmark input when the benchmarks are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchInput.path != "" {
+		os.RemoveAll(filepath.Dir(benchInput.path))
+	}
+	os.Exit(code)
+}
+
 // input writes the benchmark's page views once per process.
 func input(b *testing.B) string {
 	benchInput.once.Do(func() {
