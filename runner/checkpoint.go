@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/state"
@@ -119,15 +120,14 @@ func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitS
 	if err != nil {
 		return 0, err
 	}
-	if err := writeFileSync(filepath.Join(tmp, checkpointMeta), meta); err != nil {
+	if err := fsutil.WriteFileSync(filepath.Join(tmp, checkpointMeta), meta); err != nil {
 		return 0, err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return 0, err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := fsutil.SyncDir(dir); err != nil {
+		return 0, err
 	}
 	size := dirSize(final)
 	entries, _ := os.ReadDir(dir)
@@ -146,22 +146,6 @@ func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitS
 		}
 	}
 	return size, nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func dirSize(dir string) int64 {

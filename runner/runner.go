@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
 	_ "github.com/weir-dev/weir/io/discard" // discard:// sinks
@@ -398,7 +399,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		// The job ran to its end (drained, or its input ended): its output
 		// after the last checkpoint is committed, so resuming from that
 		// checkpoint would repeat it.
-		if err := writeFileSync(filepath.Join(ckptDir, finishedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n")); err != nil {
+		if err := fsutil.WriteFileSync(filepath.Join(ckptDir, finishedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n")); err != nil {
 			return res, fmt.Errorf("runner: marking the checkpoints finished: %w", err)
 		}
 	}
@@ -629,7 +630,7 @@ func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string) (state
 		if temp {
 			os.RemoveAll(dir)
 		} else if marker > 0 {
-			if err := writeFileSync(filepath.Join(dir, stateMarker), []byte(strconv.FormatInt(marker, 10))); err != nil {
+			if err := fsutil.WriteFileSync(filepath.Join(dir, stateMarker), []byte(strconv.FormatInt(marker, 10))); err != nil {
 				o.Logger.Warn("marking the state directory", "err", err)
 			}
 		}

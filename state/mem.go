@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/weir-dev/weir/internal/fsutil"
 )
 
 // ErrCorruptCheckpoint is returned by LoadMem when the snapshot file is
@@ -264,7 +266,7 @@ func writeMemSnapshot(dir string, root *memNode, count int) (err error) {
 	if err := os.Rename(tmp, filepath.Join(dir, memSnapshotFile)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // LoadMem returns a memory store holding the checkpoint that Mem.Checkpoint

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/weir-dev/weir/internal/fsutil"
 )
 
 // ErrInvalidOptions is returned by PebbleOptions.Validate and OpenPebble when
@@ -593,7 +595,7 @@ func restoreDir(src, dst string, entries []fs.DirEntry) error {
 			}
 		}
 	}
-	return syncDir(dst)
+	return fsutil.SyncDir(dst)
 }
 
 // immutableFile reports whether Pebble never modifies the file after writing
@@ -621,16 +623,4 @@ func copyFile(from, to string) (err error) {
 		return err
 	}
 	return out.Sync()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/io/connector"
 )
 
@@ -79,7 +80,7 @@ func (ps *partsSink) PreCommit(_ context.Context, id int64) error {
 	if err := os.Rename(cur.tmp, ps.pendingPath(id)); err != nil {
 		return fmt.Errorf("%s: pre-committing checkpoint %d in %s: %w", prefix, id, ps.dir, err)
 	}
-	return syncDir(ps.dir)
+	return fsutil.SyncDir(ps.dir)
 }
 
 // pending returns the ids of the pending files, sorted.
@@ -123,7 +124,7 @@ func (ps *partsSink) commitUpToLocked(id int64) error {
 			return fmt.Errorf("%s: committing checkpoint %d in %s: %w", prefix, k, ps.dir, err)
 		}
 	}
-	return syncDir(ps.dir)
+	return fsutil.SyncDir(ps.dir)
 }
 
 // Recover commits what was pre-committed up to id and deletes what was
@@ -153,7 +154,7 @@ func (ps *partsSink) Recover(_ context.Context, id int64) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%s: recovering %s at checkpoint %d: %w", prefix, ps.dir, id, err)
 	}
-	return syncDir(ps.dir)
+	return fsutil.SyncDir(ps.dir)
 }
 
 // Commit ends the run: the part being written is published (as

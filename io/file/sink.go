@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/io/codec"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/internal/filefmt"
@@ -146,7 +147,7 @@ func (s *sink) Commit(ctx context.Context) error {
 		os.Remove(s.tmp)
 		return fmt.Errorf("%s: committing %s: %w", prefix, s.path, err)
 	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(s.path)); err != nil {
 		return fmt.Errorf("%s: committing %s: %w", prefix, s.path, err)
 	}
 	return nil
@@ -198,17 +199,4 @@ func (s *sink) abortLocked() error {
 		return fmt.Errorf("%s: aborting %s: %w", prefix, s.path, err)
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory, so that a rename in it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
