@@ -66,6 +66,39 @@ func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
 	return env, nil
 }
 
+// The input watermark of each instance at a checkpoint's barrier is kept in
+// the backend with the state, so a restored instance starts from it rather
+// than from the start of time: otherwise it would decide lateness and fire
+// panes against a watermark it had long passed, until every one of its
+// senders has spoken again.
+const inputWMMeta = "inputwm/"
+
+func (env *keyedEnv) saveInputWatermark() error {
+	k := state.MetaKey(env.op, fmt.Sprintf("%s%d", inputWMMeta, env.in.idx))
+	return env.backend.Set(k, binary.BigEndian.AppendUint64(nil, uint64(env.inputWM)))
+}
+
+// restoredInputWatermark returns the lowest input watermark the operator's
+// instances saved at the checkpoint the state comes from, or MinTime. Every
+// sender's watermark after a restore is at least that.
+func (env *keyedEnv) restoredInputWatermark() (windowing.Time, error) {
+	prefix := state.MetaKey(env.op, inputWMMeta)
+	it, err := env.backend.NewIter(prefix, state.PrefixEnd(prefix))
+	if err != nil {
+		return windowing.MinTime, err
+	}
+	wm, found := windowing.MaxTime, false
+	for ok := it.First(); ok; ok = it.Next() {
+		if v := it.Value(); len(v) == 8 {
+			wm, found = windowing.MinOf(wm, windowing.Time(binary.BigEndian.Uint64(v))), true
+		}
+	}
+	if err := it.Close(); err != nil || !found {
+		return windowing.MinTime, err
+	}
+	return wm, nil
+}
+
 // setTimer sets a timer and keeps the earliest-timer cache.
 func (env *keyedEnv) setTimer(t state.Timer) error {
 	t.Op = env.op
@@ -151,6 +184,19 @@ func (in *instance) runKeyed() error {
 	p := st.ports[0]
 	in.now = in.procTime()
 	merger := windowing.NewMerger(p.senders, 0, in.now)
+	if x.coord != nil {
+		restored, err := env.restoredInputWatermark()
+		if err != nil {
+			return err
+		}
+		if restored > windowing.MinTime {
+			for s := 0; s < p.senders; s++ {
+				merger.Advance(s, restored, in.now)
+			}
+			env.inputWM = restored
+			in.forwardWatermark(restored)
+		}
+	}
 	inbox := p.inboxes[in.idx]
 	var tick <-chan time.Time
 	if !cfg.Bounded {
@@ -205,6 +251,7 @@ func (in *instance) runKeyed() error {
 	frozen := false
 	aligned := func(id int64, final bool) {
 		call(op.finishBundle)
+		call(env.saveInputWatermark)
 		in.forwardBarrier(id, final)
 		coord.ack(who, id, nil, true)
 		frozen = frozen || final
