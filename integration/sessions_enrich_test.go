@@ -85,8 +85,7 @@ func refEnrich(views []events.PageViewEvent, edits []events.ProfileEditEvent) []
 	}
 	var out []pipelines.EnrichedPageView
 	for _, v := range views {
-		r := pipelines.EnrichedPageView{EventType: v.EventType, Timestamp: v.Timestamp, ViewerID: v.ViewerID, SessionID: v.SessionID,
-			PageKey: v.PageKey, ViewedProfileID: v.ViewedProfileID, TrackingKey: v.TrackingKey}
+		r := pipelines.EnrichedPageView{PageViewEvent: v}
 		var best *events.ProfileEditEvent
 		for i, e := range byProfile[v.ViewerID] {
 			if e.Timestamp <= v.Timestamp && (best == nil || e.Timestamp >= best.Timestamp) {

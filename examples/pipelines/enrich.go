@@ -18,14 +18,10 @@ type EnrichConfig struct {
 }
 
 // EnrichedPageView is a page view with the viewer's profile as of the view.
+// The view's fields are embedded, so they sit at the top level of the JSON
+// record and the Parquet schema, next to viewerProfile.
 type EnrichedPageView struct {
-	EventType       string `json:"eventType"`
-	Timestamp       int64  `json:"timestamp"`
-	ViewerID        int64  `json:"viewerId"`
-	SessionID       string `json:"sessionId"`
-	PageKey         string `json:"pageKey"`
-	ViewedProfileID int64  `json:"viewedProfileId"`
-	TrackingKey     string `json:"trackingKey"`
+	events.PageViewEvent
 	// ViewerProfile is the viewer's profile as of the view's event time:
 	// the latest edit at or before it; nil if there was none.
 	ViewerProfile *events.Profile `json:"viewerProfile"`
@@ -137,8 +133,7 @@ func (f *enrichFn) OnTimer(ctx *sdk.Context, _ sdk.Timer, emit sdk.Emitter[Enric
 			}
 			continue
 		}
-		out := EnrichedPageView{EventType: v.EventType, Timestamp: v.Timestamp, ViewerID: v.ViewerID, SessionID: v.SessionID,
-			PageKey: v.PageKey, ViewedProfileID: v.ViewedProfileID, TrackingKey: v.TrackingKey}
+		out := EnrichedPageView{PageViewEvent: v}
 		for i := len(history) - 1; i >= 0; i-- {
 			if history[i].at <= v.Timestamp {
 				p := history[i].p
