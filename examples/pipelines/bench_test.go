@@ -29,11 +29,20 @@ var benchInput struct {
 	err  error
 }
 
-// TestMain removes the benchmark input when the benchmarks are done.
+var enrichInput struct {
+	once         sync.Once
+	views, edits string
+	err          error
+}
+
+// TestMain removes the benchmark inputs when the benchmarks are done.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if benchInput.path != "" {
 		os.RemoveAll(filepath.Dir(benchInput.path))
+	}
+	if enrichInput.views != "" {
+		os.RemoveAll(filepath.Dir(enrichInput.views))
 	}
 	os.Exit(code)
 }
@@ -67,6 +76,47 @@ func input(b *testing.B) string {
 		b.Fatal(benchInput.err)
 	}
 	return benchInput.path
+}
+
+// inputsForEnrich writes the enrich benchmark's page views and profile edits
+// once per process.
+func inputsForEnrich(b *testing.B) (views, edits string) {
+	enrichInput.once.Do(func() {
+		dir, err := os.MkdirTemp("", "weir-bench-")
+		if err != nil {
+			enrichInput.err = err
+			return
+		}
+		enrichInput.views = filepath.Join(dir, "pageviews.jsonl")
+		enrichInput.edits = filepath.Join(dir, "profiles.jsonl")
+		var files []*os.File
+		var encs []*json.Encoder
+		var bufs []*bufio.Writer
+		for _, path := range []string{enrichInput.views, enrichInput.edits} {
+			f, err := os.Create(path)
+			if err != nil {
+				enrichInput.err = err
+				return
+			}
+			w := bufio.NewWriter(f)
+			files, bufs, encs = append(files, f), append(bufs, w), append(encs, json.NewEncoder(w))
+		}
+		enrichInput.err = events.GenConfig{Seed: 1, PageViews: benchViews, Profiles: 5000}.Each(
+			func(v events.PageViewEvent) error { return encs[0].Encode(v) },
+			func(e events.ProfileEditEvent) error { return encs[1].Encode(e) })
+		for i, f := range files {
+			if err := bufs[i].Flush(); enrichInput.err == nil {
+				enrichInput.err = err
+			}
+			if err := f.Close(); enrichInput.err == nil {
+				enrichInput.err = err
+			}
+		}
+	})
+	if enrichInput.err != nil {
+		b.Fatal(enrichInput.err)
+	}
+	return enrichInput.views, enrichInput.edits
 }
 
 // BenchmarkProfileViewsBackfill runs the profileviews backfill over 200k
@@ -113,6 +163,42 @@ func BenchmarkProfileViewsBackfill(b *testing.B) {
 				}
 				res, err := runner.Run(context.Background(), p, runner.Options{
 					Bindings:     map[string]string{"pageviews": "file://" + in, "counts": "discard://", "late": "discard://"},
+					StateBackend: c.backend, Parallelism: c.parallelism, Progress: -1,
+					Logger: slog.New(slog.DiscardHandler),
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Read["pageviews"] != benchViews {
+					b.Fatalf("read %d", res.Read["pageviews"])
+				}
+			}
+			b.ReportMetric(float64(benchViews*b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkEnrichBackfill runs the enrich backfill over 200k page views and
+// 10k profile edits (JSON Lines): its stateful ParDo reads and writes user
+// state (a map, a bag and a value per member) for every element and timer.
+func BenchmarkEnrichBackfill(b *testing.B) {
+	views, edits := inputsForEnrich(b)
+	for _, c := range []struct {
+		name        string
+		backend     string
+		parallelism int
+	}{
+		{"pebble/p2", "pebble", 2},
+		{"memory/p2", "memory", 2},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				p, err := pipelines.Enrich(pipelines.EnrichConfig{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				res, err := runner.Run(context.Background(), p, runner.Options{
+					Bindings:     map[string]string{"pageviews": "file://" + views, "profiles": "file://" + edits, "enriched": "discard://"},
 					StateBackend: c.backend, Parallelism: c.parallelism, Progress: -1,
 					Logger: slog.New(slog.DiscardHandler),
 				})
