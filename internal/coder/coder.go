@@ -8,6 +8,9 @@
 // "core" mode: keys must encode the same way every time, or the same key would
 // land in two key groups.
 //
+// State values in the backend carry a header ahead of their encoding: a
+// format byte and a schema version (header.go).
+//
 // Dependency direction: coder imports only the standard library and CBOR;
 // sdk, runner and state users import it.
 package coder
