@@ -17,7 +17,7 @@ import (
 )
 
 type hooks struct {
-	preCommit func(ctx context.Context, id int64, inner connector.CheckpointSink) error
+	preCommit func(ctx context.Context, id int64, inner connector.CheckpointSink) ([]byte, error)
 	commitCk  func(ctx context.Context, id int64, inner connector.CheckpointSink) error
 }
 
@@ -51,7 +51,7 @@ type hookSink struct {
 	h hooks
 }
 
-func (s *hookSink) PreCommit(ctx context.Context, id int64) error {
+func (s *hookSink) PreCommit(ctx context.Context, id int64) ([]byte, error) {
 	if s.h.preCommit != nil {
 		return s.h.preCommit(ctx, id, s.CheckpointSink)
 	}
@@ -97,7 +97,7 @@ func TestReaderEndingDuringACheckpointKeepsItsPositions(t *testing.T) {
 	var blockedID int64
 	var once sync.Once
 	hookTable.Store(fmt.Sprintf("h%d", n), &hookEntry{inner: "mem://" + counts, h: hooks{
-		preCommit: func(c context.Context, id int64, inner connector.CheckpointSink) error {
+		preCommit: func(c context.Context, id int64, inner connector.CheckpointSink) ([]byte, error) {
 			once.Do(func() {
 				blockedID = id
 				// Keep checkpoint id in flight until the reader has read everything and retired.
@@ -160,14 +160,14 @@ func TestRestartWithoutCheckpointDropsPendingOutput(t *testing.T) {
 	ckpt, stateDir := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "state")
 	ctx, cancel := context.WithCancel(context.Background())
 	hookTable.Store(fmt.Sprintf("h%d", n), &hookEntry{inner: "file://" + out, h: hooks{
-		preCommit: func(c context.Context, id int64, inner connector.CheckpointSink) error {
-			err := inner.PreCommit(c, id)
+		preCommit: func(c context.Context, id int64, inner connector.CheckpointSink) ([]byte, error) {
+			h, err := inner.PreCommit(c, id)
 			cancel() // crash before the checkpoint completes
 			<-c.Done()
 			if err != nil {
-				return err
+				return h, err
 			}
-			return c.Err()
+			return h, c.Err()
 		},
 	}})
 	src.Send(anys(views[:len(views)/2])...)

@@ -17,16 +17,27 @@ import (
 )
 
 // TestKillDashNine runs profileviews as a process, in stream mode with
-// checkpoints, from a 4-partition Kafka topic to directories of part files,
-// and kills it with SIGKILL at random moments (at least ten times, and at
-// least once while a checkpoint is being written), restarting it each time.
-// When it finally runs to the end of the topic, the committed output equals
-// the answer of one uninterrupted run, with nothing lost and nothing twice.
+// checkpoints, from a 4-partition Kafka topic, and kills it with SIGKILL at
+// random moments (at least ten times, and at least once while a checkpoint
+// is being written), restarting it each time. When it finally runs to the
+// end of the topic, the committed output equals the answer of one
+// uninterrupted run, with nothing lost and nothing twice. It writes its
+// counts to directories of part files, or to a Kafka topic with
+// exactly-once delivery, read back as a read_committed consumer.
 func TestKillDashNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the job runs in its own process: nothing for -race to see here (make test runs it without -short)")
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"))
+	t.Run("part files", func(t *testing.T) { killDashNine(t, "") })
+	t.Run("kafka exactly-once", func(t *testing.T) {
+		killDashNine(t, "delivery=exactly-once&txn-id=profileviews-counts&key=profileId")
+	})
+}
+
+// killDashNine writes the counts to part files, or to a Kafka topic with
+// the given options.
+func killDashNine(t *testing.T, kafkaOpts string) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"), kfake.SeedTopics(3, "counts"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,12 +52,29 @@ func TestKillDashNine(t *testing.T) {
 
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "checkpoints")
+	counts := "file://" + filepath.Join(dir, "counts") + "/"
+	if kafkaOpts != "" {
+		counts = k + "counts?" + kafkaOpts
+	}
 	args := []string{"--mode=stream", "--parallelism=2", "--progress=0",
 		"--bind", "pageviews=" + k + "pageviews?until=latest",
-		"--bind", "counts=file://" + filepath.Join(dir, "counts") + "/",
+		"--bind", "counts=" + counts,
 		"--bind", "late=file://" + filepath.Join(dir, "late") + "/",
 		"--checkpoint-dir", ckpt, "--checkpoint-interval", "40ms",
 		"--state-dir", filepath.Join(dir, "state")}
+	// committed reads the output a consumer can see: the committed part
+	// files, or the topic as a read_committed consumer.
+	committed := func() []pipelines.ProfileViewCount {
+		if kafkaOpts != "" {
+			return consume[pipelines.ProfileViewCount](t, k+"counts")
+		}
+		var got []pipelines.ProfileViewCount
+		parts, _ := filepath.Glob(filepath.Join(dir, "counts", "part-*"))
+		for _, p := range parts {
+			got = append(got, readJSONL[pipelines.ProfileViewCount](t, p)...)
+		}
+		return got
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	kills, duringWrite := 0, 0
 	for (kills < 10 || duringWrite == 0) && kills < 60 {
@@ -56,7 +84,7 @@ func TestKillDashNine(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
+		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if cmd.ProcessState.Exited() {
@@ -74,6 +102,13 @@ func TestKillDashNine(t *testing.T) {
 	if kills < 10 {
 		t.Fatalf("the job finished after %d kills; the test needs ten", kills)
 	}
+	// The test means something only if the killed runs wrote output that
+	// the last run could repeat or lose.
+	if n := len(committed()); n == 0 {
+		t.Fatalf("the killed runs committed no output")
+	} else {
+		t.Logf("%d of %d rows committed before the last run", n, len(want))
+	}
 	r := runCLI(t, "profileviews", args...)
 	if r.code != 0 {
 		t.Fatalf("last run: exit %d\n%s", r.code, r.stderr)
@@ -81,13 +116,7 @@ func TestKillDashNine(t *testing.T) {
 	if !strings.Contains(r.stderr, "resuming from checkpoint") {
 		t.Error("the last run did not resume from a checkpoint")
 	}
-	var got []pipelines.ProfileViewCount
-	parts, _ := filepath.Glob(filepath.Join(dir, "counts", "part-*"))
-	for _, p := range parts {
-		got = append(got, readJSONL[pipelines.ProfileViewCount](t, p)...)
-	}
-	t.Logf("%d committed part files", len(parts))
-	sameRows(t, "counts after kill -9s", got, want)
+	sameRows(t, "counts after kill -9s", committed(), want)
 	if hidden, _ := filepath.Glob(filepath.Join(dir, "counts", ".*")); len(hidden) != 0 {
 		t.Errorf("files left behind: %v", hidden)
 	}

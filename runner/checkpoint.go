@@ -19,7 +19,8 @@ import (
 
 // Checkpoint storage. A checkpoint directory holds one directory per
 // checkpoint, chk-<id>: the state backend's own checkpoint (state/) and
-// meta.json (the id, when, and every split's position and watermark). A
+// meta.json (the id, when, every split's position and watermark, and the
+// pre-commit handles of two-phase sinks). A
 // checkpoint is written under chk-<id>.tmp and renamed when complete, so a
 // crash while writing leaves nothing that looks complete. The newest
 // keepCheckpoints are kept.
@@ -41,6 +42,8 @@ type checkpointMetaFile struct {
 	ID      int64              `json:"id"`
 	Written time.Time          `json:"written"`
 	Splits  engine.SplitStates `json:"splits"`
+	// Sinks has the pre-commit handles of two-phase sinks, by binding.
+	Sinks map[string][]byte `json:"sinks,omitempty"`
 }
 
 // checkpointPath turns a --checkpoint-dir value (a path or file:// URI)
@@ -104,7 +107,7 @@ func checkpointID(name string) (int64, bool) {
 
 // writeCheckpoint stores checkpoint id: the backend's copy and the split
 // states, then prunes old checkpoints.
-func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitStates) (int64, error) {
+func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitStates, sinks map[string][]byte) (int64, error) {
 	final := filepath.Join(dir, checkpointName(id))
 	tmp := final + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -116,7 +119,7 @@ func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitS
 	if err := b.Checkpoint(filepath.Join(tmp, "state")); err != nil {
 		return 0, err
 	}
-	meta, err := json.MarshalIndent(checkpointMetaFile{ID: id, Written: time.Now().UTC(), Splits: splits}, "", "  ")
+	meta, err := json.MarshalIndent(checkpointMetaFile{ID: id, Written: time.Now().UTC(), Splits: splits, Sinks: sinks}, "", "  ")
 	if err != nil {
 		return 0, err
 	}

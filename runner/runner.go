@@ -248,9 +248,12 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		// Two-phase sinks commit what the checkpoint we resume from
 		// pre-committed, and drop what later, incomplete ones did; with
 		// no checkpoint to resume from, they drop everything pending.
-		var at int64
+		var (
+			at      int64
+			handles map[string][]byte
+		)
 		if resume != nil {
-			at = resume.ID
+			at, handles = resume.ID, resume.Sinks
 		}
 		all := maps.Clone(sinks)
 		if dead != nil {
@@ -258,7 +261,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		}
 		for name, s := range all {
 			if cs, ok := s.(connector.CheckpointSink); ok && err == nil {
-				if rerr := cs.Recover(ctx, at); rerr != nil {
+				if rerr := cs.Recover(ctx, at, handles[name]); rerr != nil {
 					err = fmt.Errorf("runner: recovering %q at checkpoint %d: %w", name, at, rerr)
 				}
 			}
@@ -317,9 +320,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	if ckptDir != "" {
 		cfg.CheckpointInterval = opts.CheckpointInterval
-		cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates) error {
+		cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {
 			begin := time.Now()
-			size, err := writeCheckpoint(ckptDir, backend, id, splits)
+			size, err := writeCheckpoint(ckptDir, backend, id, splits, handles)
 			if err != nil {
 				return err
 			}
@@ -533,7 +536,7 @@ func checkpointSinks(sinks map[string]connector.Sink, dead connector.Sink, log *
 		switch all[name].(type) {
 		case connector.CheckpointSink:
 		case connector.ImmediateSink:
-			log.Warn("with checkpoints, this sink's output is at-least-once: a restart writes again what came after the last checkpoint", "binding", name)
+			log.Warn("with checkpoints, this sink's output is at-least-once: a restart writes again what came after the last checkpoint (a kafka:// sink can take ?delivery=exactly-once&txn-id=ID)", "binding", name)
 		default:
 			errs = append(errs, fmt.Errorf("%w %q: its sink cannot take part in checkpoints (what it holds until the end would be lost on a restart); bind a directory (a file:// URI ending in /) or kafka://, or leave --checkpoint-dir unset", ErrBinding, name))
 		}

@@ -267,20 +267,23 @@ type Positioned interface {
 //
 //   - PreCommit(id) makes everything written so far durable but invisible,
 //     as the output of checkpoint id; the runner calls it when the
-//     checkpoint's barrier reaches the sink.
+//     checkpoint's barrier reaches the sink. It may return a handle (for
+//     example a Kafka transaction's producer id and epoch) that the
+//     checkpoint keeps and Recover gets back.
 //   - CommitCheckpoint(id) makes the output of id and of every earlier
 //     checkpoint visible, once the checkpoint is complete. It may be called
 //     again after a restart and must then do nothing more.
-//   - Recover(id) is called when a job restarts from checkpoint id: output
-//     pre-committed for id or earlier is committed, and output written or
-//     pre-committed after id is discarded.
+//   - Recover(id, handle) is called when a job restarts from checkpoint id,
+//     with the handle PreCommit returned for it (nil if none, or when there
+//     is no checkpoint: id 0): output pre-committed for id or earlier is
+//     committed, and output written or pre-committed after id is discarded.
 //
 // Sinks that do not implement it are committed once, at the end of the run.
 type CheckpointSink interface {
 	Sink
-	PreCommit(ctx context.Context, id int64) error
+	PreCommit(ctx context.Context, id int64) (handle []byte, err error)
 	CommitCheckpoint(ctx context.Context, id int64) error
-	Recover(ctx context.Context, id int64) error
+	Recover(ctx context.Context, id int64, handle []byte) error
 }
 
 // ImmediateSink is a sink whose Write makes records visible at once (a

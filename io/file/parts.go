@@ -57,7 +57,12 @@ func (ps *partsSink) Write(ctx context.Context, values []any) error {
 }
 
 // PreCommit closes the part being written as checkpoint id's pending file.
-func (ps *partsSink) PreCommit(_ context.Context, id int64) error {
+// Its name is its handle: it returns none.
+func (ps *partsSink) PreCommit(_ context.Context, id int64) ([]byte, error) {
+	return nil, ps.preCommit(id)
+}
+
+func (ps *partsSink) preCommit(id int64) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.mu.ckpts = true
@@ -129,7 +134,7 @@ func (ps *partsSink) commitUpToLocked(id int64) error {
 
 // Recover commits what was pre-committed up to id and deletes what was
 // pre-committed after it, and any part a crashed run left half written.
-func (ps *partsSink) Recover(_ context.Context, id int64) error {
+func (ps *partsSink) Recover(_ context.Context, id int64, _ []byte) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if err := ps.commitUpToLocked(id); err != nil {

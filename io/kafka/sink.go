@@ -18,10 +18,11 @@ import (
 // records sent before a failed run stay in the topic: Abort cannot take them
 // back (exactly-once output with transactions comes with checkpoints).
 type sink struct {
-	o      *options
-	cl     *kgo.Client
-	encode func(v any) ([]byte, error)
-	key    func(v any) ([]byte, error)
+	o       *options
+	binding string
+	cl      *kgo.Client
+	encode  func(v any) ([]byte, error)
+	key     func(v any) ([]byte, error)
 }
 
 func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, error) {
@@ -32,7 +33,7 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 	if o.start.kind != "earliest" || o.until.kind != "" {
 		return nil, fmt.Errorf("%w: start= and until= apply to sources only", ErrBadURI)
 	}
-	s := &sink{o: o}
+	s := &sink{o: o, binding: spec.Binding}
 	if s.encode, err = encoder(o, spec.Type); err != nil {
 		return nil, err
 	}
@@ -53,6 +54,9 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 		return nil, fmt.Errorf("kafka: no broker answers at %v for topic %q: %w", o.brokers, o.topic, err)
 	}
 	s.cl = cl
+	if o.exactlyOnce {
+		return &txnSink{sink: s}, nil
+	}
 	return s, nil
 }
 
@@ -156,20 +160,29 @@ func keyBytes(v reflect.Value) ([]byte, error) {
 	return json.Marshal(v.Interface())
 }
 
-func (s *sink) Write(ctx context.Context, values []any) error {
+// records encodes and keys values as records.
+func (s *sink) records(values []any) ([]*kgo.Record, error) {
 	recs := make([]*kgo.Record, 0, len(values))
 	for _, v := range values {
 		b, err := s.encode(v)
 		if err != nil {
-			return fmt.Errorf("kafka: encoding a record for %q: %w", s.o.topic, err)
+			return nil, fmt.Errorf("kafka: encoding a record for %q: %w", s.o.topic, err)
 		}
 		r := &kgo.Record{Value: b}
 		if s.key != nil {
 			if r.Key, err = s.key(v); err != nil {
-				return fmt.Errorf("kafka: keying a record for %q: %w", s.o.topic, err)
+				return nil, fmt.Errorf("kafka: keying a record for %q: %w", s.o.topic, err)
 			}
 		}
 		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+func (s *sink) Write(ctx context.Context, values []any) error {
+	recs, err := s.records(values)
+	if err != nil {
+		return err
 	}
 	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("kafka: producing to %q: %w", s.o.topic, err)

@@ -30,8 +30,11 @@ func (p position) String() string {
 // options is a parsed kafka:// URI:
 //
 //	kafka://host:port[,host:port]/topic?start=earliest|latest|TIME&until=latest|TIME&format=json|raw&key=FIELD
+//	    &delivery=at-least-once|exactly-once&txn-id=ID&txn-timeout=DURATION
 //
-// TIME is RFC 3339 or epoch milliseconds.
+// TIME is RFC 3339 or epoch milliseconds. delivery, txn-id and txn-timeout
+// are for sinks: exactly-once writes in Kafka transactions under the
+// transactional id txn-id, which must be unique to the job.
 type options struct {
 	brokers []string
 	topic   string
@@ -39,13 +42,22 @@ type options struct {
 	until   position // unset: unbounded
 	format  string   // "json" (default) or "raw"
 	key     string   // sink: the field whose value keys each record
-	query   url.Values
+	// Sinks: exactly-once delivery (transactions) under txnID.
+	exactlyOnce bool
+	txnID       string
+	txnTimeout  time.Duration
+	query       url.Values
 }
 
-var knownOptions = []string{"format", "key", "start", "until"}
+// defaultTxnTimeout is how long a broker keeps a transaction open before it
+// aborts it: long enough for a job to restart and commit what its last
+// checkpoint pre-committed; Kafka's default transaction.max.timeout.ms.
+const defaultTxnTimeout = 15 * time.Minute
+
+var knownOptions = []string{"delivery", "format", "key", "start", "txn-id", "txn-timeout", "until"}
 
 func parseURI(u *url.URL) (*options, error) {
-	o := &options{format: "json", start: position{kind: "earliest"}, query: u.Query()}
+	o := &options{format: "json", start: position{kind: "earliest"}, txnTimeout: defaultTxnTimeout, query: u.Query()}
 	if u.Host == "" {
 		return nil, fmt.Errorf("%w: %s: no broker address (kafka://host:port/topic)", ErrBadURI, u.Redacted())
 	}
@@ -72,6 +84,19 @@ func parseURI(u *url.URL) (*options, error) {
 			o.format = v
 		case "key":
 			o.key = v
+		case "delivery":
+			if v != "at-least-once" && v != "exactly-once" {
+				errs = append(errs, fmt.Errorf("%w: delivery=%q: want at-least-once or exactly-once", ErrBadURI, v))
+			}
+			o.exactlyOnce = v == "exactly-once"
+		case "txn-id":
+			o.txnID = v
+		case "txn-timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				errs = append(errs, fmt.Errorf("%w: txn-timeout=%q: want a duration of at least 1s, such as 15m", ErrBadURI, v))
+			}
+			o.txnTimeout = d
 		case "start":
 			p, err := parsePosition(v)
 			if err != nil {
@@ -91,6 +116,9 @@ func parseURI(u *url.URL) (*options, error) {
 			sort.Strings(knownOptions)
 			errs = append(errs, fmt.Errorf("%w: unknown option %q (known: %s)", ErrBadURI, k, strings.Join(knownOptions, ", ")))
 		}
+	}
+	if o.exactlyOnce && o.txnID == "" {
+		errs = append(errs, fmt.Errorf("%w: delivery=exactly-once needs txn-id=ID, a transactional id unique to this job (a second producer with the same id fences the first)", ErrBadURI))
 	}
 	if len(errs) > 0 {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })

@@ -296,7 +296,7 @@ func (s *sink) Write(_ context.Context, values []any) error {
 
 // PreCommit stages what was written since the last checkpoint as the output
 // of checkpoint id.
-func (s *sink) PreCommit(_ context.Context, id int64) error {
+func (s *sink) PreCommit(_ context.Context, id int64) ([]byte, error) {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	if s.c.mu.staged == nil {
@@ -304,7 +304,7 @@ func (s *sink) PreCommit(_ context.Context, id int64) error {
 	}
 	s.c.mu.staged[id] = append(s.c.mu.staged[id], s.pending...)
 	s.pending = nil
-	return nil
+	return nil, nil
 }
 
 // CommitCheckpoint makes the output staged for id and earlier visible.
@@ -317,7 +317,7 @@ func (s *sink) CommitCheckpoint(_ context.Context, id int64) error {
 
 // Recover commits what was staged up to id and discards what was staged
 // after it.
-func (s *sink) Recover(_ context.Context, id int64) error {
+func (s *sink) Recover(_ context.Context, id int64, _ []byte) error {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	s.c.commitStagedLocked(id)

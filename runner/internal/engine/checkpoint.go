@@ -22,8 +22,8 @@ import (
 //   - When every participant has acknowledged (or retired), all keyed state
 //     in the backend is exactly the state after the data before the
 //     barriers: the coordinator calls Config.OnCheckpoint, which copies the
-//     backend and writes the positions, then releases everyone; sinks
-//     commit the checkpoint's output.
+//     backend and writes the positions and the sinks' pre-commit handles,
+//     then releases everyone; sinks commit the checkpoint's output.
 //
 // On a stop request with checkpoints on, readers stop only after a final
 // checkpoint, so a job restarted from it resumes exactly where it stopped.
@@ -55,6 +55,8 @@ type ckptEvent struct {
 	who    int
 	id     int64
 	splits SplitStates // readers only
+	sink   string      // sink writers: the binding
+	handle []byte      // and what its PreCommit returned
 }
 
 type ckptRequest struct {
@@ -113,9 +115,18 @@ func (c *coordinator) send(e ckptEvent) {
 // ack acknowledges checkpoint id and waits until it is complete.
 func (c *coordinator) ack(who int, id int64, splits SplitStates, wait bool) {
 	c.send(ckptEvent{kind: ckptAck, who: who, id: id, splits: splits})
-	if !wait {
-		return
+	if wait {
+		c.wait(id)
 	}
+}
+
+// ackSink is a sink writer's ack, with its pre-commit handle; it waits.
+func (c *coordinator) ackSink(who int, id int64, binding string, handle []byte) {
+	c.send(ckptEvent{kind: ckptAck, who: who, id: id, sink: binding, handle: handle})
+	c.wait(id)
+}
+
+func (c *coordinator) wait(id int64) {
 	select {
 	case <-c.releaseOf(id):
 	case <-c.x.ctx.Done():
@@ -150,12 +161,15 @@ func (c *coordinator) run() error {
 		// so its final positions are the checkpoint's.
 		ackSplits    = map[int]SplitStates{}
 		retireSplits = map[int]SplitStates{}
+		// Sinks' pre-commit handles for the checkpoint in flight.
+		handles = map[string][]byte{}
 	)
 	start := func(fin bool) {
 		next++
 		inflight, final = next, fin
 		clear(acked)
 		clear(ackSplits)
+		handles = map[string][]byte{}
 		for who, ch := range c.requests {
 			if !retired[who] {
 				ch <- ckptRequest{id: inflight, final: fin}
@@ -186,6 +200,9 @@ func (c *coordinator) run() error {
 					if e.splits != nil {
 						ackSplits[e.who] = e.splits
 					}
+					if e.handle != nil {
+						handles[e.sink] = e.handle
+					}
 				}
 			case ckptRetire:
 				retired[e.who] = true
@@ -215,7 +232,7 @@ func (c *coordinator) run() error {
 				}
 			}
 			begin := time.Now()
-			if err := cfg.OnCheckpoint(inflight, final, merged); err != nil {
+			if err := cfg.OnCheckpoint(inflight, final, merged, handles); err != nil {
 				return fmt.Errorf("engine: checkpoint %d: %w", inflight, err)
 			}
 			cfg.Logger.Debug("checkpoint complete", "id", inflight, "took", time.Since(begin))

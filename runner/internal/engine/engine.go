@@ -101,9 +101,10 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// OnCheckpoint is called with every backend write of the snapshot done
 	// and every instance paused; it copies the backend and keeps the split
-	// states. final marks a stop's last checkpoint, after which the run
-	// changes no state. An error fails the run.
-	OnCheckpoint func(id int64, final bool, splits SplitStates) error
+	// states and the sinks' pre-commit handles (by binding; only sinks that
+	// returned one). final marks a stop's last checkpoint, after which the
+	// run changes no state. An error fails the run.
+	OnCheckpoint func(id int64, final bool, splits SplitStates, sinks map[string][]byte) error
 	// FirstCheckpointID is the id the checkpoint ids continue from (the
 	// restored one).
 	FirstCheckpointID int64

@@ -484,12 +484,14 @@ func (s *sinkWriter) run(x *executor) error {
 	// aligned pre-commits the checkpoint's output, waits for the
 	// checkpoint to complete, and commits it.
 	aligned := func(id int64) error {
+		var handle []byte
 		if cs != nil {
-			if err := cs.PreCommit(x.ctx, id); err != nil {
+			var err error
+			if handle, err = cs.PreCommit(x.ctx, id); err != nil {
 				return fmt.Errorf("engine: pre-committing %q for checkpoint %d: %w", s.binding, id, err)
 			}
 		}
-		x.coord.ack(s.who, id, nil, true)
+		x.coord.ackSink(s.who, id, s.binding, handle)
 		if cs != nil {
 			if err := cs.CommitCheckpoint(x.ctx, id); err != nil {
 				return fmt.Errorf("engine: committing %q for checkpoint %d: %w", s.binding, id, err)
