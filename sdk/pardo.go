@@ -26,6 +26,8 @@ type DoFn[I, O any] interface {
 // Context describes the element (or timer) being processed.
 type Context struct {
 	x *graph.ExecCtx
+	// buf holds the encoding of the state value being written.
+	buf []byte
 }
 
 // Context returns the run's context.
@@ -163,7 +165,9 @@ func ParDo[I, O any](in PCollection[I], fn DoFn[I, O], opts ...Option) PCollecti
 	}
 	seen := map[string]bool{}
 	for _, s := range o.states {
-		s.declare(spec)
+		if err := s.declare(spec); err != nil {
+			p.g.Fail(fmt.Errorf("%w: %s: %v", graph.ErrInvalid, n, err))
+		}
 	}
 	for _, d := range spec.States {
 		if strings.HasPrefix(d.Name, "__") || d.Name == "" || seen[d.Name] {

@@ -44,6 +44,19 @@ func TestConstructionErrorsNameTheTransform(t *testing.T) {
 		{"two reads of one name", func(p *sdk.Pipeline) {
 			sdk.Write(sdk.Flatten(sdk.Read[rec](p, "in"), sdk.Read[rec](p, "in")), "out")
 		}, `both read "in"`},
+		{"schema version 0", func(p *sdk.Pipeline) {
+			statefulWith(p, sdk.State(sdk.NewValueState[rec]("last", sdk.SchemaVersion(0))))
+		}, `ParDo "Last": state "last": SchemaVersion(0): versions start at 1`},
+		{"upgrade from the current version", func(p *sdk.Pipeline) {
+			statefulWith(p, sdk.State(sdk.NewValueState[rec]("last", sdk.SchemaVersion(2), sdk.UpgradeFrom(2, func(r rec) rec { return r }))))
+		}, `ParDo "Last": state "last": UpgradeFrom(2): not older than the SchemaVersion, 2`},
+		{"upgrade to another type", func(p *sdk.Pipeline) {
+			statefulWith(p, sdk.State(sdk.NewMapState[string, rec]("seen", sdk.SchemaVersion(2), sdk.UpgradeFrom(1, func(s string) string { return s }))))
+		}, `ParDo "Last": state "seen": UpgradeFrom(1, func(string) string): returns string, but the state holds sdk_test.rec`},
+		{"two upgrades from one version", func(p *sdk.Pipeline) {
+			statefulWith(p, sdk.State(sdk.NewBagState[rec]("all", sdk.SchemaVersion(3),
+				sdk.UpgradeFrom(1, func(r rec) rec { return r }), sdk.UpgradeFrom(1, func(r rec) rec { return r }))))
+		}, `ParDo "Last": state "all": UpgradeFrom(1, func(sdk_test.rec) sdk_test.rec): a second upgrade from that version`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := sdk.NewPipeline()
@@ -54,6 +67,16 @@ func TestConstructionErrorsNameTheTransform(t *testing.T) {
 			}
 		})
 	}
+}
+
+type lastFn struct{}
+
+func (lastFn) ProcessElement(*sdk.Context, sdk.KV[string, rec], sdk.Emitter[rec]) error { return nil }
+
+// statefulWith adds a stateful ParDo "Last" with the State option given.
+func statefulWith(p *sdk.Pipeline, state sdk.Option) {
+	in := sdk.KeyBy(sdk.Read[rec](p, "in"), func(r rec) string { return r.User })
+	sdk.Write(sdk.ParDo(in, lastFn{}, state, sdk.Named("Last")), "out")
 }
 
 func TestValidPipeline(t *testing.T) {

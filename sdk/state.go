@@ -11,10 +11,14 @@ import (
 // them to ParDo with State(...), and use them from the DoFn with the Context
 // of the element or timer. Each cell holds one value per key and window; the
 // runner keeps it in the state backend (Pebble by default) and clears it when
-// the window is garbage collected (never, in the global window).
+// the window is garbage collected (never, in the global window). Stored
+// values carry the cell's schema version (see SchemaVersion), so that state
+// outlives changes to its type across restarts from a checkpoint.
 
 type stateDecl interface {
-	declare(spec *graph.DoFnSpec)
+	// declare adds the cell or timer to spec, or says what is wrong with
+	// its declaration.
+	declare(spec *graph.DoFnSpec) error
 }
 
 // State declares the state cells and timers a ParDo uses. The ParDo's input
@@ -24,7 +28,7 @@ func State(cells ...stateDecl) Option {
 }
 
 // get reads and decodes entry sub of cell name.
-func get[T any](c *Context, name string, sub []byte, cd coder.Coder) (T, bool, error) {
+func get[T any](c *Context, name string, sub []byte, vc *valueCodec) (T, bool, error) {
 	var zero T
 	a, err := access(c, name)
 	if err != nil {
@@ -34,22 +38,29 @@ func get[T any](c *Context, name string, sub []byte, cd coder.Coder) (T, bool, e
 	if err != nil || !ok {
 		return zero, false, err
 	}
-	v, err := cd.Decode(b)
+	v, err := vc.decode(name, b)
 	if err != nil {
-		return zero, false, fmt.Errorf("sdk: state %q: the stored value does not fit %s (did its type change incompatibly since the state was written? adding fields is fine, changing a field's type is not): %w", name, cd.Type(), err)
+		return zero, false, err
 	}
 	return v.(T), true, nil
 }
 
-// set encodes v into entry sub of cell name.
-func set(c *Context, name string, sub []byte, cd coder.Coder, v any) error {
+// maxStateBuf bounds the buffer a Context keeps for encoding state values.
+const maxStateBuf = 64 << 10
+
+// set encodes v into entry sub of cell name. The encoding goes to the
+// Context's buffer: the state backend does not retain values.
+func set(c *Context, name string, sub []byte, vc *valueCodec, v any) error {
 	a, err := access(c, name)
 	if err != nil {
 		return err
 	}
-	b, err := cd.Append(nil, v)
+	b, err := vc.appendValue(c.buf[:0], v)
 	if err != nil {
 		return err
+	}
+	if cap(b) <= maxStateBuf {
+		c.buf = b
 	}
 	return a.Set(name, sub, b)
 }
@@ -64,26 +75,28 @@ func access(c *Context, name string) (graph.StateAccess, error) {
 // ValueState is a cell holding one value of type T.
 type ValueState[T any] struct {
 	name string
-	c    coder.Coder
+	vc   *valueCodec
 }
 
-// NewValueState declares a value cell.
-func NewValueState[T any](name string) ValueState[T] {
-	return ValueState[T]{name: name, c: coder.Of[T]()}
+// NewValueState declares a value cell. Options: SchemaVersion, UpgradeFrom.
+func NewValueState[T any](name string, opts ...StateOption) ValueState[T] {
+	vc := newValueCodec(coder.Of[T](), opts)
+	return ValueState[T]{name: name, vc: &vc}
 }
 
-func (s ValueState[T]) declare(spec *graph.DoFnSpec) {
+func (s ValueState[T]) declare(spec *graph.DoFnSpec) error {
 	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "value"})
+	return s.vc.check(s.name)
 }
 
 // Read returns the value and whether it is set.
 func (s ValueState[T]) Read(c *Context) (T, bool, error) {
-	return get[T](c, s.name, nil, s.c)
+	return get[T](c, s.name, nil, s.vc)
 }
 
 // Write sets the value.
 func (s ValueState[T]) Write(c *Context, v T) error {
-	return set(c, s.name, nil, s.c, v)
+	return set(c, s.name, nil, s.vc, v)
 }
 
 // Clear unsets the value.
@@ -99,16 +112,19 @@ func (s ValueState[T]) Clear(c *Context) error {
 // read what is there.
 type BagState[T any] struct {
 	name string
-	c    coder.Coder
+	vc   *valueCodec
 }
 
-// NewBagState declares a bag cell.
-func NewBagState[T any](name string) BagState[T] {
-	return BagState[T]{name: name, c: coder.Of[T]()}
+// NewBagState declares a bag cell. Options: SchemaVersion, UpgradeFrom
+// (which converts each element).
+func NewBagState[T any](name string, opts ...StateOption) BagState[T] {
+	vc := newValueCodec(coder.Of[T](), opts)
+	return BagState[T]{name: name, vc: &vc}
 }
 
-func (s BagState[T]) declare(spec *graph.DoFnSpec) {
+func (s BagState[T]) declare(spec *graph.DoFnSpec) error {
 	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "bag"})
+	return s.vc.check(s.name)
 }
 
 // Add adds v to the bag.
@@ -121,7 +137,7 @@ func (s BagState[T]) Add(c *Context, v T) error {
 	if err != nil {
 		return err
 	}
-	return set(c, s.name, seq, s.c, v)
+	return set(c, s.name, seq, s.vc, v)
 }
 
 // Read returns the bag's values in the order they were added.
@@ -132,9 +148,9 @@ func (s BagState[T]) Read(c *Context) ([]T, error) {
 	}
 	var out []T
 	err = a.Scan(s.name, func(_, b []byte) error {
-		v, err := s.c.Decode(b)
+		v, err := s.vc.decode(s.name, b)
 		if err != nil {
-			return fmt.Errorf("sdk: state %q: %w", s.name, err)
+			return err
 		}
 		out = append(out, v.(T))
 		return nil
@@ -155,17 +171,22 @@ func (s BagState[T]) Clear(c *Context) error {
 // order of their encoding, which for integers and strings is their natural
 // order.
 type MapState[K, V any] struct {
-	name   string
-	kc, vc coder.Coder
+	name string
+	kc   coder.Coder
+	vc   *valueCodec
 }
 
-// NewMapState declares a map cell.
-func NewMapState[K, V any](name string) MapState[K, V] {
-	return MapState[K, V]{name: name, kc: coder.Of[K](), vc: coder.Of[V]()}
+// NewMapState declares a map cell. Options: SchemaVersion, UpgradeFrom
+// (which converts values; keys are part of the state's key, and their type
+// must not change).
+func NewMapState[K, V any](name string, opts ...StateOption) MapState[K, V] {
+	vc := newValueCodec(coder.Of[V](), opts)
+	return MapState[K, V]{name: name, kc: coder.Of[K](), vc: &vc}
 }
 
-func (s MapState[K, V]) declare(spec *graph.DoFnSpec) {
+func (s MapState[K, V]) declare(spec *graph.DoFnSpec) error {
 	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "map"})
+	return s.vc.check(s.name)
 }
 
 // Get returns the value of k and whether it is present.
@@ -212,9 +233,9 @@ func (s MapState[K, V]) Range(c *Context, fn func(k K, v V) bool) error {
 		if err != nil {
 			return fmt.Errorf("sdk: state %q: %w", s.name, err)
 		}
-		v, err := s.vc.Decode(vb)
+		v, err := s.vc.decode(s.name, vb)
 		if err != nil {
-			return fmt.Errorf("sdk: state %q: %w", s.name, err)
+			return err
 		}
 		if !fn(k.(K), v.(V)) {
 			return stop
@@ -240,20 +261,23 @@ func (s MapState[K, V]) Clear(c *Context) error {
 type CombiningState[V, A, O any] struct {
 	name string
 	fn   CombineFn[V, A, O]
-	c    coder.Coder
+	vc   *valueCodec
 }
 
-// NewCombiningState declares a combining cell.
-func NewCombiningState[V, A, O any](name string, fn CombineFn[V, A, O]) CombiningState[V, A, O] {
-	return CombiningState[V, A, O]{name: name, fn: fn, c: coder.Of[A]()}
+// NewCombiningState declares a combining cell. Options: SchemaVersion,
+// UpgradeFrom (which converts the accumulator).
+func NewCombiningState[V, A, O any](name string, fn CombineFn[V, A, O], opts ...StateOption) CombiningState[V, A, O] {
+	vc := newValueCodec(coder.Of[A](), opts)
+	return CombiningState[V, A, O]{name: name, fn: fn, vc: &vc}
 }
 
-func (s CombiningState[V, A, O]) declare(spec *graph.DoFnSpec) {
+func (s CombiningState[V, A, O]) declare(spec *graph.DoFnSpec) error {
 	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "combining"})
+	return s.vc.check(s.name)
 }
 
 func (s CombiningState[V, A, O]) acc(c *Context) (A, error) {
-	acc, ok, err := get[A](c, s.name, nil, s.c)
+	acc, ok, err := get[A](c, s.name, nil, s.vc)
 	if err == nil && !ok {
 		acc = s.fn.CreateAccumulator()
 	}
@@ -266,7 +290,7 @@ func (s CombiningState[V, A, O]) Add(c *Context, v V) error {
 	if err != nil {
 		return err
 	}
-	return set(c, s.name, nil, s.c, s.fn.AddInput(acc, v))
+	return set(c, s.name, nil, s.vc, s.fn.AddInput(acc, v))
 }
 
 // Read returns the combined output.
@@ -306,8 +330,9 @@ func ProcessingTimer(name string) TimerDecl {
 	return TimerDecl{name: name, domain: graph.DomainProcessing}
 }
 
-func (t TimerDecl) declare(spec *graph.DoFnSpec) {
+func (t TimerDecl) declare(spec *graph.DoFnSpec) error {
 	spec.Timers = append(spec.Timers, graph.TimerSpec{Name: t.name, Domain: t.domain})
+	return nil
 }
 
 // Set sets the timer for the current key and window to fire at t.

@@ -310,7 +310,8 @@ type FiredTimer struct {
 
 // StateAccess reads and writes the state cells and timers of the current key
 // and window. Cells are addressed by name; multi-entry cells (bags, maps) by
-// name and an entry sub-key.
+// name and an entry sub-key. Arguments are not retained: the caller may reuse
+// them when a call returns.
 type StateAccess interface {
 	Get(name string, sub []byte) ([]byte, bool, error)
 	Set(name string, sub, value []byte) error
