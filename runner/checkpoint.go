@@ -18,7 +18,8 @@ import (
 )
 
 // Checkpoint storage. A checkpoint directory holds one directory per
-// checkpoint, chk-<id>: the state backend's own checkpoint (state/) and
+// checkpoint, chk-<id>: the state backend's own checkpoint (state/; not with
+// a changelog, which holds the state instead) and
 // meta.json (the id, when, every split's position and watermark, and the
 // pre-commit handles of two-phase sinks). A
 // checkpoint is written under chk-<id>.tmp and renamed when complete, so a
@@ -44,6 +45,9 @@ type checkpointMetaFile struct {
 	Splits  engine.SplitStates `json:"splits"`
 	// Sinks has the pre-commit handles of two-phase sinks, by binding.
 	Sinks map[string][]byte `json:"sinks,omitempty"`
+	// Changelog is set when the state is in a changelog: the checkpoint
+	// then has no state/ copy.
+	Changelog *changelogMeta `json:"changelog,omitempty"`
 }
 
 // checkpointPath turns a --checkpoint-dir value (a path or file:// URI)
@@ -107,7 +111,7 @@ func checkpointID(name string) (int64, bool) {
 
 // writeCheckpoint stores checkpoint id: the backend's copy and the split
 // states, then prunes old checkpoints.
-func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitStates, sinks map[string][]byte) (int64, error) {
+func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitStates, sinks map[string][]byte, cm *changelogMeta) (int64, error) {
 	final := filepath.Join(dir, checkpointName(id))
 	tmp := final + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -116,10 +120,12 @@ func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitS
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return 0, err
 	}
-	if err := b.Checkpoint(filepath.Join(tmp, "state")); err != nil {
-		return 0, err
+	if cm == nil {
+		if err := b.Checkpoint(filepath.Join(tmp, "state")); err != nil {
+			return 0, err
+		}
 	}
-	meta, err := json.MarshalIndent(checkpointMetaFile{ID: id, Written: time.Now().UTC(), Splits: splits, Sinks: sinks}, "", "  ")
+	meta, err := json.MarshalIndent(checkpointMetaFile{ID: id, Written: time.Now().UTC(), Splits: splits, Sinks: sinks, Changelog: cm}, "", "  ")
 	if err != nil {
 		return 0, err
 	}

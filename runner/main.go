@@ -35,6 +35,7 @@ type Flags struct {
 	LogLevel           string
 	CheckpointDir      string
 	CheckpointInterval time.Duration
+	Changelog          string
 }
 
 // Register adds the runner's flags to fs.
@@ -51,6 +52,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
 	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
+	fs.StringVar(&f.Changelog, "changelog", "", "with --checkpoint-dir: also write every state change to Kafka, kafka://host:port/PREFIX (a compacted topic PREFIX-<transform>-changelog per keyed transform); checkpoints then keep no copy of the state, and a restart on another machine rebuilds it from the changelog")
 }
 
 // JobFile is the YAML form of the options.
@@ -62,6 +64,7 @@ type JobFile struct {
 	Parallelism   int               `yaml:"parallelism"`
 	DeadLetter    string            `yaml:"dead-letter"`
 	CheckpointDir string            `yaml:"checkpoint-dir"`
+	Changelog     string            `yaml:"changelog"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -91,7 +94,7 @@ func (f *Flags) Options() (Options, error) {
 			return o, err
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
-		o.CheckpointDir = j.CheckpointDir
+		o.CheckpointDir, o.Changelog = j.CheckpointDir, j.Changelog
 		for k, v := range j.Bind {
 			o.Bindings[k] = v
 		}
@@ -113,6 +116,9 @@ func (f *Flags) Options() (Options, error) {
 	}
 	if f.CheckpointDir != "" {
 		o.CheckpointDir = f.CheckpointDir
+	}
+	if f.Changelog != "" {
+		o.Changelog = f.Changelog
 	}
 	o.CheckpointInterval = f.CheckpointInterval
 	o.ResetState = f.ResetState

@@ -111,6 +111,12 @@ type Options struct {
 	CheckpointDir string
 	// CheckpointInterval is the time between checkpoints. Default 10s.
 	CheckpointInterval time.Duration
+	// Changelog, with CheckpointDir, writes every state change to a Kafka
+	// changelog too (kafka://host:port/PREFIX; see kafka.OpenChangelog),
+	// in a transaction per checkpoint. Checkpoints then keep no copy of the
+	// state: a restart reuses the local state directory when it is at the
+	// checkpoint, and otherwise rebuilds the state from the changelog.
+	Changelog string
 	// BatchSize and QueueLength tune the shuffle (defaults 512 and 16).
 	BatchSize, QueueLength int
 	// Clock overrides processing time, for tests.
@@ -155,6 +161,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CheckpointDir != "" && o.Mode == Backfill {
 		errs = append(errs, fmt.Errorf("%w: --checkpoint-dir: checkpoints are for --mode=stream (a backfill reruns from its files)", ErrOptions))
+	}
+	if o.Changelog != "" && o.CheckpointDir == "" {
+		errs = append(errs, fmt.Errorf("%w: --changelog needs --checkpoint-dir (the checkpoints keep where the changelog is)", ErrOptions))
 	}
 	if o.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("%w: --checkpoint-interval=%s must be positive", ErrOptions, o.CheckpointInterval))
@@ -215,9 +224,19 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	backend, cleanup, err := openBackend(&opts, resume, resumeAt)
+	clog, restoreLog, err := openChangelog(ctx, g, &opts, resume)
 	if err != nil {
 		return nil, err
+	}
+	if clog != nil {
+		defer clog.Close()
+	}
+	backend, cleanup, err := openBackend(&opts, resume, resumeAt, restoreLog)
+	if err != nil {
+		return nil, err
+	}
+	if clog != nil {
+		backend = state.Logged(backend, clog.log)
 	}
 	// lastCheckpoint is the newest checkpoint written; a stopped run marks
 	// its state directory with it.
@@ -322,9 +341,22 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		cfg.CheckpointInterval = opts.CheckpointInterval
 		cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {
 			begin := time.Now()
-			size, err := writeCheckpoint(ckptDir, backend, id, splits, handles)
+			var cm *changelogMeta
+			if clog != nil {
+				h, err := clog.log.PreCommit(ctx)
+				if err != nil {
+					return err
+				}
+				cm = &changelogMeta{URI: opts.Changelog, Handle: h, Base: clog.base}
+			}
+			size, err := writeCheckpoint(ckptDir, backend, id, splits, handles, cm)
 			if err != nil {
 				return err
+			}
+			if clog != nil {
+				if err := clog.log.Commit(ctx); err != nil {
+					return err
+				}
 			}
 			lastCheckpoint, finalCheckpoint = id, final
 			log.Info("checkpoint", "id", id, "mb", size>>20, "took", time.Since(begin).Round(time.Millisecond))
@@ -357,6 +389,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	if runErr == nil {
 		runErr = backend.Flush()
+	}
+	if runErr == nil && clog != nil {
+		runErr = clog.log.CommitOpen(ctx)
 	}
 	if !res.Stopped || !finalCheckpoint || runErr != nil {
 		// Only a stop's final checkpoint leaves the state exactly at a
@@ -563,9 +598,20 @@ func bindingErr(err error) error {
 // reuses a state directory left exactly at that checkpoint, and otherwise
 // restores the checkpoint's copy into it. The returned cleanup closes the
 // backend and, given a checkpoint id, marks the directory as left at it.
-func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string) (state.Backend, func(marker int64), error) {
+//
+// fromLog, when set, rebuilds the state from the changelog instead of the
+// checkpoint's copy.
+func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string, fromLog func(state.Backend) error) (state.Backend, func(marker int64), error) {
 	log := o.Logger
 	if o.StateBackend == "memory" {
+		if resume != nil && fromLog != nil {
+			b := state.NewMem()
+			if err := fromLog(b); err != nil {
+				b.Close()
+				return nil, nil, err
+			}
+			return b, func(int64) { b.Close() }, nil
+		}
 		if resume != nil {
 			b, err := state.LoadMem(filepath.Join(resumeAt, "state"))
 			if err != nil {
@@ -586,6 +632,7 @@ func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string) (state
 		dir = d
 	}
 	entries, _ := os.ReadDir(dir)
+	restoreLog := false
 	switch {
 	case resume != nil:
 		if id, ok := markerID(dir); ok && id == resume.ID {
@@ -595,6 +642,10 @@ func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string) (state
 		begin := time.Now()
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, nil, fmt.Errorf("runner: state directory: %w", err)
+		}
+		if fromLog != nil {
+			restoreLog = true
+			break
 		}
 		src := filepath.Join(resumeAt, "state")
 		if err := state.RestorePebble(src, dir); err != nil {
@@ -619,6 +670,11 @@ func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string) (state
 	// The run writes state beyond any checkpoint from here on.
 	os.Remove(filepath.Join(dir, stateMarker))
 	b, err := state.OpenPebble(dir, nil)
+	if err == nil && restoreLog {
+		if err = fromLog(b); err != nil {
+			b.Close()
+		}
+	}
 	if err != nil {
 		if temp {
 			os.RemoveAll(dir)

@@ -12,10 +12,14 @@
 // Records are decoded as JSON into the binding's type (?format=json, the
 // default) or passed as raw bytes (?format=raw, for []byte or string types).
 // A record's timestamp is its source timestamp; a pipeline's EventTime
-// overrides it. Sinks key each record by a field of the value (?key=FIELD).
+// overrides it. Sinks key each record by a field of the value (?key=FIELD),
+// and with ?delivery=exactly-once write in a transaction per checkpoint
+// (txn.go). Changelog (changelog.go) writes keyed state's changes to Kafka
+// with the same transactions and reads them back for a restore.
 //
-// Dependency direction: kafka imports connector, codec and franz-go; the
-// runner and cmd/weir import it to register the scheme.
+// Dependency direction: kafka imports connector, codec, state (to route
+// state keys) and franz-go; the runner and cmd/weir import it to register
+// the scheme, and the runner for the changelog.
 package kafka
 
 import (

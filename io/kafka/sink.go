@@ -55,7 +55,7 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 	}
 	s.cl = cl
 	if o.exactlyOnce {
-		return &txnSink{sink: s}, nil
+		return &txnSink{sink: s, w: newTxnWriter(o, cl, kgo.DefaultProduceTopic(o.topic), kgo.AllowAutoTopicCreation())}, nil
 	}
 	return s, nil
 }

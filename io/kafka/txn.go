@@ -15,34 +15,39 @@ import (
 	"github.com/weir-dev/weir/io/connector"
 )
 
-// txnSink is a sink with delivery=exactly-once: what it writes between two
-// checkpoints goes in one Kafka transaction, so a read_committed consumer
-// sees a checkpoint's output all at once, after the checkpoint is complete,
-// and never the output of a run that crashed after its last checkpoint.
+// txnWriter writes records in Kafka transactions that follow checkpoints:
+// what is written between two checkpoints goes in one transaction, so a
+// read_committed consumer sees a checkpoint's records all at once, after the
+// checkpoint is complete, and never those of a run that crashed after its
+// last checkpoint. The exactly-once sink and the state changelog use it.
 //
 // Each transaction has a producer of its own, whose InitProducerID bumps
 // the epoch of the transactional id; so a (producer id, epoch) pair names
-// one transaction. PreCommit flushes the open transaction without ending
-// it and returns that pair as the checkpoint's handle. CommitCheckpoint
-// ends it. After a crash, Recover ends the transaction of the checkpoint
-// the job resumes from with the handle (an EndTxn request, as Flink's
-// KafkaSink does by resuming the producer), then fences the transactional
-// id, which aborts whatever the crashed run wrote after that checkpoint.
+// one transaction. preCommit flushes the open transaction without ending it
+// and returns that pair as the checkpoint's handle; commit ends it. After a
+// crash, recover ends the transaction of the checkpoint the job resumes
+// from with the handle (an EndTxn request, as Flink's KafkaSink does by
+// resuming the producer), then fences the transactional id, which aborts
+// whatever the crashed run wrote after that checkpoint.
 //
-// The sink writer calls Write, PreCommit, CommitCheckpoint and Commit from
-// one goroutine, and never writes between PreCommit and CommitCheckpoint;
-// so the next transaction's producer (which fences the id) is created only
-// once the previous transaction is committed.
-type txnSink struct {
-	*sink // encoding, keys, and cl: a plain client for Recover's requests
+// Callers never produce between preCommit and commit, so the next
+// transaction's producer (which fences the id) is created only once the
+// previous transaction is committed. produce may be called concurrently;
+// the other methods are called by one goroutine while nothing produces.
+type txnWriter struct {
+	brokers []string
+	txnID   string
+	timeout time.Duration
+	opts    []kgo.Opt   // producer options (default topic, partitioner)
+	plain   *kgo.Client // for Recover's requests
 
-	cur     *kgo.Client // the open transaction; nil until the next write
-	records int64       // produced in cur
-	pending *kgo.Client // pre-committed, waiting for CommitCheckpoint
+	pending *kgo.Client // pre-committed, waiting for commit
 
 	mu struct {
 		sync.Mutex
-		err error // the first failed produce of cur
+		cur     *kgo.Client // the open transaction; nil until the next write
+		records int64       // produced in cur
+		err     error       // the first failed produce of cur
 	}
 }
 
@@ -55,119 +60,169 @@ type txnHandle struct {
 	At         time.Time `json:"at"` // when it was pre-committed
 }
 
-var _ connector.CheckpointSink = (*txnSink)(nil)
+func newTxnWriter(o *options, plain *kgo.Client, opts ...kgo.Opt) *txnWriter {
+	return &txnWriter{brokers: o.brokers, txnID: o.txnID, timeout: o.txnTimeout, opts: opts, plain: plain}
+}
 
-func (t *txnSink) begin() error {
-	cl, err := newClient(t.o,
-		kgo.DefaultProduceTopic(t.o.topic),
-		kgo.AllowAutoTopicCreation(),
-		kgo.TransactionalID(t.o.txnID),
-		kgo.TransactionTimeout(t.o.txnTimeout),
-	)
+func (w *txnWriter) beginLocked() error {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(w.brokers...),
+		kgo.ClientID("weir"),
+		kgo.RetryTimeout(requestTimeout),
+		kgo.TransactionalID(w.txnID),
+		kgo.TransactionTimeout(w.timeout),
+	}, w.opts...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("kafka: client for %v: %w", w.brokers, err)
 	}
 	if err := cl.BeginTransaction(); err != nil {
 		cl.Close()
-		return fmt.Errorf("kafka: beginning a transaction on %q: %w", t.o.topic, err)
+		return fmt.Errorf("kafka: beginning a transaction under %q: %w", w.txnID, err)
 	}
-	t.cur, t.records = cl, 0
-	t.mu.Lock()
-	t.mu.err = nil
-	t.mu.Unlock()
+	w.mu.cur, w.mu.records, w.mu.err = cl, 0, nil
 	return nil
 }
 
-// Write produces values in the open transaction, opening one if needed.
+// produce writes records in the open transaction, opening one if needed.
 // Produce errors surface at the latest when the transaction is flushed.
-func (t *txnSink) Write(ctx context.Context, values []any) error {
-	if len(values) == 0 {
-		return nil
-	}
-	if t.pending != nil {
+func (w *txnWriter) produce(ctx context.Context, recs ...*kgo.Record) error {
+	if w.pending != nil {
 		return errors.New("kafka: internal error: a write before the pre-committed transaction was committed")
 	}
-	recs, err := t.sink.records(values)
-	if err != nil {
-		return err
-	}
-	if t.cur == nil {
-		if err := t.begin(); err != nil {
+	w.mu.Lock()
+	if w.mu.cur == nil {
+		if err := w.beginLocked(); err != nil {
+			w.mu.Unlock()
 			return err
 		}
 	}
-	if err := t.failed(); err != nil {
+	cl, err := w.mu.cur, w.mu.err
+	w.mu.records += int64(len(recs))
+	w.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	for _, r := range recs {
-		t.cur.Produce(ctx, r, t.produced)
+		cl.Produce(ctx, r, w.produced)
 	}
-	t.records += int64(len(recs))
 	return nil
 }
 
-func (t *txnSink) produced(_ *kgo.Record, err error) {
+func (w *txnWriter) produced(r *kgo.Record, err error) {
 	if err != nil {
-		t.mu.Lock()
-		if t.mu.err == nil {
-			t.mu.err = fmt.Errorf("kafka: producing to %q in transaction %q: %w", t.o.topic, t.o.txnID, err)
+		w.mu.Lock()
+		if w.mu.err == nil {
+			w.mu.err = fmt.Errorf("kafka: producing to %q in transaction %q: %w", r.Topic, w.txnID, err)
 		}
-		t.mu.Unlock()
+		w.mu.Unlock()
 	}
 }
 
-func (t *txnSink) failed() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.mu.err
+// takeOpen detaches the open transaction, if any.
+func (w *txnWriter) takeOpen() (*kgo.Client, int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cl, n := w.mu.cur, w.mu.records
+	w.mu.cur = nil
+	return cl, n
 }
 
-// flush waits until every record of the open transaction is acknowledged.
-func (t *txnSink) flush(ctx context.Context, cl *kgo.Client) error {
+// flush waits until every record of cl's transaction is acknowledged.
+func (w *txnWriter) flush(ctx context.Context, cl *kgo.Client) error {
 	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("kafka: flushing %q: %w", t.o.topic, err)
+		return fmt.Errorf("kafka: flushing transaction %q: %w", w.txnID, err)
 	}
-	return t.failed()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.err
 }
 
-// PreCommit flushes the open transaction and returns its handle; the
-// transaction stays open until CommitCheckpoint (or Recover).
-func (t *txnSink) PreCommit(ctx context.Context, id int64) ([]byte, error) {
-	if t.cur == nil {
-		return nil, nil // nothing written since the last checkpoint
+// preCommit flushes the open transaction and returns its handle; it stays
+// open until commit (or recover, after a crash). With nothing written it
+// returns no handle.
+func (w *txnWriter) preCommit(ctx context.Context) ([]byte, error) {
+	cl, n := w.takeOpen()
+	if cl == nil {
+		return nil, nil
 	}
-	if err := t.flush(ctx, t.cur); err != nil {
+	if err := w.flush(ctx, cl); err != nil {
+		cl.Close()
 		return nil, err
 	}
-	pid, epoch, err := t.cur.ProducerID(ctx)
+	pid, epoch, err := cl.ProducerID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: the producer id of transaction %q: %w", t.o.txnID, err)
+		cl.Close()
+		return nil, fmt.Errorf("kafka: the producer id of transaction %q: %w", w.txnID, err)
 	}
-	h, err := json.Marshal(txnHandle{TxnID: t.o.txnID, ProducerID: pid, Epoch: epoch, Records: t.records, At: time.Now().UTC()})
+	h, err := json.Marshal(txnHandle{TxnID: w.txnID, ProducerID: pid, Epoch: epoch, Records: n, At: time.Now().UTC()})
 	if err != nil {
+		cl.Close()
 		return nil, err
 	}
-	t.pending, t.cur = t.cur, nil
+	w.pending = cl
 	return h, nil
 }
 
-// CommitCheckpoint commits the transaction pre-committed for id.
-func (t *txnSink) CommitCheckpoint(ctx context.Context, id int64) error {
-	if t.pending == nil {
+// commit commits the pre-committed transaction, if any.
+func (w *txnWriter) commit(ctx context.Context) error {
+	if w.pending == nil {
 		return nil
 	}
-	cl := t.pending
-	t.pending = nil
+	cl := w.pending
+	w.pending = nil
 	defer cl.Close()
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return fmt.Errorf("kafka: committing the transaction of checkpoint %d on %q: %w", id, t.o.topic, err)
+		return fmt.Errorf("kafka: committing transaction %q: %w", w.txnID, err)
 	}
 	return nil
 }
 
-// Recover commits the transaction of checkpoint id, if its handle names
-// one, and aborts any other transaction open under the sink's id.
-func (t *txnSink) Recover(ctx context.Context, id int64, handle []byte) error {
+// commitOpen flushes and commits the open transaction, if any (the end of
+// a run).
+func (w *txnWriter) commitOpen(ctx context.Context) error {
+	if err := w.commit(ctx); err != nil {
+		return err
+	}
+	cl, _ := w.takeOpen()
+	if cl == nil {
+		return nil
+	}
+	defer cl.Close()
+	if err := w.flush(ctx, cl); err != nil {
+		cl.EndTransaction(ctx, kgo.TryAbort)
+		return err
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("kafka: committing transaction %q: %w", w.txnID, err)
+	}
+	return nil
+}
+
+// abort aborts the open transaction. A pre-committed one is left open for
+// recover, which commits it if its checkpoint completed.
+func (w *txnWriter) abort() error {
+	if w.pending != nil {
+		w.pending.Close()
+		w.pending = nil
+	}
+	cl, _ := w.takeOpen()
+	if cl == nil {
+		return nil
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	cl.AbortBufferedRecords(ctx)
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("kafka: aborting transaction %q: %w", w.txnID, err)
+	}
+	return nil
+}
+
+// recover commits the transaction of checkpoint id, if handle names one,
+// and aborts any other transaction open under the id.
+func (w *txnWriter) recover(ctx context.Context, id int64, handle []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	if handle != nil {
@@ -175,17 +230,17 @@ func (t *txnSink) Recover(ctx context.Context, id int64, handle []byte) error {
 		if err := json.Unmarshal(handle, &h); err != nil {
 			return fmt.Errorf("kafka: checkpoint %d: unreadable transaction handle: %v", id, err)
 		}
-		if err := t.commitHandle(ctx, id, h); err != nil {
+		if err := w.commitHandle(ctx, id, h); err != nil {
 			return err
 		}
 	}
-	return t.fence(ctx)
+	return w.fence(ctx)
 }
 
-func (t *txnSink) commitHandle(ctx context.Context, id int64, h txnHandle) error {
+func (w *txnWriter) commitHandle(ctx context.Context, id int64, h txnHandle) error {
 	req := kmsg.NewPtrEndTxnRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = h.TxnID, h.ProducerID, h.Epoch, true
-	resp, err := req.RequestWith(ctx, t.cl)
+	resp, err := req.RequestWith(ctx, w.plain)
 	if err != nil {
 		return fmt.Errorf("kafka: committing the transaction of checkpoint %d (%q): %w", id, h.TxnID, err)
 	}
@@ -196,9 +251,9 @@ func (t *txnSink) commitHandle(ctx context.Context, id int64, h txnHandle) error
 		// A newer producer has the id: this run's next transaction
 		// began, which happens only after this one was committed; or the
 		// broker timed the transaction out and aborted it.
-		if age := time.Since(h.At); age >= t.o.txnTimeout {
+		if age := time.Since(h.At); age >= w.timeout {
 			return fmt.Errorf("kafka: the transaction of checkpoint %d (%q, %d records) was pre-committed %s ago, longer than txn-timeout=%s: the broker may have aborted it, and its output may be lost (%v)",
-				id, h.TxnID, h.Records, age.Round(time.Second), t.o.txnTimeout, err)
+				id, h.TxnID, h.Records, age.Round(time.Second), w.timeout, err)
 		}
 		return nil
 	case errors.Is(err, kerr.InvalidTxnState):
@@ -210,12 +265,12 @@ func (t *txnSink) commitHandle(ctx context.Context, id int64, h txnHandle) error
 
 // fence initializes the transactional id, which aborts a transaction a
 // crashed run left open (read_committed consumers wait at it until then).
-func (t *txnSink) fence(ctx context.Context) error {
+func (w *txnWriter) fence(ctx context.Context) error {
 	req := kmsg.NewPtrInitProducerIDRequest()
-	id := t.o.txnID
+	id := w.txnID
 	req.TransactionalID = &id
-	req.TransactionTimeoutMillis = int32(t.o.txnTimeout.Milliseconds())
-	resp, err := req.RequestWith(ctx, t.cl)
+	req.TransactionTimeoutMillis = int32(w.timeout.Milliseconds())
+	resp, err := req.RequestWith(ctx, w.plain)
 	if err == nil {
 		err = kerr.ErrorForCode(resp.ErrorCode)
 	}
@@ -225,50 +280,53 @@ func (t *txnSink) fence(ctx context.Context) error {
 	return nil
 }
 
-// Commit ends the run: the open transaction is committed (without
-// checkpoints, the whole run's output is that one transaction).
-func (t *txnSink) Commit(ctx context.Context) error {
-	defer t.cl.Close()
-	if t.pending != nil {
-		if err := t.CommitCheckpoint(ctx, 0); err != nil {
-			return err
-		}
-	}
-	if t.cur == nil {
+// txnSink is a sink with delivery=exactly-once: a txnWriter on its topic.
+// Without checkpoints, the whole run's output is one transaction,
+// committed by Commit.
+type txnSink struct {
+	*sink // encoding, keys, and cl: the plain client
+	w     *txnWriter
+}
+
+var _ connector.CheckpointSink = (*txnSink)(nil)
+
+func (t *txnSink) Write(ctx context.Context, values []any) error {
+	if len(values) == 0 {
 		return nil
 	}
-	cl := t.cur
-	t.cur = nil
-	defer cl.Close()
-	if err := t.flush(ctx, cl); err != nil {
-		cl.EndTransaction(ctx, kgo.TryAbort)
+	recs, err := t.sink.records(values)
+	if err != nil {
 		return err
 	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return fmt.Errorf("kafka: committing the transaction on %q: %w", t.o.topic, err)
+	return t.w.produce(ctx, recs...)
+}
+
+// PreCommit flushes the open transaction and returns its handle.
+func (t *txnSink) PreCommit(ctx context.Context, _ int64) ([]byte, error) {
+	return t.w.preCommit(ctx)
+}
+
+// CommitCheckpoint commits the transaction pre-committed for id.
+func (t *txnSink) CommitCheckpoint(ctx context.Context, id int64) error {
+	if err := t.w.commit(ctx); err != nil {
+		return fmt.Errorf("%w (checkpoint %d, topic %q)", err, id, t.o.topic)
 	}
 	return nil
 }
 
-// Abort aborts the open transaction. A pre-committed one is left open for
-// Recover, which commits it if its checkpoint completed.
+// Recover commits the transaction of checkpoint id and aborts any later one.
+func (t *txnSink) Recover(ctx context.Context, id int64, handle []byte) error {
+	return t.w.recover(ctx, id, handle)
+}
+
+// Commit commits the open transaction.
+func (t *txnSink) Commit(ctx context.Context) error {
+	defer t.cl.Close()
+	return t.w.commitOpen(ctx)
+}
+
+// Abort aborts the open transaction; a pre-committed one waits for Recover.
 func (t *txnSink) Abort() error {
 	defer t.cl.Close()
-	if t.pending != nil {
-		t.pending.Close()
-		t.pending = nil
-	}
-	if t.cur == nil {
-		return nil
-	}
-	cl := t.cur
-	t.cur = nil
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	cl.AbortBufferedRecords(ctx)
-	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
-		return fmt.Errorf("kafka: aborting the transaction on %q: %w", t.o.topic, err)
-	}
-	return nil
+	return t.w.abort()
 }

@@ -367,15 +367,8 @@ func (a *stateAccess) Clear(name string) error {
 // its memtable for every new iterator, so thousands of small range deletions
 // (one per expired window) make every later read slow.
 func (a *stateAccess) deletePrefix(prefix []byte) error {
-	it, err := a.env.backend.NewIter(prefix, state.PrefixEnd(prefix))
+	keys, err := state.KeysIn(a.env.backend, prefix, state.PrefixEnd(prefix))
 	if err != nil {
-		return err
-	}
-	var keys [][]byte
-	for ok := it.First(); ok; ok = it.Next() {
-		keys = append(keys, append([]byte(nil), it.Key()...))
-	}
-	if err := it.Close(); err != nil {
 		return err
 	}
 	for _, k := range keys {
@@ -420,4 +413,16 @@ func (a *stateAccess) ClearTimer(name string, domain uint8) error {
 // clearWindow deletes every cell of the current key and window.
 func (a *stateAccess) clearWindow() error {
 	return a.deletePrefix(state.AppendWindowPrefix(nil, a.env.op, a.kg, a.key, a.window))
+}
+
+// StateOperators returns the keyed transforms of g by state id: the
+// operators whose state the backend holds.
+func StateOperators(g *graph.Graph) map[uint32]string {
+	out := map[uint32]string{}
+	for _, n := range g.Nodes {
+		if n.Keyed() {
+			out[opID(n.Name)] = n.Name
+		}
+	}
+	return out
 }
