@@ -3,8 +3,6 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // ChangeLog receives every change made through a Logged backend: Samza's and
@@ -95,73 +93,4 @@ func KeyRoute(key []byte) (op uint32, kg KeyGroup, err error) {
 		return op, KeyGroup(binary.BigEndian.Uint16(key[5:])), nil
 	}
 	return 0, 0, fmt.Errorf("%w: unknown tag in %x", ErrCorruptKey, key)
-}
-
-// Loader applies many changes to a backend at once, as a restore does:
-// batched on Pebble, one at a time elsewhere. Close applies what is left.
-type Loader struct {
-	b     Backend
-	batch *pebble.Batch
-	db    *pebble.DB
-	err   error
-}
-
-// loadBatchBytes is the size at which a Loader commits its batch.
-const loadBatchBytes = 16 << 20
-
-// NewLoader returns a Loader into b. Nothing else may use b until Close.
-func NewLoader(b Backend) *Loader {
-	l := &Loader{b: b}
-	if p, ok := b.(*Pebble); ok {
-		p.mu.RLock()
-		l.db = p.mu.db
-		p.mu.RUnlock()
-		if l.db != nil {
-			l.batch = l.db.NewBatch()
-		}
-	}
-	return l
-}
-
-// Apply records that key holds value, or that it is deleted (value nil).
-func (l *Loader) Apply(key, value []byte) error {
-	if l.err != nil {
-		return l.err
-	}
-	if len(key) == 0 {
-		return ErrEmptyKey
-	}
-	if l.batch == nil {
-		if value == nil {
-			return l.b.Delete(key)
-		}
-		return l.b.Set(key, value)
-	}
-	if value == nil {
-		l.err = l.batch.Delete(key, nil)
-	} else {
-		l.err = l.batch.Set(key, value, nil)
-	}
-	if l.err == nil && l.batch.Len() >= loadBatchBytes {
-		l.err = l.commit()
-		l.batch = l.db.NewBatch()
-	}
-	return l.err
-}
-
-func (l *Loader) commit() error {
-	if err := l.batch.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("state: loading: %w", err)
-	}
-	return l.batch.Close()
-}
-
-// Close applies the changes still batched.
-func (l *Loader) Close() error {
-	if l.batch == nil || l.err != nil {
-		return l.err
-	}
-	l.err = l.commit()
-	l.batch = nil
-	return l.err
 }

@@ -105,8 +105,9 @@ func (o *PebbleOptions) Validate() error {
 // Every method is safe for concurrent use. Close waits for calls in flight;
 // afterwards every method returns an error wrapping ErrClosed.
 type Pebble struct {
-	dir string
-	wo  *pebble.WriteOptions
+	dir  string
+	wo   *pebble.WriteOptions
+	opts *pebble.Options // as opened: a Loader writes tables with them
 
 	// mu guards the database handle. Operations hold it for reading; Close
 	// holds it for writing, so it waits for operations in flight and no
@@ -141,17 +142,19 @@ func OpenPebble(dir string, opts *PebbleOptions) (*Pebble, error) {
 	if dir == "" {
 		return nil, errors.New("state: OpenPebble: empty directory name")
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	popts := &pebble.Options{
 		CacheSize:          o.CacheSize,
 		MemTableSize:       o.MemTableSize,
 		MaxOpenFiles:       o.MaxOpenFiles,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{},
-	})
+	}
+	popts.EnsureDefaults()
+	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("state: open pebble %s: %w", dir, err)
 	}
-	p := &Pebble{dir: dir, wo: pebble.NoSync}
+	p := &Pebble{dir: dir, wo: pebble.NoSync, opts: popts}
 	if o.Sync {
 		p.wo = pebble.Sync
 	}

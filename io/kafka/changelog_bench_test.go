@@ -1,0 +1,110 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/weir-dev/weir/io/kafka"
+	"github.com/weir-dev/weir/state"
+)
+
+// BenchmarkChangelogRestore measures rebuilding a task's keyed state from
+// its changelog on the embedded broker: WEIR_BENCH_STATE_MB (default 1024)
+// MiB of 1 KiB values under cell keys of 128 key groups, the data of the
+// state package's BenchmarkRestore, read back read_committed into a fresh
+// Pebble store and then read in full. Run both side by side with
+//
+//	go test ./state ./io/kafka -run XXX -bench Restore -benchtime 1x
+func BenchmarkChangelogRestore(b *testing.B) {
+	mb := 1024
+	if s := os.Getenv("WEIR_BENCH_STATE_MB"); s != "" {
+		mb, _ = strconv.Atoi(s)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	uri := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/bench"
+	cfg := kafka.ChangelogConfig{Operators: map[uint32]string{1: "Count"}, KeyGroups: 128}
+	w, err := kafka.OpenChangelog(ctx, uri, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	val := make([]byte, 1024)
+	var size int64
+	for i := 0; i < mb<<10; i++ {
+		for j := 0; j < len(val); j += 8 {
+			binary.LittleEndian.PutUint64(val[j:], rng.Uint64())
+		}
+		key := binary.BigEndian.AppendUint64(nil, uint64(i))
+		k := state.AppendCell(nil, state.Cell{Op: 1, KG: state.KeyGroupOf(key, 128), Key: key, Name: "v"})
+		if err := w.Changed(k, val); err != nil {
+			b.Fatal(err)
+		}
+		size += int64(len(k) + len(val))
+		if i%(64<<10) == 0 { // a checkpoint every 64 MiB
+			if _, err := w.PreCommit(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Commit(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := w.CommitOpen(ctx); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	r, err := kafka.OpenChangelog(ctx, uri, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := state.OpenPebble(b.TempDir(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := state.NewLoader(db)
+		apply := l.Apply
+		if os.Getenv("NOAPPLY") != "" {
+			apply = func(k, v []byte) error { return nil }
+		}
+		st, err := r.Restore(ctx, nil, apply)
+		if err == nil {
+			err = l.Close()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Bytes != size {
+			b.Fatalf("restored %d bytes, wrote %d", st.Bytes, size)
+		}
+		it, err := db.NewIter(nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int64
+		for ok := it.First(); ok; ok = it.Next() {
+			n += int64(len(it.Value()))
+		}
+		it.Close()
+		if n != int64(mb)<<20 && os.Getenv("NOAPPLY") == "" {
+			b.Fatalf("read %d value bytes back, want %d", n, int64(mb)<<20)
+		}
+		db.Close()
+	}
+	b.ReportMetric(float64(size)/(1<<20)/(b.Elapsed().Seconds()/float64(b.N)), "MB/s")
+	b.ReportMetric(float64(size)/(1<<20), "MB")
+}
