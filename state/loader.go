@@ -17,10 +17,12 @@ import (
 // changelog does. Into Pebble it does not write through the memtable:
 // it gathers changes in chunks of loadChunkBytes, sorts each chunk (the
 // last change of a key wins), writes it as sstables and ingests them. A
-// chunk is cut into one table per key tag and operator, so that the
-// tables of changes read in key group order (a changelog read partition
-// after partition) do not overlap and go straight to the bottom of the
-// LSM, with no compaction. Into other backends it applies each change.
+// chunk is cut into one table per key tag and operator. State that fits in
+// one chunk lands in the bottom level of the LSM with no compaction; the
+// tables of later chunks overlap the earlier ones when the changes come in
+// no key order (a changelog read of all partitions at once, which is the
+// faster read), and Pebble compacts them in the background once the job
+// runs. Into other backends it applies each change.
 //
 // A chunk is sorted, written and ingested by a goroutine of the Loader's
 // while Apply fills the next one.
