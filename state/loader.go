@@ -47,6 +47,7 @@ type Loader struct {
 type loadEntry struct {
 	key, value []byte
 	del        bool
+	seq        int // order of arrival: of two changes of a key, the later wins
 }
 
 // loadChunkBytes is the size of the changes a Loader sorts at once.
@@ -75,7 +76,7 @@ func (l *Loader) Apply(key, value []byte) error {
 		}
 		return l.b.Set(key, value)
 	}
-	l.chunk = append(l.chunk, loadEntry{key: key, value: value, del: value == nil})
+	l.chunk = append(l.chunk, loadEntry{key: key, value: value, del: value == nil, seq: len(l.chunk)})
 	l.bytes += len(key) + len(value) + 48
 	if l.bytes >= loadChunkBytes {
 		l.err = l.handOver()
@@ -118,7 +119,12 @@ func (l *Loader) flush(chunk []loadEntry) error {
 	if len(chunk) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(chunk, func(a, b loadEntry) int { return bytes.Compare(a.key, b.key) })
+	slices.SortFunc(chunk, func(a, b loadEntry) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
 	// The last change of each key wins.
 	out := chunk[:0]
 	for i, e := range chunk {
