@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -217,7 +218,9 @@ func BenchmarkEnrichBackfill(b *testing.B) {
 // BenchmarkProfileViewsKafka runs profileviews in stream mode from a
 // 4-partition topic on the in-process kfake broker, bounded at the end
 // offsets, to a counts topic: source-to-sink throughput over the Kafka
-// protocol on loopback.
+// protocol on loopback. Three ways: at-least-once without checkpoints;
+// exactly-once (a transaction per checkpoint, every second); and that with
+// the state's changes also written to a changelog.
 func BenchmarkProfileViewsKafka(b *testing.B) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"), kfake.SeedTopics(1, "counts", "late"))
 	if err != nil {
@@ -248,23 +251,42 @@ func BenchmarkProfileViewsKafka(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p, err := pipelines.ProfileViews(pipelines.ProfileViewsConfig{Window: time.Hour})
-		if err != nil {
-			b.Fatal(err)
-		}
-		res, err := runner.Run(context.Background(), p, runner.Options{
-			Mode:     runner.Stream,
-			Bindings: map[string]string{"pageviews": k + "pageviews?until=latest", "counts": k + "counts?key=profileId", "late": k + "late"},
-			Progress: -1, Parallelism: 2, Logger: slog.New(slog.DiscardHandler),
+	runs := 0
+	for _, c := range []struct {
+		name        string
+		exactlyOnce bool
+		changelog   bool
+	}{{"at-least-once", false, false}, {"exactly-once", true, false}, {"exactly-once+changelog", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runs++
+				p, err := pipelines.ProfileViews(pipelines.ProfileViewsConfig{Window: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				o := runner.Options{
+					Mode:     runner.Stream,
+					Bindings: map[string]string{"pageviews": k + "pageviews?until=latest", "counts": k + "counts?key=profileId", "late": k + "late"},
+					Progress: -1, Parallelism: 2, Logger: slog.New(slog.DiscardHandler),
+				}
+				if c.exactlyOnce {
+					txn := fmt.Sprintf("&delivery=exactly-once&txn-id=bench-%d", runs)
+					o.Bindings["counts"] += txn
+					o.Bindings["late"] += "?" + txn[1:] + "-late"
+					o.CheckpointDir, o.CheckpointInterval = b.TempDir(), time.Second
+				}
+				if c.changelog {
+					o.Changelog = fmt.Sprintf("%sbench-%d", k, runs)
+				}
+				res, err := runner.Run(context.Background(), p, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Read["pageviews"] != benchViews {
+					b.Fatalf("read %d", res.Read["pageviews"])
+				}
+			}
+			b.ReportMetric(float64(benchViews*b.N)/b.Elapsed().Seconds(), "records/s")
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Read["pageviews"] != benchViews {
-			b.Fatalf("read %d", res.Read["pageviews"])
-		}
 	}
-	b.ReportMetric(float64(benchViews*b.N)/b.Elapsed().Seconds(), "records/s")
 }

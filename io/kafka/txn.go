@@ -43,6 +43,12 @@ type txnWriter struct {
 
 	pending *kgo.Client // pre-committed, waiting for commit
 
+	// ctx is the records' context: a record must outlive the Write that
+	// produced it (it is sent later, at the latest by preCommit's flush),
+	// so it is not the caller's. abort cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu struct {
 		sync.Mutex
 		cur     *kgo.Client // the open transaction; nil until the next write
@@ -61,7 +67,9 @@ type txnHandle struct {
 }
 
 func newTxnWriter(o *options, plain *kgo.Client, opts ...kgo.Opt) *txnWriter {
-	return &txnWriter{brokers: o.brokers, txnID: o.txnID, timeout: o.txnTimeout, opts: opts, plain: plain}
+	w := &txnWriter{brokers: o.brokers, txnID: o.txnID, timeout: o.txnTimeout, opts: opts, plain: plain}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	return w
 }
 
 func (w *txnWriter) beginLocked() error {
@@ -86,6 +94,8 @@ func (w *txnWriter) beginLocked() error {
 
 // produce writes records in the open transaction, opening one if needed.
 // Produce errors surface at the latest when the transaction is flushed.
+// When the client's buffer is full it waits, until ctx is done, for what is
+// buffered to be sent.
 func (w *txnWriter) produce(ctx context.Context, recs ...*kgo.Record) error {
 	if w.pending != nil {
 		return errors.New("kafka: internal error: a write before the pre-committed transaction was committed")
@@ -103,11 +113,23 @@ func (w *txnWriter) produce(ctx context.Context, recs ...*kgo.Record) error {
 	if err != nil {
 		return err
 	}
+	// Produce would wait for room on the records' context, which a
+	// stopping job does not cancel: wait here, on ctx, instead.
+	if cl.BufferedProduceRecords() >= flushAtBuffered {
+		if err := cl.Flush(ctx); err != nil {
+			return fmt.Errorf("kafka: transaction %q: %w", w.txnID, err)
+		}
+	}
 	for _, r := range recs {
-		cl.Produce(ctx, r, w.produced)
+		cl.Produce(w.ctx, r, w.produced)
 	}
 	return nil
 }
+
+// flushAtBuffered is the number of buffered records at which produce waits
+// for them to be sent: below franz-go's default limit of 50000 (where
+// Produce blocks), by more than a batch.
+const flushAtBuffered = 40000
 
 func (w *txnWriter) produced(r *kgo.Record, err error) {
 	if err != nil {
@@ -202,6 +224,7 @@ func (w *txnWriter) commitOpen(ctx context.Context) error {
 // abort aborts the open transaction. A pre-committed one is left open for
 // recover, which commits it if its checkpoint completed.
 func (w *txnWriter) abort() error {
+	w.cancel()
 	if w.pending != nil {
 		w.pending.Close()
 		w.pending = nil

@@ -176,3 +176,26 @@ func TestExactlyOnceNeedsATxnID(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestExactlyOnceOutlivesTheWriteContext: the engine cancels the context
+// it wrote with when the run ends, before the runner commits; the records
+// still buffered then must be committed, not failed.
+func TestExactlyOnceOutlivesTheWriteContext(t *testing.T) {
+	addr := cluster(t, 1, "out")
+	s := openTxnSink(t, "kafka://"+addr+"/out?delivery=exactly-once&txn-id=run-end")
+	wctx, cancel := context.WithCancel(context.Background())
+	var vs []any
+	for i := 0; i < 20000; i++ {
+		vs = append(vs, event{User: "u", N: int64(i)})
+	}
+	if err := s.Write(wctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := s.Commit(context.Background()); err != nil {
+		t.Fatalf("commit after the write's context ended: %v", err)
+	}
+	if recs, _ := readAll(t, "kafka://"+addr+"/out?until=latest"); len(recs) != len(vs) {
+		t.Fatalf("read %d records, wrote %d", len(recs), len(vs))
+	}
+}
