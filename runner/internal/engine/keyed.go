@@ -415,14 +415,19 @@ func (a *stateAccess) clearWindow() error {
 	return a.deletePrefix(state.AppendWindowPrefix(nil, a.env.op, a.kg, a.key, a.window))
 }
 
-// StateOperators returns the keyed transforms of g by state id: the
-// operators whose state the backend holds.
+// StateOperators returns the transforms of g whose state the backend holds,
+// by state id: the keyed ones, and the ParDos with side inputs (their
+// buffers, at checkpoints).
 func StateOperators(g *graph.Graph) map[uint32]string {
 	out := map[uint32]string{}
 	for _, n := range g.Nodes {
-		if n.Keyed() {
+		if holdsState(n) {
 			out[opID(n.Name)] = n.Name
 		}
 	}
 	return out
+}
+
+func holdsState(n *graph.Node) bool {
+	return n.Keyed() || n.DoFn != nil && len(n.Sides) > 0
 }

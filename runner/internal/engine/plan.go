@@ -85,7 +85,7 @@ func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) 
 	// names with one hash would share state.
 	ids := map[uint32]*graph.Node{}
 	for _, n := range g.Nodes {
-		if !n.Keyed() {
+		if !holdsState(n) {
 			continue
 		}
 		if prev, dup := ids[opID(n.Name)]; dup {
@@ -225,8 +225,6 @@ func (pl *plan) edges(col *graph.PCol) []edge {
 func (pl *plan) checkpointable(g *graph.Graph) error {
 	for _, st := range pl.stages {
 		switch st.kind {
-		case stageSide:
-			return fmt.Errorf("engine: %s: side inputs cannot be checkpointed yet (their buffers live in memory)", st.head)
 		case stageSource:
 			for _, s := range st.splits {
 				if _, ok := s.(connector.ResumableSplit); !ok {

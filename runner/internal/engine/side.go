@@ -16,7 +16,8 @@ import (
 // the materialized views. Waiting elements hold the output watermark at
 // their timestamps. They wait in memory: side inputs suit small, slowly
 // changing data; large tables belong in keyed state (a CoGroupByKey or a
-// stateful join).
+// stateful join). With checkpoints, each instance aligns on the barriers of
+// all its inputs and writes its buffers to the backend (sidestate.go).
 func (in *instance) runSide() error {
 	x, st := in.x, in.st
 	n := st.head
@@ -24,8 +25,11 @@ func (in *instance) runSide() error {
 	in.now = in.procTime()
 	mergers := make([]*windowing.Merger, len(st.ports))
 	total := 0
+	// base numbers the senders of all ports in one range, for the aligner.
+	base := make([]int, len(st.ports))
 	for i, p := range st.ports {
 		mergers[i] = windowing.NewMerger(p.senders, 0, in.now)
+		base[i] = total
 		total += p.senders
 	}
 	sides := n.Sides
@@ -92,6 +96,23 @@ func (in *instance) runSide() error {
 		in.finishBundle()
 	}
 	var pending []graph.Elem
+	op, codec := opID(n.Name), newSideCodec(n)
+	if x.coord != nil && cfg.Backend != nil {
+		snap, err := restoreSide(cfg.Backend, op, in.idx, st.instances, codec)
+		if err != nil {
+			return fmt.Errorf("engine: %s: restoring its side-input buffers: %w", n, err)
+		}
+		if snap != nil {
+			pending, sideData = snap.pending, snap.data
+			for i, mg := range mergers {
+				if i < len(snap.wms) && snap.wms[i] > windowing.MinTime {
+					for s := 0; s < st.ports[i].senders; s++ {
+						mg.Advance(s, snap.wms[i], in.now)
+					}
+				}
+			}
+		}
+	}
 	release := func() error {
 		kept := pending[:0]
 		for _, e := range pending {
@@ -130,23 +151,69 @@ func (in *instance) runSide() error {
 		defer t.Stop()
 		tick = t.C
 	}
+	coord, who := x.coord, st.who+in.idx
+	if coord != nil {
+		defer coord.retire(who, nil)
+	}
+	al := newAligner(total)
+	checkpoints := 0
+	// aligned writes the buffers as of the barrier, forwards it and pauses
+	// until the checkpoint is complete.
+	aligned := func(id int64, final bool) error {
+		finishBundle()
+		if cfg.Backend != nil {
+			snap := &sideSnapshot{pending: pending, data: sideData}
+			for _, mg := range mergers {
+				snap.wms = append(snap.wms, mg.Current())
+			}
+			if err := saveSide(cfg.Backend, op, in.idx, codec, snap); err != nil {
+				return fmt.Errorf("engine: %s: checkpointing its side-input buffers: %w", n, err)
+			}
+			if checkpoints == 0 && in.idx == 0 {
+				if err := dropStaleSide(cfg.Backend, op, st.instances); err != nil {
+					return err
+				}
+			}
+		}
+		checkpoints++
+		in.forwardBarrier(id, final)
+		coord.ack(who, id, nil, true)
+		return nil
+	}
 	eos := 0
+	var replay []msg
 	for eos < total {
 		var m msg
-		select {
-		case m = <-inbox:
-		case <-tick:
-			in.now = in.procTime()
-			finishBundle()
-			in.flush()
-			continue
-		case <-x.ctx.Done():
-			return context.Cause(x.ctx)
+		if len(replay) > 0 {
+			m, replay = replay[0], replay[1:]
+		} else {
+			select {
+			case m = <-inbox:
+				m.sender += base[m.port] // one numbering for the aligner
+			case <-tick:
+				in.now = in.procTime()
+				finishBundle()
+				in.flush()
+				continue
+			case <-x.ctx.Done():
+				return context.Cause(x.ctx)
+			}
 		}
-		mg := mergers[m.port]
+		if al.hold(m) {
+			continue
+		}
+		mg, sender := mergers[m.port], m.sender-base[m.port]
 		switch m.kind {
+		case msgBarrier:
+			if al.barrier(m) {
+				if err := aligned(al.id, al.final); err != nil {
+					return err
+				}
+				replay = append(al.done(), replay...)
+			}
+			continue
 		case msgData:
-			mg.Active(m.sender, in.now)
+			mg.Active(sender, in.now)
 			if m.port == 0 {
 				for _, s := range m.elems {
 					if len(pending) == 0 && ready(s.e) {
@@ -166,13 +233,13 @@ func (in *instance) runSide() error {
 				delete(views, viewKey{i, s.e.Window})
 			}
 		case msgWatermark:
-			if mg.Advance(m.sender, m.wm, in.now) {
+			if mg.Advance(sender, m.wm, in.now) {
 				if err := release(); err != nil {
 					return err
 				}
 			}
 		case msgIdle:
-			if mg.SetIdle(m.sender) {
+			if mg.SetIdle(sender) {
 				if err := release(); err != nil {
 					return err
 				}
@@ -182,6 +249,12 @@ func (in *instance) runSide() error {
 			}
 		case msgEOS:
 			eos++
+			if al.end(m.sender) {
+				if err := aligned(al.id, al.final); err != nil {
+					return err
+				}
+				replay = append(al.done(), replay...)
+			}
 		}
 	}
 	if len(pending) > 0 {
