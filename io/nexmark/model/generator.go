@@ -1,0 +1,494 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Proportions of the event kinds: of every ProportionDenominator consecutive
+// event ids, PersonProportion are persons, then AuctionProportion auctions,
+// then BidProportion bids.
+const (
+	PersonProportion      = 1
+	AuctionProportion     = 3
+	BidProportion         = 46
+	ProportionDenominator = PersonProportion + AuctionProportion + BidProportion
+)
+
+// Ids and categories start here, so that queries find matches even in small
+// data sets.
+const (
+	FirstPersonID   = 1000
+	FirstAuctionID  = 1000
+	FirstCategoryID = 10
+	NumCategories   = 5
+)
+
+// Hot entities: a hot seller is the first person of the latest batch of
+// hotBatch people, a hot bidder the second, a hot auction the first of the
+// latest batch of hotBatch auctions.
+const hotBatch = 100
+
+// Defaults of Config, filled in by EnsureDefaults. They are those of Beam's
+// NexmarkConfiguration.
+const (
+	DefaultEvents           = 100000
+	DefaultRate             = 10000
+	DefaultHotAuctionRatio  = 2
+	DefaultHotSellersRatio  = 4
+	DefaultHotBiddersRatio  = 4
+	DefaultInFlightAuctions = 100
+	DefaultActivePeople     = 1000
+	DefaultAvgPersonBytes   = 200
+	DefaultAvgAuctionBytes  = 500
+	DefaultAvgBidBytes      = 100
+	DefaultIDLead           = 10
+)
+
+// DefaultStart is the default Config.Start, Beam's base time:
+// 2015-07-15T00:00:00Z.
+var DefaultStart = time.Date(2015, time.July, 15, 0, 0, 0, 0, time.UTC)
+
+// Config configures a Generator. The zero value is Beam's default data set
+// (100,000 events at 10,000 events/s). A zero field means its default; for
+// the fields whose doc says so, a negative value means none.
+type Config struct {
+	// Seed selects the data set: the same configuration gives the same
+	// events (with one Go release on one architecture: prices use
+	// math.Pow). Every value is a valid seed, 0 included.
+	Seed uint64
+	// Events is the number of events. Default 100000.
+	Events int64
+	// Rate is the number of events per second of event time: event n is at
+	// Start + floor(n·1000/Rate) ms. Default 10000.
+	Rate float64
+	// Start is the event time of the first event, truncated to the
+	// millisecond. Default 2015-07-15T00:00:00Z.
+	Start time.Time
+	// OutOfOrderGroupSize, when above 1, permutes the event ids within
+	// each group of that many consecutive positions, as Beam's
+	// outOfOrderGroupSize does: event times still follow the positions, so
+	// an entity can appear before the events it refers to are generated.
+	// Default 1: ids in order.
+	OutOfOrderGroupSize int64
+	// HotAuctionRatio, HotSellersRatio and HotBiddersRatio make one bid in
+	// N go to a random recent auction and the others to the hot auction;
+	// one auction in N be sold by a random active person and the others by
+	// the hot seller; one bid in N be made by a random active person and
+	// the others by the hot bidder. 1 means nothing is hot. Defaults 2, 4
+	// and 4.
+	HotAuctionRatio, HotSellersRatio, HotBiddersRatio int
+	// InFlightAuctions is how many of the latest auctions a bid that is not
+	// for the hot auction picks from; it also sets the auctions' lengths,
+	// which average the time it takes to open that many auctions. Default
+	// 100.
+	InFlightAuctions int
+	// ActivePeople is how many of the latest people a random seller or
+	// bidder is picked from. Default 1000.
+	ActivePeople int
+	// AvgPersonBytes, AvgAuctionBytes and AvgBidBytes are the average sizes
+	// the Extra fields pad records to. Defaults 200, 500 and 100.
+	AvgPersonBytes, AvgAuctionBytes, AvgBidBytes int
+	// IDLead is how far beyond the latest person or auction a random
+	// seller, bidder or auction may be, as in Beam (whose lead is 10): such
+	// a reference names an entity that comes later in the sequence.
+	// Negative means none: every reference is to an entity with a smaller
+	// event id. Default 10.
+	IDLead int
+}
+
+// EnsureDefaults sets zero fields to their defaults. It is idempotent.
+func (c *Config) EnsureDefaults() {
+	setInt := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	if c.Events == 0 {
+		c.Events = DefaultEvents
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Start.IsZero() {
+		c.Start = DefaultStart
+	}
+	if c.OutOfOrderGroupSize == 0 {
+		c.OutOfOrderGroupSize = 1
+	}
+	setInt(&c.HotAuctionRatio, DefaultHotAuctionRatio)
+	setInt(&c.HotSellersRatio, DefaultHotSellersRatio)
+	setInt(&c.HotBiddersRatio, DefaultHotBiddersRatio)
+	setInt(&c.InFlightAuctions, DefaultInFlightAuctions)
+	setInt(&c.ActivePeople, DefaultActivePeople)
+	setInt(&c.AvgPersonBytes, DefaultAvgPersonBytes)
+	setInt(&c.AvgAuctionBytes, DefaultAvgAuctionBytes)
+	setInt(&c.AvgBidBytes, DefaultAvgBidBytes)
+	setInt(&c.IDLead, DefaultIDLead)
+}
+
+// maxEvents bounds Config.Events so that positions and ids stay exact in
+// float64 and their products in int64.
+const maxEvents = 1 << 50
+
+// Validate reports every problem of the configuration at once, as one error
+// whose message lists them separated by "; ". Zero fields are taken as their
+// defaults.
+func (c Config) Validate() error {
+	c.EnsureDefaults()
+	var p []string
+	bad := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if c.Events < 0 || c.Events > maxEvents {
+		bad("Events is %d, want it in [1, 2^50]", c.Events)
+	}
+	if !(c.Rate > 0) || math.IsInf(c.Rate, 0) {
+		bad("Rate is %v, want a positive number of events per second", c.Rate)
+	}
+	if c.OutOfOrderGroupSize < 0 || c.OutOfOrderGroupSize > 1<<30 {
+		bad("OutOfOrderGroupSize is %d, want it in [1, 2^30]", c.OutOfOrderGroupSize)
+	}
+	for _, r := range []struct {
+		name string
+		v    int
+	}{
+		{"HotAuctionRatio", c.HotAuctionRatio}, {"HotSellersRatio", c.HotSellersRatio}, {"HotBiddersRatio", c.HotBiddersRatio},
+		{"InFlightAuctions", c.InFlightAuctions}, {"ActivePeople", c.ActivePeople},
+		{"AvgPersonBytes", c.AvgPersonBytes}, {"AvgAuctionBytes", c.AvgAuctionBytes}, {"AvgBidBytes", c.AvgBidBytes},
+	} {
+		if r.v < 0 {
+			bad("%s is %d, want at least 1", r.name, r.v)
+		}
+	}
+	if ms := c.Start.UnixMilli(); ms < -(1<<50) || ms > 1<<50 {
+		bad("Start is %v, too far from 1970", c.Start)
+	}
+	if len(p) > 0 {
+		return errors.New("model: invalid Config: " + strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// Generator makes the events of a Config. A Generator is not safe for
+// concurrent use; make one per goroutine.
+type Generator struct {
+	c        Config
+	start    int64 // ms
+	msPerEv  float64
+	lead     int64
+	seedHash uint64
+	oooMul   int64 // multiplier permuting a full out-of-order group
+	src      rand.PCG
+	r        *rand.Rand
+	buf      []byte
+}
+
+// NewGenerator returns a generator of the events of c.
+func NewGenerator(c Config) (*Generator, error) {
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	g := &Generator{
+		c:        c,
+		start:    c.Start.UnixMilli(),
+		msPerEv:  1000 / c.Rate,
+		lead:     int64(max(c.IDLead, 0)),
+		seedHash: mix64(c.Seed),
+	}
+	g.r = rand.New(&g.src)
+	g.oooMul = coprimeMultiplier(c.OutOfOrderGroupSize)
+	return g, nil
+}
+
+// Config returns the generator's configuration, with defaults filled in.
+func (g *Generator) Config() Config { return g.c }
+
+// Generate returns every event of c, in order. It holds all of them in
+// memory: use a Generator for large data sets.
+func Generate(c Config) ([]Event, error) {
+	g, err := NewGenerator(c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Event, g.c.Events)
+	for n := range out {
+		out[n] = g.Event(int64(n))
+	}
+	return out, nil
+}
+
+// Timestamp returns the event time of the event at position n, in ms since
+// the epoch.
+func (g *Generator) Timestamp(n int64) int64 {
+	return g.start + int64(math.Floor(float64(n)*g.msPerEv))
+}
+
+// ID returns the event id of the event at position n: n itself, unless
+// OutOfOrderGroupSize permutes the ids within groups of positions.
+func (g *Generator) ID(n int64) int64 {
+	size := g.c.OutOfOrderGroupSize
+	if size <= 1 {
+		return n
+	}
+	base := n / size * size
+	length, mul := size, g.oooMul
+	if rest := g.c.Events - base; rest < size {
+		// The last group is shorter: permute within what there is.
+		length, mul = rest, coprimeMultiplier(rest)
+	}
+	return base + (n-base)*mul%length
+}
+
+// coprimeMultiplier returns a multiplier coprime with n, from 953 up (Beam
+// multiplies by 953), so that i -> i·m mod n permutes [0, n); for n > 2 it
+// is not 1 modulo n, so that the permutation moves ids.
+func coprimeMultiplier(n int64) int64 {
+	m := int64(953)
+	for n > 1 && (gcd(m, n) != 1 || n > 2 && m%n == 1) {
+		m++
+	}
+	return m
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// Event returns the event at position n, in [0, Events). It depends only on
+// the configuration and n.
+func (g *Generator) Event(n int64) Event {
+	id := g.ID(n)
+	ts := g.Timestamp(n)
+	g.src.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
+	switch rem := id % ProportionDenominator; {
+	case rem < PersonProportion:
+		return Event{Person: g.person(id, ts)}
+	case rem < PersonProportion+AuctionProportion:
+		return Event{Auction: g.auction(n, id, ts)}
+	default:
+		return Event{Bid: g.bid(id, ts)}
+	}
+}
+
+// LastBase0PersonID is the 0-based id of the latest person at or before
+// event id (0-based): event 0 is a person, so there always is one.
+func LastBase0PersonID(id int64) int64 {
+	epoch, offset := id/ProportionDenominator, id%ProportionDenominator
+	if offset >= PersonProportion {
+		offset = PersonProportion - 1
+	}
+	return epoch*PersonProportion + offset
+}
+
+// LastBase0AuctionID is the 0-based id of the latest auction generated at or
+// before event id (0-based); -1 before the first auction.
+func LastBase0AuctionID(id int64) int64 {
+	epoch, offset := id/ProportionDenominator, id%ProportionDenominator
+	switch {
+	case offset < PersonProportion:
+		epoch--
+		offset = AuctionProportion - 1
+	case offset >= PersonProportion+AuctionProportion:
+		offset = AuctionProportion - 1
+	default:
+		offset -= PersonProportion
+	}
+	return epoch*AuctionProportion + offset
+}
+
+// randomPerson picks a 0-based person id among the latest ActivePeople, or
+// up to IDLead beyond the latest.
+func (g *Generator) randomPerson(id int64) int64 {
+	num := LastBase0PersonID(id) + 1
+	active := min(num, int64(g.c.ActivePeople))
+	return num - active + g.r.Int64N(active+g.lead)
+}
+
+// randomAuction picks a 0-based auction id among the latest
+// InFlightAuctions, or up to IDLead beyond the latest.
+func (g *Generator) randomAuction(id int64) int64 {
+	last := LastBase0AuctionID(id)
+	lo := max(last-int64(g.c.InFlightAuctions), 0)
+	return lo + g.r.Int64N(last-lo+1+g.lead)
+}
+
+var (
+	usStates   = []string{"AZ", "CA", "ID", "OR", "WA", "WY"}
+	usCities   = []string{"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland", "Bend", "Redmond", "Seattle", "Kent", "Cheyenne"}
+	firstNames = []string{"Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"}
+	lastNames  = []string{"Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"}
+)
+
+func (g *Generator) person(id, ts int64) *Person {
+	r := g.r
+	p := &Person{ID: LastBase0PersonID(id) + FirstPersonID, DateTime: ts}
+	p.Name = firstNames[r.IntN(len(firstNames))] + " " + lastNames[r.IntN(len(lastNames))]
+	p.EmailAddress = g.nextString(7) + "@" + g.nextString(5) + ".com"
+	g.buf = g.buf[:0]
+	for i := range 4 {
+		if i > 0 {
+			g.buf = append(g.buf, ' ')
+		}
+		v := r.IntN(10000)
+		g.buf = append(g.buf, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+	}
+	p.CreditCard = string(g.buf)
+	p.City = usCities[r.IntN(len(usCities))]
+	p.State = usStates[r.IntN(len(usStates))]
+	size := 8 + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State)
+	p.Extra = g.nextExtra(size, g.c.AvgPersonBytes)
+	return p
+}
+
+func (g *Generator) auction(n, id, ts int64) *Auction {
+	r := g.r
+	a := &Auction{ID: LastBase0AuctionID(id) + FirstAuctionID, DateTime: ts}
+	if r.IntN(g.c.HotSellersRatio) > 0 {
+		a.Seller = LastBase0PersonID(id) / hotBatch * hotBatch
+	} else {
+		a.Seller = g.randomPerson(id)
+	}
+	a.Seller += FirstPersonID
+	a.Category = FirstCategoryID + int64(r.IntN(NumCategories))
+	a.InitialBid = g.nextPrice()
+	// Lengths average the time until InFlightAuctions more auctions have
+	// opened, so that about that many are open at any time.
+	ahead := int64(g.c.InFlightAuctions) * ProportionDenominator / AuctionProportion
+	horizon := g.Timestamp(n+ahead) - ts
+	a.Expires = ts + 1 + r.Int64N(max(2*horizon, 1))
+	a.ItemName = g.nextString(20)
+	a.Description = g.nextString(100)
+	a.Reserve = a.InitialBid + g.nextPrice()
+	size := 8 + len(a.ItemName) + len(a.Description) + 8 + 8 + 8 + 8 + 8
+	a.Extra = g.nextExtra(size, g.c.AvgAuctionBytes)
+	return a
+}
+
+func (g *Generator) bid(id, ts int64) *Bid {
+	r := g.r
+	b := &Bid{DateTime: ts}
+	if r.IntN(g.c.HotAuctionRatio) > 0 {
+		b.Auction = LastBase0AuctionID(id) / hotBatch * hotBatch
+	} else {
+		b.Auction = g.randomAuction(id)
+	}
+	b.Auction += FirstAuctionID
+	if r.IntN(g.c.HotBiddersRatio) > 0 {
+		// The second person of the batch, so that hot bidders are not
+		// hot sellers; without a lead, the first while there is no
+		// second yet.
+		last := LastBase0PersonID(id)
+		b.Bidder = min(last/hotBatch*hotBatch+1, last+g.lead)
+	} else {
+		b.Bidder = g.randomPerson(id)
+	}
+	b.Bidder += FirstPersonID
+	b.Price = g.nextPrice()
+	ch := channelTable()
+	if r.IntN(hotChannelsRatio) > 0 {
+		i := r.IntN(len(hotChannels))
+		b.Channel, b.URL = hotChannels[i], ch.hotURLs[i]
+	} else {
+		i := r.IntN(numChannels)
+		b.Channel, b.URL = ch.names[i], ch.urls[i]
+	}
+	b.Extra = g.nextExtra(8+8+8+8, g.c.AvgBidBytes)
+	return b
+}
+
+// nextPrice is a price in cents, log-uniform between $1 and $1,000,000.
+func (g *Generator) nextPrice() int64 {
+	return int64(math.Round(math.Pow(10, g.r.Float64()*6) * 100))
+}
+
+// nextString is a string of 3 to maxLength-1 characters: lowercase letters
+// with about one space in 13, trimmed.
+func (g *Generator) nextString(maxLength int) string {
+	n := 3 + g.r.IntN(maxLength-3)
+	g.buf = g.buf[:0]
+	for range n {
+		// One draw for both choices: 26 of 338 values are a space, the
+		// others 12 each per letter.
+		x := g.r.IntN(13 * 26)
+		if x < 26 {
+			g.buf = append(g.buf, ' ')
+		} else {
+			g.buf = append(g.buf, byte('a'+x%26))
+		}
+	}
+	return strings.TrimSpace(string(g.buf))
+}
+
+// nextExtra pads a record of currentSize bytes towards an average of avg:
+// a string of avg-currentSize bytes, give or take 20%.
+func (g *Generator) nextExtra(currentSize, avg int) string {
+	if currentSize > avg {
+		return ""
+	}
+	want := avg - currentSize
+	delta := int(math.Round(float64(want) * 0.2))
+	size := want - delta
+	if delta > 0 {
+		size += g.r.IntN(2 * delta)
+	}
+	if cap(g.buf) < size {
+		g.buf = make([]byte, size)
+	}
+	b := g.buf[:size]
+	// 13 letters per draw: 26^13 < 2^64, and the bias of the top digit is
+	// negligible.
+	for i := 0; i < size; {
+		x := g.r.Uint64()
+		for k := 0; k < 13 && i < size; k++ {
+			b[i] = byte('a' + x%26)
+			x /= 26
+			i++
+		}
+	}
+	g.buf = b
+	return string(g.buf)
+}
+
+// Channels of bids: one bid in hotChannelsRatio comes through one of
+// numChannels ordinary channels, the others through a hot one.
+const (
+	hotChannelsRatio = 2
+	numChannels      = 10000
+)
+
+var hotChannels = []string{"Google", "Facebook", "Baidu", "Apple"}
+
+type channels struct {
+	hotURLs     []string
+	names, urls []string
+}
+
+// channelTable returns the channels' names and URLs, made once.
+var channelTable = sync.OnceValue(func() *channels {
+	c := &channels{names: make([]string, numChannels), urls: make([]string, numChannels)}
+	for _, h := range hotChannels {
+		c.hotURLs = append(c.hotURLs, "https://www.nexmark.com/"+strings.ToLower(h)+"/item.htm?query=1")
+	}
+	for i := range numChannels {
+		c.names[i] = "channel-" + strconv.Itoa(i)
+		c.urls[i] = "https://www.nexmark.com/item.htm?query=1&channel_id=" + strconv.Itoa(i)
+	}
+	return c
+})
+
+// mix64 is the SplitMix64 finalizer.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
