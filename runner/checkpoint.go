@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/fsutil"
+	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/state"
@@ -48,6 +49,46 @@ type checkpointMetaFile struct {
 	// Changelog is set when the state is in a changelog: the checkpoint
 	// then has no state/ copy.
 	Changelog *changelogMeta `json:"changelog,omitempty"`
+	// States has the schema version of every state cell, by transform and
+	// cell, so that a job resumed with older code fails at launch.
+	States stateVersions `json:"states,omitempty"`
+}
+
+// stateVersions are schema versions by transform and state cell.
+type stateVersions map[string]map[string]uint64
+
+// declaredStates returns the schema versions g's state cells declare.
+func declaredStates(g *graph.Graph) stateVersions {
+	out := stateVersions{}
+	for _, n := range g.Nodes {
+		if n.DoFn == nil {
+			continue
+		}
+		for _, st := range n.DoFn.States {
+			if out[n.Name] == nil {
+				out[n.Name] = map[string]uint64{}
+			}
+			out[n.Name][st.Name] = st.Version
+		}
+	}
+	return out
+}
+
+// checkStateVersions fails if checkpoint m holds a state cell at a schema
+// version newer than g declares: the job's earlier code would misread it.
+func checkStateVersions(m *checkpointMetaFile, g *graph.Graph) error {
+	declared := declaredStates(g)
+	var errs []error
+	for tr, cells := range m.States {
+		for cell, stored := range cells {
+			if d, ok := declared[tr][cell]; ok && d < stored {
+				errs = append(errs, fmt.Errorf("%w: checkpoint %d: ParDo %q state %q was written with schema version %d, this job declares %d: an older version of the job would misread it (resume with the newer job, or start over with a new --checkpoint-dir)",
+					ErrOptions, m.ID, tr, cell, stored, d))
+			}
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
 }
 
 // checkpointPath turns a --checkpoint-dir value (a path or file:// URI)
@@ -111,7 +152,9 @@ func checkpointID(name string) (int64, bool) {
 
 // writeCheckpoint stores checkpoint id: the backend's copy and the split
 // states, then prunes old checkpoints.
-func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitStates, sinks map[string][]byte, cm *changelogMeta) (int64, error) {
+// m has everything but the time; m.Changelog set means no state copy.
+func writeCheckpoint(dir string, b state.Backend, m checkpointMetaFile) (int64, error) {
+	id := m.ID
 	final := filepath.Join(dir, checkpointName(id))
 	tmp := final + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -120,12 +163,13 @@ func writeCheckpoint(dir string, b state.Backend, id int64, splits engine.SplitS
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return 0, err
 	}
-	if cm == nil {
+	if m.Changelog == nil {
 		if err := b.Checkpoint(filepath.Join(tmp, "state")); err != nil {
 			return 0, err
 		}
 	}
-	meta, err := json.MarshalIndent(checkpointMetaFile{ID: id, Written: time.Now().UTC(), Splits: splits, Sinks: sinks, Changelog: cm}, "", "  ")
+	m.Written = time.Now().UTC()
+	meta, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return 0, err
 	}

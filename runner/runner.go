@@ -223,7 +223,13 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		if resume, resumeAt, err = latestCheckpoint(ckptDir); err != nil {
 			return nil, err
 		}
+		if resume != nil {
+			if err := checkStateVersions(resume, g); err != nil {
+				return nil, err
+			}
+		}
 	}
+	states := declaredStates(g)
 	clog, restoreLog, err := openChangelog(ctx, g, &opts, resume)
 	if err != nil {
 		return nil, err
@@ -349,7 +355,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 				}
 				cm = &changelogMeta{URI: opts.Changelog, Handle: h, Base: clog.base}
 			}
-			size, err := writeCheckpoint(ckptDir, backend, id, splits, handles, cm)
+			size, err := writeCheckpoint(ckptDir, backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states})
 			if err != nil {
 				return err
 			}

@@ -85,7 +85,7 @@ func NewValueState[T any](name string, opts ...StateOption) ValueState[T] {
 }
 
 func (s ValueState[T]) declare(spec *graph.DoFnSpec) error {
-	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "value"})
+	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "value", Version: s.vc.version})
 	return s.vc.check(s.name)
 }
 
@@ -123,7 +123,7 @@ func NewBagState[T any](name string, opts ...StateOption) BagState[T] {
 }
 
 func (s BagState[T]) declare(spec *graph.DoFnSpec) error {
-	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "bag"})
+	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "bag", Version: s.vc.version})
 	return s.vc.check(s.name)
 }
 
@@ -185,7 +185,7 @@ func NewMapState[K, V any](name string, opts ...StateOption) MapState[K, V] {
 }
 
 func (s MapState[K, V]) declare(spec *graph.DoFnSpec) error {
-	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "map"})
+	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "map", Version: s.vc.version})
 	return s.vc.check(s.name)
 }
 
@@ -272,7 +272,7 @@ func NewCombiningState[V, A, O any](name string, fn CombineFn[V, A, O], opts ...
 }
 
 func (s CombiningState[V, A, O]) declare(spec *graph.DoFnSpec) error {
-	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "combining"})
+	spec.States = append(spec.States, graph.StateSpec{Name: s.name, Kind: "combining", Version: s.vc.version})
 	return s.vc.check(s.name)
 }
 

@@ -257,6 +257,8 @@ type DoFnSpec struct {
 type StateSpec struct {
 	Name string
 	Kind string // "value", "bag", "map", "combining"
+	// Version is the schema version the cell writes its values with.
+	Version uint64
 }
 
 // TimerSpec declares a timer of a stateful DoFn.
