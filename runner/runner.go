@@ -42,6 +42,7 @@ import (
 	_ "github.com/weir-dev/weir/io/file"    // file:// sources and sinks
 	_ "github.com/weir-dev/weir/io/kafka"   // kafka:// sources and sinks
 	_ "github.com/weir-dev/weir/io/memory"  // mem:// sources and sinks
+	_ "github.com/weir-dev/weir/io/nexmark" // nexmark:// generated sources
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/sdk"
 	"github.com/weir-dev/weir/state"

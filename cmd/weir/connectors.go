@@ -5,4 +5,5 @@ import (
 	_ "github.com/weir-dev/weir/io/discard" // discard://
 	_ "github.com/weir-dev/weir/io/file"    // file:// and bare paths
 	_ "github.com/weir-dev/weir/io/kafka"   // kafka://
+	_ "github.com/weir-dev/weir/io/nexmark" // nexmark://
 )
