@@ -1,6 +1,7 @@
-// Package file is the file:// connector: it reads JSON Lines and Parquet
-// files on the local file system as bounded sources, and writes them as
-// sinks that become visible atomically on Commit.
+// Package file is the file:// and hdfs:// connector: it reads JSON Lines
+// and Parquet files on the local file system or HDFS (through io/fsys) as
+// bounded sources, and writes them as sinks that become visible atomically
+// on Commit.
 //
 // URIs:
 //
@@ -8,6 +9,8 @@
 //	file://data/events.jsonl        a relative path: a host other than
 //	                                "localhost" is its first element
 //	data/events.jsonl               a bare path (see connector.ParseURI)
+//	hdfs://namenode:8020/events/    a path on HDFS (hdfs:///path: the
+//	                                namenode of HADOOP_CONF_DIR)
 //
 // A source URI names a file, a directory (every regular file below it whose
 // name is not hidden or temporary, see filefmt.Hidden; symbolic links to
@@ -29,51 +32,44 @@
 // '/' names a directory, in which the sink writes part-00000.jsonl (or
 // .parquet with ?format=parquet).
 //
-// Dependency direction: file imports io/connector, io/codec and
-// io/internal/filefmt, and registers itself under "file" in init; the runner
-// imports it for the side effect.
+// Dependency direction: file imports io/connector, io/codec, io/fsys and
+// io/internal/filefmt, and registers itself under "file" and "hdfs" in init;
+// the runner imports it for the side effect.
 package file
 
 import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/fsys"
 )
 
-// Scheme is the URI scheme of this connector.
+// Scheme is the URI scheme of this connector; it also serves HDFSScheme.
 const Scheme = "file"
+
+// HDFSScheme is the scheme of files on HDFS.
+const HDFSScheme = "hdfs"
 
 // prefix starts every error of the package.
 const prefix = "file"
 
-func init() { connector.Register(Scheme, fileConnector{}) }
+func init() {
+	connector.Register(Scheme, fileConnector{})
+	connector.Register(HDFSScheme, fileConnector{})
+}
 
 type fileConnector struct{}
 
-// Path returns the local path a file:// URI names (see the package doc).
-func Path(u *url.URL) (string, error) {
-	if u.Scheme != "" && u.Scheme != Scheme {
-		return "", fmt.Errorf("%s: %s is not a file:// URI: %w", prefix, u.Redacted(), connector.ErrUnsupported)
+// resolve returns the file system and the path a URI names (see the
+// package doc).
+func resolve(u *url.URL) (fsys.FS, string, error) {
+	f, p, err := fsys.Resolve(u)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", prefix, err)
 	}
-	var p string
-	switch {
-	case u.Opaque != "":
-		var err error
-		if p, err = url.PathUnescape(u.Opaque); err != nil {
-			return "", fmt.Errorf("%s: bad path in %s: %v", prefix, u.Redacted(), err)
-		}
-	case u.Host != "" && u.Host != "localhost":
-		p = u.Host + u.Path
-	default:
-		p = u.Path
-	}
-	if p == "" {
-		return "", fmt.Errorf("%s: no path in URI %q", prefix, u.Redacted())
-	}
-	return p, nil
+	return f, p, nil
 }
 
 func (fileConnector) OpenSource(ctx context.Context, spec connector.SourceSpec) (connector.Source, error) {
@@ -84,4 +80,10 @@ func (fileConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (con
 	return openSink(ctx, spec)
 }
 
-func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
+// where names a path on f in messages: the path alone on the local disk.
+func where(f fsys.FS, p string) string {
+	if f == fsys.Local {
+		return p
+	}
+	return f.String() + p
+}

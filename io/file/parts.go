@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/fsys"
 )
 
 // partsSink writes a directory (a URI ending in '/'). Without checkpoints it
@@ -25,6 +24,7 @@ import (
 // are committed, later ones deleted). Readers of the directory skip hidden
 // files, so nothing uncommitted is ever read.
 type partsSink struct {
+	fs       fsys.FS
 	dir, ext string
 	open     func() (*sink, error)
 
@@ -40,7 +40,7 @@ var _ connector.CheckpointSink = (*partsSink)(nil)
 const pendingPrefix = ".pending-c"
 
 func (ps *partsSink) pendingPath(id int64) string {
-	return filepath.Join(ps.dir, fmt.Sprintf("%s%012d%s", pendingPrefix, id, ps.ext))
+	return path.Join(ps.dir, fmt.Sprintf("%s%012d%s", pendingPrefix, id, ps.ext))
 }
 
 func (ps *partsSink) Write(ctx context.Context, values []any) error {
@@ -82,17 +82,17 @@ func (ps *partsSink) preCommit(id int64) error {
 		return err
 	}
 	cur.mu.done = true
-	if err := os.Rename(cur.tmp, ps.pendingPath(id)); err != nil {
-		return fmt.Errorf("%s: pre-committing checkpoint %d in %s: %w", prefix, id, ps.dir, err)
+	if err := ps.fs.Rename(cur.tmp, ps.pendingPath(id)); err != nil {
+		return fmt.Errorf("%s: pre-committing checkpoint %d in %s: %w", prefix, id, where(ps.fs, ps.dir), err)
 	}
-	return fsutil.SyncDir(ps.dir)
+	return ps.fs.SyncDir(ps.dir)
 }
 
 // pending returns the ids of the pending files, sorted.
 func (ps *partsSink) pending() ([]int64, error) {
-	entries, err := os.ReadDir(ps.dir)
+	entries, err := ps.fs.ReadDir(ps.dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s: listing %s: %w", prefix, ps.dir, err)
+		return nil, fmt.Errorf("%s: listing %s: %w", prefix, where(ps.fs, ps.dir), err)
 	}
 	var ids []int64
 	for _, e := range entries {
@@ -124,12 +124,12 @@ func (ps *partsSink) commitUpToLocked(id int64) error {
 		if k > id {
 			break
 		}
-		final := filepath.Join(ps.dir, fmt.Sprintf("part-c%012d%s", k, ps.ext))
-		if err := os.Rename(ps.pendingPath(k), final); err != nil {
-			return fmt.Errorf("%s: committing checkpoint %d in %s: %w", prefix, k, ps.dir, err)
+		final := path.Join(ps.dir, fmt.Sprintf("part-c%012d%s", k, ps.ext))
+		if err := ps.fs.Rename(ps.pendingPath(k), final); err != nil {
+			return fmt.Errorf("%s: committing checkpoint %d in %s: %w", prefix, k, where(ps.fs, ps.dir), err)
 		}
 	}
-	return fsutil.SyncDir(ps.dir)
+	return ps.fs.SyncDir(ps.dir)
 }
 
 // Recover commits what was pre-committed up to id and deletes what was
@@ -147,19 +147,19 @@ func (ps *partsSink) Recover(_ context.Context, id int64, _ []byte) error {
 	var errs []error
 	for _, k := range ids {
 		if k > id {
-			errs = append(errs, os.Remove(ps.pendingPath(k)))
+			errs = append(errs, ps.fs.Remove(ps.pendingPath(k)))
 		}
 	}
-	entries, _ := os.ReadDir(ps.dir)
+	entries, _ := ps.fs.ReadDir(ps.dir)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "."+partName) && strings.Contains(e.Name(), ".tmp-") {
-			errs = append(errs, os.Remove(filepath.Join(ps.dir, e.Name())))
+			errs = append(errs, ps.fs.Remove(path.Join(ps.dir, e.Name())))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%s: recovering %s at checkpoint %d: %w", prefix, ps.dir, id, err)
+		return fmt.Errorf("%s: recovering %s at checkpoint %d: %w", prefix, where(ps.fs, ps.dir), id, err)
 	}
-	return fsutil.SyncDir(ps.dir)
+	return ps.fs.SyncDir(ps.dir)
 }
 
 // Commit ends the run: the part being written is published (as
@@ -180,7 +180,7 @@ func (ps *partsSink) Commit(ctx context.Context) error {
 	if cur := ps.mu.cur; cur != nil {
 		ps.mu.cur = nil
 		if ps.mu.ckpts {
-			cur.path = filepath.Join(ps.dir, fmt.Sprintf("part-end-%d%s", time.Now().UnixNano(), ps.ext))
+			cur.path = path.Join(ps.dir, fmt.Sprintf("part-end-%d%s", time.Now().UnixNano(), ps.ext))
 		}
 		if err := cur.Commit(ctx); err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,40 +11,7 @@ import (
 	"testing"
 
 	"github.com/weir-dev/weir/io/connector"
-	"github.com/weir-dev/weir/io/file"
 )
-
-func TestPath(t *testing.T) {
-	tests := []struct {
-		uri, want string
-	}{
-		{"file:///abs/path/x.jsonl", "/abs/path/x.jsonl"},
-		{"file://localhost/abs/x.jsonl", "/abs/x.jsonl"},
-		{"file://relative/path/x.jsonl", "relative/path/x.jsonl"},
-		{"file://x.jsonl", "x.jsonl"},
-		{"file://out/", "out/"},
-		{"file:///data/a%3F.jsonl", "/data/a?.jsonl"},
-		{"data/x.jsonl", "data/x.jsonl"},
-		{"/abs/x.parquet?format=parquet", "/abs/x.parquet"},
-		{"./x.jsonl", "./x.jsonl"},
-	}
-	for _, tt := range tests {
-		u, err := connector.ParseURI(tt.uri)
-		if err != nil {
-			t.Fatalf("ParseURI(%q): %v", tt.uri, err)
-		}
-		got, err := file.Path(u)
-		if err != nil || got != tt.want {
-			t.Errorf("Path(%q) = %q, %v; want %q", tt.uri, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"file://", "hdfs://nn/x"} {
-		u, _ := url.Parse(bad)
-		if got, err := file.Path(u); err == nil {
-			t.Errorf("Path(%q) = %q, want an error", bad, got)
-		}
-	}
-}
 
 type kv struct {
 	K string `json:"k"`

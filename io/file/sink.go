@@ -5,14 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"math/rand/v2"
+	"path"
 	"strings"
 	"sync"
 
-	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/io/codec"
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/fsys"
 	"github.com/weir-dev/weir/io/internal/filefmt"
 )
 
@@ -21,12 +22,13 @@ const partName = "part-00000"
 
 // sink writes one file through a hidden temporary file.
 type sink struct {
+	fs   fsys.FS
 	path string // the target
 	tmp  string // the temporary file
 
 	mu struct {
 		sync.Mutex
-		f    *os.File // nil once committed or aborted
+		f    fsys.Writer // nil once committed or aborted
 		bw   *bufio.Writer
 		enc  filefmt.Encoder
 		err  error // sticky write error
@@ -38,7 +40,7 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p, err := Path(spec.URI)
+	fsy, p, err := resolve(spec.URI)
 	if err != nil {
 		return nil, err
 	}
@@ -52,12 +54,12 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 				return nil, fmt.Errorf("%s: %s: %w", prefix, p, err)
 			}
 		}
-		p = filepath.Join(p, partName+format.Ext())
+		p = path.Join(p, partName+format.Ext())
 	} else {
-		p = filepath.Clean(p)
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		p = path.Clean(p)
+		if fi, err := fsy.Stat(p); err == nil && fi.IsDir() {
 			return nil, fmt.Errorf("%s: %s is a directory (end the URI with / to write %s.jsonl in it): %w",
-				prefix, p, partName, connector.ErrUnsupported)
+				prefix, where(fsy, p), partName, connector.ErrUnsupported)
 		}
 		if format, err = filefmt.Detect(prefix, p, q); err != nil {
 			return nil, err
@@ -67,37 +69,38 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 		return nil, err
 	}
 	if parts {
-		ps := &partsSink{dir: filepath.Dir(p), ext: format.Ext(), open: func() (*sink, error) { return openFile(p, format, spec) }}
-		if err := os.MkdirAll(ps.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("%s: creating %s: %w", prefix, ps.dir, err)
+		ps := &partsSink{fs: fsy, dir: path.Dir(p), ext: format.Ext(), open: func() (*sink, error) { return openFile(fsy, p, format, spec) }}
+		if err := fsy.MkdirAll(ps.dir); err != nil {
+			return nil, fmt.Errorf("%s: creating %s: %w", prefix, where(fsy, ps.dir), err)
 		}
 		return ps, nil
 	}
-	return openFile(p, format, spec)
+	return openFile(fsy, p, format, spec)
 }
 
 // openFile opens a sink of one file at p, written through a temporary file.
-func openFile(p string, format codec.Format, spec connector.SinkSpec) (*sink, error) {
+func openFile(fsy fsys.FS, p string, format codec.Format, spec connector.SinkSpec) (*sink, error) {
 	q := spec.URI.Query()
 	var err error
-	dir, base := filepath.Split(p)
+	dir, base := path.Split(p)
 	if dir == "" {
 		dir = "."
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%s: creating the directory of %s: %w", prefix, p, err)
+	if err := fsy.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("%s: creating the directory of %s: %w", prefix, where(fsy, p), err)
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp := path.Join(dir, fmt.Sprintf(".%s.tmp-%d", base, rand.Uint64()))
+	f, err := fsy.Create(tmp)
 	if err != nil {
-		return nil, fmt.Errorf("%s: creating a temporary file for %s: %w", prefix, p, err)
+		return nil, fmt.Errorf("%s: creating a temporary file for %s: %w", prefix, where(fsy, p), err)
 	}
-	s := &sink{path: p, tmp: f.Name()}
+	s := &sink{fs: fsy, path: p, tmp: tmp}
 	s.mu.f = f
 	s.mu.bw = bufio.NewWriterSize(f, 256<<10)
-	s.mu.enc, err = filefmt.NewEncoder(prefix, p, s.mu.bw, format, spec.Type, q)
+	s.mu.enc, err = filefmt.NewEncoder(prefix, where(fsy, p), s.mu.bw, format, spec.Type, q)
 	if err != nil {
 		f.Close()
-		os.Remove(s.tmp)
+		fsy.Remove(s.tmp)
 		return nil, err
 	}
 	return s, nil
@@ -110,13 +113,13 @@ func (s *sink) Write(ctx context.Context, values []any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.done {
-		return fmt.Errorf("%s: %s: write after commit or abort", prefix, s.path)
+		return fmt.Errorf("%s: %s: write after commit or abort", prefix, where(s.fs, s.path))
 	}
 	if s.mu.err != nil {
 		return s.mu.err
 	}
 	if err := s.mu.enc.Write(values); err != nil {
-		s.mu.err = fmt.Errorf("%s: writing %s: %w", prefix, s.path, err)
+		s.mu.err = fmt.Errorf("%s: writing %s: %w", prefix, where(s.fs, s.path), err)
 		return s.mu.err
 	}
 	return nil
@@ -129,7 +132,7 @@ func (s *sink) Commit(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.done {
-		return fmt.Errorf("%s: %s: commit after commit or abort", prefix, s.path)
+		return fmt.Errorf("%s: %s: commit after commit or abort", prefix, where(s.fs, s.path))
 	}
 	err := s.mu.err
 	if err == nil {
@@ -143,35 +146,29 @@ func (s *sink) Commit(ctx context.Context) error {
 		return err
 	}
 	s.mu.done, s.mu.f = true, nil
-	if err := os.Rename(s.tmp, s.path); err != nil {
-		os.Remove(s.tmp)
-		return fmt.Errorf("%s: committing %s: %w", prefix, s.path, err)
+	if err := s.fs.Rename(s.tmp, s.path); err != nil {
+		s.fs.Remove(s.tmp)
+		return fmt.Errorf("%s: committing %s: %w", prefix, where(s.fs, s.path), err)
 	}
-	if err := fsutil.SyncDir(filepath.Dir(s.path)); err != nil {
-		return fmt.Errorf("%s: committing %s: %w", prefix, s.path, err)
+	if err := s.fs.SyncDir(path.Dir(s.path)); err != nil {
+		return fmt.Errorf("%s: committing %s: %w", prefix, where(s.fs, s.path), err)
 	}
 	return nil
 }
 
-// finishLocked writes out and closes the temporary file.
+// finishLocked writes out the temporary file and closes it, durably.
 func (s *sink) finishLocked() error {
 	f := s.mu.f
 	err := s.mu.enc.Close()
 	if err == nil {
 		err = s.mu.bw.Flush()
 	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	s.mu.f = nil
 	if err != nil {
-		return fmt.Errorf("%s: finishing %s: %w", prefix, s.path, err)
+		return fmt.Errorf("%s: finishing %s: %w", prefix, where(s.fs, s.path), err)
 	}
 	return nil
 }
@@ -192,11 +189,11 @@ func (s *sink) abortLocked() error {
 		err = s.mu.f.Close()
 		s.mu.f = nil
 	}
-	if rerr := os.Remove(s.tmp); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+	if rerr := s.fs.Remove(s.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 		err = rerr
 	}
 	if err != nil {
-		return fmt.Errorf("%s: aborting %s: %w", prefix, s.path, err)
+		return fmt.Errorf("%s: aborting %s: %w", prefix, where(s.fs, s.path), err)
 	}
 	return nil
 }
