@@ -90,6 +90,7 @@ func newRootCmd() *cobra.Command {
 		newCatCmd(a),
 		newCpCmd(a),
 		newDevCmd(a),
+		newBenchCmd(a),
 		newVersionCmd(),
 	)
 	return root
