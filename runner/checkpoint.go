@@ -4,21 +4,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/fsys"
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/state"
 )
 
-// Checkpoint storage. A checkpoint directory holds one directory per
+// Checkpoint storage. A checkpoint directory (local, or on HDFS) holds one directory per
 // checkpoint, chk-<id>: the state backend's own checkpoint (state/; not with
 // a changelog, which holds the state instead) and
 // meta.json (the id, when, every split's position and watermark, and the
@@ -91,31 +94,58 @@ func checkStateVersions(m *checkpointMetaFile, g *graph.Graph) error {
 	return errors.Join(errs...)
 }
 
-// checkpointPath turns a --checkpoint-dir value (a path or file:// URI)
-// into a local path.
-func checkpointPath(s string) (string, error) {
-	u, err := connector.ParseURI(s)
-	if err != nil {
-		return "", err
-	}
-	if u.Scheme != "file" {
-		return "", fmt.Errorf("%w: --checkpoint-dir %s: only file:// checkpoints are supported so far", ErrOptions, s)
-	}
-	p := u.Path
-	if u.Host != "" && u.Host != "localhost" {
-		p = filepath.Join(u.Host, p)
-	}
-	return p, nil
+// checkpointStore is the directory checkpoints go to, on the local disk or
+// on HDFS (io/fsys). Locally, the backend's checkpoint is written in place
+// (Pebble hard-links its tables); elsewhere it is written to a local
+// temporary directory and copied up, and a restore copies it down.
+type checkpointStore struct {
+	fs  fsys.FS
+	dir string
 }
 
-// latestCheckpoint returns the newest complete checkpoint in dir, if any.
-func latestCheckpoint(dir string) (*checkpointMetaFile, string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
+// openCheckpointStore resolves a --checkpoint-dir value: a path, or a
+// file:// or hdfs:// URI.
+func openCheckpointStore(s string) (*checkpointStore, error) {
+	u, err := connector.ParseURI(s)
+	if err != nil {
+		return nil, err
+	}
+	f, p, err := fsys.Resolve(u)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --checkpoint-dir %s: %v", ErrOptions, s, err)
+	}
+	return &checkpointStore{fs: f, dir: strings.TrimSuffix(p, "/")}, nil
+}
+
+func (cs *checkpointStore) path(elems ...string) string {
+	return path.Join(append([]string{cs.dir}, elems...)...)
+}
+
+func (cs *checkpointStore) String() string {
+	if cs.fs == fsys.Local {
+		return cs.dir
+	}
+	return cs.fs.String() + cs.dir
+}
+
+// finished reports whether the store's job ran to its end.
+func (cs *checkpointStore) finished() bool {
+	_, err := cs.fs.Stat(cs.path(finishedMarker))
+	return err == nil
+}
+
+func (cs *checkpointStore) markFinished() error {
+	return fsys.WriteFile(cs.fs, cs.path(finishedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"))
+}
+
+// latest returns the newest complete checkpoint, if any, and its directory.
+func (cs *checkpointStore) latest() (*checkpointMetaFile, string, error) {
+	entries, err := cs.fs.ReadDir(cs.dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("runner: checkpoints: %w", err)
+		return nil, "", fmt.Errorf("runner: checkpoints in %s: %w", cs, err)
 	}
 	var ids []int64
 	for _, e := range entries {
@@ -125,8 +155,8 @@ func latestCheckpoint(dir string) (*checkpointMetaFile, string, error) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
 	for _, id := range ids {
-		p := filepath.Join(dir, checkpointName(id))
-		b, err := os.ReadFile(filepath.Join(p, checkpointMeta))
+		p := cs.path(checkpointName(id))
+		b, err := fsys.ReadFile(cs.fs, path.Join(p, checkpointMeta))
 		if err != nil {
 			continue
 		}
@@ -150,55 +180,164 @@ func checkpointID(name string) (int64, bool) {
 	return id, err == nil
 }
 
-// writeCheckpoint stores checkpoint id: the backend's copy and the split
-// states, then prunes old checkpoints.
-// m has everything but the time; m.Changelog set means no state copy.
-func writeCheckpoint(dir string, b state.Backend, m checkpointMetaFile) (int64, error) {
+// write stores checkpoint m.ID: the backend's copy (unless m.Changelog is
+// set: the changelog holds the state) and meta.json, under chk-<id>.tmp
+// renamed when complete; then it prunes old checkpoints. m has everything
+// but the time. It returns the checkpoint's size in bytes.
+func (cs *checkpointStore) write(b state.Backend, m checkpointMetaFile) (int64, error) {
 	id := m.ID
-	final := filepath.Join(dir, checkpointName(id))
+	final := cs.path(checkpointName(id))
 	tmp := final + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := cs.fs.RemoveAll(tmp); err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	if err := cs.fs.MkdirAll(tmp); err != nil {
 		return 0, err
 	}
+	var size int64
 	if m.Changelog == nil {
-		if err := b.Checkpoint(filepath.Join(tmp, "state")); err != nil {
+		n, err := cs.writeState(b, path.Join(tmp, "state"))
+		if err != nil {
 			return 0, err
 		}
+		size += n
 	}
 	m.Written = time.Now().UTC()
 	meta, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return 0, err
 	}
-	if err := fsutil.WriteFileSync(filepath.Join(tmp, checkpointMeta), meta); err != nil {
+	if err := fsys.WriteFile(cs.fs, path.Join(tmp, checkpointMeta), meta); err != nil {
 		return 0, err
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	size += int64(len(meta))
+	if err := cs.fs.Rename(tmp, final); err != nil {
 		return 0, err
 	}
-	if err := fsutil.SyncDir(dir); err != nil {
+	if err := cs.fs.SyncDir(cs.dir); err != nil {
 		return 0, err
 	}
-	size := dirSize(final)
-	entries, _ := os.ReadDir(dir)
+	entries, _ := cs.fs.ReadDir(cs.dir)
 	var ids []int64
 	for _, e := range entries {
 		if old, ok := checkpointID(e.Name()); ok && old < id {
 			ids = append(ids, old)
-		} else if strings.HasSuffix(e.Name(), ".tmp") && e.Name() != filepath.Base(tmp) {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+		} else if strings.HasSuffix(e.Name(), ".tmp") && e.Name() != path.Base(tmp) {
+			cs.fs.RemoveAll(cs.path(e.Name()))
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
 	for i, old := range ids {
 		if i >= keepCheckpoints-1 {
-			os.RemoveAll(filepath.Join(dir, checkpointName(old)))
+			cs.fs.RemoveAll(cs.path(checkpointName(old)))
 		}
 	}
 	return size, nil
+}
+
+// writeState writes the backend's checkpoint to dir on the store.
+func (cs *checkpointStore) writeState(b state.Backend, dir string) (int64, error) {
+	if cs.fs == fsys.Local {
+		if err := b.Checkpoint(dir); err != nil {
+			return 0, err
+		}
+		return dirSize(dir), nil
+	}
+	local, err := os.MkdirTemp("", "weir-checkpoint-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(local)
+	if err := b.Checkpoint(filepath.Join(local, "state")); err != nil {
+		return 0, err
+	}
+	return copyUp(filepath.Join(local, "state"), cs.fs, dir)
+}
+
+// localState returns a local directory holding the state of the checkpoint
+// at chk (a directory of the store), and what removes it when it is a copy.
+func (cs *checkpointStore) localState(chk string) (string, func(), error) {
+	src := path.Join(chk, "state")
+	if cs.fs == fsys.Local {
+		return src, func() {}, nil
+	}
+	local, err := os.MkdirTemp("", "weir-restore-")
+	if err != nil {
+		return "", nil, err
+	}
+	done := func() { os.RemoveAll(local) }
+	if err := copyDown(cs.fs, src, filepath.Join(local, "state")); err != nil {
+		done()
+		return "", nil, fmt.Errorf("runner: copying checkpoint %s down: %w", cs.fs.String()+src, err)
+	}
+	return filepath.Join(local, "state"), done, nil
+}
+
+// copyUp copies the local directory tree src to dst on f.
+func copyUp(src string, f fsys.FS, dst string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := path.Join(dst, filepath.ToSlash(rel))
+		if d.IsDir() {
+			return f.MkdirAll(target)
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		w, err := f.Create(target)
+		if err != nil {
+			return err
+		}
+		c, err := io.Copy(w, in)
+		n += c
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	return n, err
+}
+
+// copyDown copies the directory tree src on f to the local dst.
+func copyDown(f fsys.FS, src, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	infos, err := f.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, fi := range infos {
+		from, to := path.Join(src, fi.Name()), filepath.Join(dst, fi.Name())
+		if fi.IsDir() {
+			if err := copyDown(f, from, to); err != nil {
+				return err
+			}
+			continue
+		}
+		r, err := f.Open(from)
+		if err != nil {
+			return err
+		}
+		w, err := os.Create(to)
+		if err == nil {
+			_, err = io.Copy(w, r)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func dirSize(dir string) int64 {

@@ -209,19 +209,19 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	start := time.Now()
 
 	var (
-		ckptDir  string
+		ckpts    *checkpointStore
 		resume   *checkpointMetaFile
-		resumeAt string
+		resumeAt string // the checkpoint's directory in ckpts
 		err      error
 	)
 	if opts.CheckpointDir != "" {
-		if ckptDir, err = checkpointPath(opts.CheckpointDir); err != nil {
+		if ckpts, err = openCheckpointStore(opts.CheckpointDir); err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(filepath.Join(ckptDir, finishedMarker)); err == nil {
-			return nil, fmt.Errorf("%w: --checkpoint-dir %s: the job that kept checkpoints there ran to its end (drained, or its input ended); resuming would repeat its last output: use a new directory", ErrOptions, ckptDir)
+		if ckpts.finished() {
+			return nil, fmt.Errorf("%w: --checkpoint-dir %s: the job that kept checkpoints there ran to its end (drained, or its input ended); resuming would repeat its last output: use a new directory", ErrOptions, ckpts)
 		}
-		if resume, resumeAt, err = latestCheckpoint(ckptDir); err != nil {
+		if resume, resumeAt, err = ckpts.latest(); err != nil {
 			return nil, err
 		}
 		if resume != nil {
@@ -238,7 +238,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if clog != nil {
 		defer clog.Close()
 	}
-	backend, cleanup, err := openBackend(&opts, resume, resumeAt, restoreLog)
+	backend, cleanup, err := openBackend(&opts, resume, func() (string, func(), error) { return ckpts.localState(resumeAt) }, restoreLog)
 	if err != nil {
 		return nil, err
 	}
@@ -267,10 +267,10 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			dead.Abort()
 		}
 	}
-	if err == nil && ckptDir != "" {
+	if err == nil && ckpts != nil {
 		err = checkpointSinks(sinks, dead, log)
 	}
-	if err == nil && ckptDir != "" {
+	if err == nil && ckpts != nil {
 		// Two-phase sinks commit what the checkpoint we resume from
 		// pre-committed, and drop what later, incomplete ones did; with
 		// no checkpoint to resume from, they drop everything pending.
@@ -344,7 +344,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		Logger:      log,
 		Metrics:     metrics,
 	}
-	if ckptDir != "" {
+	if ckpts != nil {
 		cfg.CheckpointInterval = opts.CheckpointInterval
 		cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {
 			begin := time.Now()
@@ -356,7 +356,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 				}
 				cm = &changelogMeta{URI: opts.Changelog, Handle: h, Base: clog.base}
 			}
-			size, err := writeCheckpoint(ckptDir, backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states})
+			size, err := ckpts.write(backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states})
 			if err != nil {
 				return err
 			}
@@ -440,11 +440,11 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			return res, err
 		}
 	}
-	if ckptDir != "" && !res.Stopped {
+	if ckpts != nil && !res.Stopped {
 		// The job ran to its end (drained, or its input ended): its output
 		// after the last checkpoint is committed, so resuming from that
 		// checkpoint would repeat it.
-		if err := fsutil.WriteFileSync(filepath.Join(ckptDir, finishedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n")); err != nil {
+		if err := ckpts.markFinished(); err != nil {
 			return res, fmt.Errorf("runner: marking the checkpoints finished: %w", err)
 		}
 	}
@@ -608,7 +608,10 @@ func bindingErr(err error) error {
 //
 // fromLog, when set, rebuilds the state from the changelog instead of the
 // checkpoint's copy.
-func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string, fromLog func(state.Backend) error) (state.Backend, func(marker int64), error) {
+//
+// stateOf returns a local directory with the resumed checkpoint's state
+// copy, and what to call when done with it.
+func openBackend(o *Options, resume *checkpointMetaFile, stateOf func() (string, func(), error), fromLog func(state.Backend) error) (state.Backend, func(marker int64), error) {
 	log := o.Logger
 	if o.StateBackend == "memory" {
 		if resume != nil && fromLog != nil {
@@ -620,7 +623,12 @@ func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string, fromLo
 			return b, func(int64) { b.Close() }, nil
 		}
 		if resume != nil {
-			b, err := state.LoadMem(filepath.Join(resumeAt, "state"))
+			src, done, err := stateOf()
+			if err != nil {
+				return nil, nil, err
+			}
+			b, err := state.LoadMem(src)
+			done()
 			if err != nil {
 				return nil, nil, fmt.Errorf("runner: restoring checkpoint %d: %w", resume.ID, err)
 			}
@@ -654,12 +662,17 @@ func openBackend(o *Options, resume *checkpointMetaFile, resumeAt string, fromLo
 			restoreLog = true
 			break
 		}
-		src := filepath.Join(resumeAt, "state")
-		if err := state.RestorePebble(src, dir); err != nil {
+		src, done, err := stateOf()
+		if err != nil {
+			return nil, nil, err
+		}
+		err = state.RestorePebble(src, dir)
+		mb := float64(dirSize(src)) / (1 << 20)
+		done()
+		if err != nil {
 			return nil, nil, fmt.Errorf("runner: restoring checkpoint %d: %w", resume.ID, err)
 		}
 		took := time.Since(begin)
-		mb := float64(dirSize(src)) / (1 << 20)
 		log.Info("state restored from checkpoint", "checkpoint", resume.ID, "mb", int64(mb), "took", took.Round(time.Millisecond), "mb_per_s", int64(mb/max(took.Seconds(), 1e-3)))
 	case len(entries) > 0 && o.CheckpointDir != "":
 		log.Info("no checkpoint to resume from: starting with empty state", "dir", dir)
