@@ -26,12 +26,12 @@ bound sink URI (a path or file:// URI ending in .jsonl or .parquet).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return fmt.Errorf("unknown data set %q (known: pageviews)", args[0])
+				return fmt.Errorf("unknown data set %q (known: pageviews, nexmark)", args[0])
 			}
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newGenPageViewsCmd(a))
+	cmd.AddCommand(newGenPageViewsCmd(a), newGenNexmarkCmd(a))
 	return cmd
 }
 

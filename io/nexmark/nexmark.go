@@ -36,6 +36,7 @@
 package nexmark
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,12 +79,12 @@ func (nexmarkConnector) OpenSource(ctx context.Context, spec connector.SourceSpe
 	case reflect.TypeFor[model.Event]():
 	case reflect.TypeFor[json.RawMessage]():
 		conv = func(e model.Event) (any, error) {
-			b, err := json.Marshal(e)
+			b, err := marshal(e)
 			return json.RawMessage(b), err
 		}
 	case reflect.TypeFor[map[string]any]():
 		conv = func(e model.Event) (any, error) {
-			b, err := json.Marshal(e)
+			b, err := marshal(e)
 			if err != nil {
 				return nil, err
 			}
@@ -103,6 +104,18 @@ func (nexmarkConnector) OpenSource(ctx context.Context, spec connector.SourceSpe
 		s.splits = append(s.splits, &split{s: s, k: int64(k), of: int64(splits)})
 	}
 	return s, nil
+}
+
+// marshal is an event's JSON as the file and Kafka sinks write it: without
+// escaping HTML characters (the bids' URLs have '&').
+func marshal(e model.Event) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // ParseURI reads the query of a nexmark:// URI ("events=1000&rate=500")
