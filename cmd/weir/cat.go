@@ -233,9 +233,19 @@ type readResult struct {
 	splits    int
 }
 
+// rowSink receives the records readSource reads, as rows.
+type rowSink interface {
+	// want returns how many more rows are wanted, or -1 for all of them.
+	want() int
+	offer(row map[string]any)
+}
+
 // readSource reads the source's splits into c, a bounded source's one after
 // the other and an unbounded source's in turn, until c wants no more.
-func readSource(ctx context.Context, src connector.Source, c *collector) (*readResult, error) {
+// Records must be map[string]any, or json.RawMessage holding a JSON object,
+// which is decoded with numbers as json.Number; other JSON is an
+// undecodable record.
+func readSource(ctx context.Context, src connector.Source, c rowSink) (*readResult, error) {
 	splits, err := src.Splits(ctx)
 	if err != nil {
 		return nil, err
@@ -250,16 +260,23 @@ func readSource(ctx context.Context, src connector.Source, c *collector) (*readR
 		}
 		n, err := r.Read(ctx, buf[:want])
 		for _, rec := range buf[:n] {
+			var m map[string]any
+			if rec.Err == nil {
+				switch v := rec.Value.(type) {
+				case map[string]any:
+					m = v
+				case json.RawMessage:
+					m, rec.Err = decodeObject(v)
+				default:
+					return false, fmt.Errorf("%s: record of type %T, want map[string]any", rec.Pos, rec.Value)
+				}
+			}
 			if rec.Err != nil {
 				if res.dead == 0 {
 					res.firstDead = rec.Pos + ": " + rec.Err.Error()
 				}
 				res.dead++
 				continue
-			}
-			m, ok := rec.Value.(map[string]any)
-			if !ok {
-				return false, fmt.Errorf("%s: record of type %T, want map[string]any", rec.Pos, rec.Value)
 			}
 			c.offer(m)
 		}
@@ -332,6 +349,21 @@ func readSource(ctx context.Context, src connector.Source, c *collector) (*readR
 		}
 	}
 	return res, nil
+}
+
+// decodeObject decodes a JSON object with its numbers as json.Number, so
+// that integers keep every digit.
+func decodeObject(b json.RawMessage) (map[string]any, error) {
+	if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // lookup returns the field of r named by name, which may be a dotted path
