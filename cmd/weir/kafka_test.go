@@ -71,6 +71,15 @@ func TestDevKafkaGenCpCat(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 4 || !strings.Contains(lines[0], "viewerId") {
 		t.Errorf("weir cat of the copy:\n%s", table)
 	}
+	// The topic holds what the file it was copied from holds.
+	views := filepath.Join(dir, "views.jsonl")
+	if out := weir("validate", "kafka://"+addr+"/copy?until=latest", views, "--key", "viewerId,timestamp"); !strings.Contains(out, "\nmatching: 1000\nmissing in B: 0\n") {
+		t.Errorf("weir validate of the topic and the file:\n%s", out)
+	}
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"validate", views, "kafka://" + addr + "/copy"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "is unbounded") {
+		t.Errorf("weir validate of a topic without ?until=: exit %d, stderr %q", code, errb.String())
+	}
 	// An unbounded copy stops at --limit.
 	if out := weir("cp", "kafka://"+addr+"/copy", "file://"+filepath.Join(dir, "some.jsonl"), "--limit", "10"); !strings.HasPrefix(out, "copied 10 records") {
 		t.Errorf("cp --limit: %q", out)

@@ -5,16 +5,17 @@
 // its own file.
 //
 // Errors are printed to stderr as one line prefixed with "weir: " and the
-// subcommand ("weir: cat: ..."), with exit code 1; logs go to stderr through
-// log/slog.
+// subcommand ("weir: cat: ..."), with exit code 1 (weir validate: 1 when its
+// inputs differ, 2 on other errors); logs go to stderr through log/slog.
 //
 // Dependency direction: weir imports the connector registry, the connectors
-// it binds URIs to (connectors.go) and the examples' event types; nothing
-// imports weir.
+// it binds URIs to (connectors.go), the examples' event types and
+// internal/validate; nothing imports weir.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,10 +46,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			msg = name + ": " + msg
 		}
 		fmt.Fprintf(stderr, "weir: %s\n", msg)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		return 1
 	}
 	return 0
 }
+
+// exitError is an error that ends weir with its own exit code instead of 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
 
 // app is the state the subcommands share.
 type app struct {
@@ -89,6 +103,7 @@ func newRootCmd() *cobra.Command {
 		newGenCmd(a),
 		newCatCmd(a),
 		newCpCmd(a),
+		newValidateCmd(a),
 		newDevCmd(a),
 		newBenchCmd(a),
 		newVersionCmd(),
