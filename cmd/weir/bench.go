@@ -170,8 +170,13 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 	if f.checkpoints {
 		opts.CheckpointDir = filepath.Join(dir, "checkpoints")
 		opts.CheckpointInterval = f.interval
-		// A finished job's directory cannot be reused: start afresh.
+		// A finished job's directory cannot be reused: start afresh. The
+		// runner writes its FINISHED marker there even when the run ended
+		// before its first checkpoint, so the directory must exist.
 		if err := os.RemoveAll(opts.CheckpointDir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(opts.CheckpointDir, 0o755); err != nil {
 			return nil, err
 		}
 	}

@@ -46,6 +46,13 @@ func TestBenchNexmark(t *testing.T) {
 		t.Errorf("peak RSS: %q", rss)
 	}
 
+	// With checkpoints at the default interval, a run shorter than it takes
+	// none and ends well.
+	out = mustWeir(t, "bench", "nexmark", "--query", "q2", "--events", "2000", "--parallelism", "1")
+	if got := benchField(t, out, "checkpoints"); got != "every 10s (0 taken)" {
+		t.Errorf("checkpoints: %q", got)
+	}
+
 	// With checkpoints, at a short interval so that a small run takes some.
 	out = mustWeir(t, "bench", "nexmark", "--query", "q5", "--events", "40000", "--parallelism", "2", "--checkpoint-interval", "50ms")
 	m := regexp.MustCompile(`^every 50ms \((\d+) taken\)$`).FindStringSubmatch(benchField(t, out, "checkpoints"))
