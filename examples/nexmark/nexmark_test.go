@@ -167,6 +167,29 @@ func TestQ2(t *testing.T) {
 	}
 }
 
+func TestQ3(t *testing.T) {
+	evs := dataset(t)
+	persons := map[int64]model.Person{}
+	for _, e := range evs {
+		if e.Person != nil {
+			persons[e.Person.ID] = *e.Person
+		}
+	}
+	var want []nexmark.LocalItem
+	for _, e := range evs {
+		if a := e.Auction; a != nil && a.Category == 10 {
+			if p, ok := persons[a.Seller]; ok && (p.State == "OR" || p.State == "ID" || p.State == "CA") {
+				want = append(want, nexmark.LocalItem{Name: p.Name, City: p.City, State: p.State, Auction: a.ID})
+			}
+		}
+	}
+	same(t, run[nexmark.LocalItem](t, nexmark.Q3, nexmark.Config{}, uri, "pebble"), want)
+	// Out-of-order ids (the same events, at other times): auctions come
+	// before their sellers more often.
+	got := run[nexmark.LocalItem](t, nexmark.Q3, nexmark.Config{}, uri+"&group=500", "memory")
+	same(t, got, want)
+}
+
 const (
 	window = int64(10 * time.Second / time.Millisecond)
 	period = int64(2 * time.Second / time.Millisecond)
