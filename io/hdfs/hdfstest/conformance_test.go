@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/user"
 	"path"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -37,7 +39,7 @@ type target struct {
 
 // TestConformance runs the suite against the test server.
 func TestConformance(t *testing.T) {
-	s, err := hdfstest.Start(t.TempDir(), hdfstest.BlockSize(suiteBlockSize), hdfstest.ListingLimit(3))
+	s, err := hdfstest.Start(t.TempDir(), hdfstest.BlockSize(suiteBlockSize), hdfstest.ListingLimit(3), hdfstest.Logger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,6 +450,18 @@ func runConformance(t *testing.T, tg target) {
 	})
 }
 
+// testLogger logs to t, so that a failing test shows what the server saw.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, nil))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
 // pattern returns n pseudo-random bytes, the same for the same seed.
 func pattern(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -462,7 +476,13 @@ func pattern(seed uint64, n int) []byte {
 // they straddle the client's packets and chunks.
 func writeFile(t *testing.T, c *hdfs.Client, name string, data []byte) {
 	t.Helper()
-	f, err := c.CreateFile(name, 1, suiteBlockSize, 0o644)
+	writeFileBlocks(t, c, name, data, suiteBlockSize)
+}
+
+// writeFileBlocks is writeFile with the given block size.
+func writeFileBlocks(t *testing.T, c *hdfs.Client, name string, data []byte, blockSize int64) {
+	t.Helper()
+	f, err := c.CreateFile(name, 1, blockSize, 0o644)
 	if err != nil {
 		t.Fatalf("CreateFile(%s): %v", name, err)
 	}
