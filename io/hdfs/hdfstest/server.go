@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -54,7 +55,8 @@ func BlockSize(n int64) Option { return func(c *config) { c.blockSize = n } }
 func ListingLimit(n int) Option { return func(c *config) { c.listingLimit = n } }
 
 // Logger receives the server's log: connections that failed, at level
-// Warn. The default discards it.
+// Warn, and clients that went away mid-call, at level Debug. The default
+// discards it.
 func Logger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // validate reports every bad option at once.
@@ -244,7 +246,12 @@ func (s *Server) accept(ln net.Listener, what string, serve func(net.Conn) error
 			delete(s.mu.conns, conn)
 			closed := s.mu.closed
 			s.mu.Unlock()
-			if err != nil && !closed {
+			switch {
+			case err == nil || closed:
+			case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+				// A reader that stopped early, or a client that went away.
+				s.cfg.log.Debug("client closed the connection", "server", what, "remote", conn.RemoteAddr(), "err", err)
+			default:
 				s.cfg.log.Warn("connection failed", "server", what, "remote", conn.RemoteAddr(), "err", err)
 			}
 		}()
