@@ -16,6 +16,7 @@ func newDevCmd(a *app) *cobra.Command {
 		Short: "Run services for local work and demos (an embedded Kafka broker)",
 	}
 	cmd.AddCommand(newDevKafkaCmd(a))
+	cmd.AddCommand(newDevHDFSCmd(a))
 	return cmd
 }
 
