@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -52,5 +53,24 @@ bind:
 	}
 	if _, err := parse(t, "--bind", "novalue"); !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), `--bind "novalue": want NAME=URI`) {
 		t.Errorf("bad --bind: got %v", err)
+	}
+}
+
+func TestFromToFlags(t *testing.T) {
+	for _, tc := range []struct{ from, to, want string }{
+		{"2026-11-01", "2026-11-02T06:00:00+02:00", "2026-11-01T00:00:00Z 2026-11-02T04:00:00Z"},
+		{"1700000000000", "", "2023-11-14T22:13:20Z 0001-01-01T00:00:00Z"},
+	} {
+		args := []string{"--from", tc.from}
+		if tc.to != "" {
+			args = append(args, "--to", tc.to)
+		}
+		o, err := parse(t, args...)
+		if got := o.From.Format(time.RFC3339) + " " + o.To.Format(time.RFC3339); err != nil || got != tc.want {
+			t.Errorf("--from %s --to %s: %s, %v; want %s", tc.from, tc.to, got, err, tc.want)
+		}
+	}
+	if _, err := parse(t, "--from", "yesterday"); !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), `--from "yesterday"`) {
+		t.Errorf("a bad --from: %v", err)
 	}
 }

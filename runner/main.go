@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -36,6 +37,7 @@ type Flags struct {
 	CheckpointDir      string
 	CheckpointInterval time.Duration
 	Changelog          string
+	From, To           string
 }
 
 // Register adds the runner's flags to fs.
@@ -52,6 +54,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
 	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
+	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
+	fs.StringVar(&f.To, "to", "", "only event times before this (same forms as --from)")
 	fs.StringVar(&f.Changelog, "changelog", "", "with --checkpoint-dir: also write every state change to Kafka, kafka://host:port/PREFIX (a compacted topic PREFIX-<transform>-changelog per keyed transform); checkpoints then keep no copy of the state, and a restart on another machine rebuilds it from the changelog")
 }
 
@@ -65,6 +69,8 @@ type JobFile struct {
 	DeadLetter    string            `yaml:"dead-letter"`
 	CheckpointDir string            `yaml:"checkpoint-dir"`
 	Changelog     string            `yaml:"changelog"`
+	From          string            `yaml:"from"`
+	To            string            `yaml:"to"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -95,6 +101,12 @@ func (f *Flags) Options() (Options, error) {
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
 		o.CheckpointDir, o.Changelog = j.CheckpointDir, j.Changelog
+		if f.From == "" {
+			f.From = j.From
+		}
+		if f.To == "" {
+			f.To = j.To
+		}
 		for k, v := range j.Bind {
 			o.Bindings[k] = v
 		}
@@ -127,6 +139,19 @@ func (f *Flags) Options() (Options, error) {
 		o.Progress = -1
 	}
 	var errs []error
+	for _, tv := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--from", f.From, &o.From}, {"--to", f.To, &o.To}} {
+		if tv.v == "" {
+			continue
+		}
+		t, err := parseTimeFlag(tv.v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s %q: %v", ErrOptions, tv.flag, tv.v, err))
+		}
+		*tv.dst = t
+	}
 	for _, b := range f.Bind {
 		name, uri, ok := strings.Cut(b, "=")
 		if !ok || name == "" || uri == "" {
@@ -220,6 +245,21 @@ func printErr(w io.Writer, err error) {
 	}
 }
 
+// parseTimeFlag reads an RFC 3339 time, a date (midnight UTC) or epoch
+// milliseconds.
+func parseTimeFlag(s string) (time.Time, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errors.New("want an RFC 3339 time, a date (2026-11-01) or epoch milliseconds")
+}
+
 // PrintSummary writes what a run read, wrote, dropped as late and
 // dead-lettered.
 func PrintSummary(w io.Writer, r *Result, err error) {
@@ -263,6 +303,9 @@ func PrintSummary(w io.Writer, r *Result, err error) {
 		fmt.Fprintf(tw, "  late, dropped\t\t0\t\t\n")
 	}
 	fmt.Fprintf(tw, "  dead-lettered\t\t%d\t\t\n", r.DeadLettered)
+	if r.OutOfRange > 0 {
+		fmt.Fprintf(tw, "  outside --from/--to\t\t%d\t\t\n", r.OutOfRange)
+	}
 	tw.Flush()
 }
 

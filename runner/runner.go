@@ -112,6 +112,11 @@ type Options struct {
 	CheckpointDir string
 	// CheckpointInterval is the time between checkpoints. Default 10s.
 	CheckpointInterval time.Duration
+	// From and To, when either is set, limit the run to the event time
+	// [From, To): records outside are dropped (and counted), and sources
+	// skip what they know to be outside (Parquet row groups by statistics,
+	// date=/hour= partition folders).
+	From, To time.Time
 	// Changelog, with CheckpointDir, writes every state change to a Kafka
 	// changelog too (kafka://host:port/PREFIX; see kafka.OpenChangelog),
 	// in a transaction per checkpoint. Checkpoints then keep no copy of the
@@ -122,6 +127,21 @@ type Options struct {
 	BatchSize, QueueLength int
 	// Clock overrides processing time, for tests.
 	Clock func() windowing.Time
+}
+
+// timeRange is From and To as a connector.TimeRange, or nil.
+func (o *Options) timeRange() *connector.TimeRange {
+	if o.From.IsZero() && o.To.IsZero() {
+		return nil
+	}
+	r := &connector.TimeRange{From: windowing.MinTime, To: windowing.MaxTime}
+	if !o.From.IsZero() {
+		r.From = windowing.FromTime(o.From)
+	}
+	if !o.To.IsZero() {
+		r.To = windowing.FromTime(o.To)
+	}
+	return r
 }
 
 // EnsureDefaults fills unset fields with their defaults.
@@ -163,6 +183,9 @@ func (o *Options) Validate() error {
 	if o.CheckpointDir != "" && o.Mode == Backfill {
 		errs = append(errs, fmt.Errorf("%w: --checkpoint-dir: checkpoints are for --mode=stream (a backfill reruns from its files)", ErrOptions))
 	}
+	if !o.To.IsZero() && !o.From.Before(o.To) {
+		errs = append(errs, fmt.Errorf("%w: --from %s is not before --to %s", ErrOptions, o.From.Format(time.RFC3339), o.To.Format(time.RFC3339)))
+	}
 	if o.Changelog != "" && o.CheckpointDir == "" {
 		errs = append(errs, fmt.Errorf("%w: --changelog needs --checkpoint-dir (the checkpoints keep where the changelog is)", ErrOptions))
 	}
@@ -185,6 +208,9 @@ type Result struct {
 	Late map[string]int64
 	// DeadLettered counts unreadable records.
 	DeadLettered int64
+	// OutOfRange counts records dropped for an event time outside
+	// Options.From and To.
+	OutOfRange int64
 	// Drained says the run ended by a drain; Stopped by a stop.
 	Drained, Stopped bool
 	// PartlyCommitted lists the sinks that were committed before another
@@ -343,6 +369,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		QueueLength: opts.QueueLength,
 		Logger:      log,
 		Metrics:     metrics,
+		Range:       opts.timeRange(),
 	}
 	if ckpts != nil {
 		cfg.CheckpointInterval = opts.CheckpointInterval
@@ -389,7 +416,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	progressWG.Wait()
 	closeSources()
 
-	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), Drained: drained(), Stopped: stopped()}
+	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Drained: drained(), Stopped: stopped()}
 	res.Read, res.Written, res.Late = metrics.Snapshot()
 	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		runErr = cause
@@ -526,7 +553,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 				errs = append(errs, fmt.Errorf("%w %q: %v", ErrBinding, n.Source.Binding, err))
 				continue
 			}
-			s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: n.Source.Binding, URI: u, Type: n.Source.Type, Columns: n.Source.Columns})
+			s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: n.Source.Binding, URI: u, Type: n.Source.Type, Columns: n.Source.Columns, Range: o.timeRange()})
 			if err != nil {
 				errs = append(errs, bindingErr(err))
 				continue

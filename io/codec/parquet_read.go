@@ -23,6 +23,9 @@ type ParquetReaderOptions struct {
 	Columns []string
 	// BatchSize is the number of rows converted at a time. Default 4096.
 	BatchSize int
+	// RowGroups, when set, limits reading to these row groups, in this
+	// order (a split of the file). Default: all of them.
+	RowGroups []int
 
 	mem memory.Allocator // tests only; default memory.DefaultAllocator
 }
@@ -50,7 +53,9 @@ type ParquetReader struct {
 	isMap   bool
 	batch   int64
 	mem     memory.Allocator
-	rg      int // current row group
+	rg      int   // current row group
+	rgs     []int // the row groups to read; nil: all
+	rgi     int   // index in rgs of rg
 	row     int64
 	rr      pqarrow.RecordReader // of row group rg; nil between row groups
 	numRows int64
@@ -88,7 +93,7 @@ func NewParquetReader(r io.ReaderAt, size int64, name string, t reflect.Type, op
 	if t == nil || (t.Kind() != reflect.Struct && t != anyMap) || t == timeType {
 		return nil, unsupported("%s: Parquet rows cannot be read as %v (want a struct or map[string]any)", name, t)
 	}
-	pr := &ParquetReader{name: name, typ: t, isMap: t == anyMap, batch: int64(opts.BatchSize), mem: opts.mem}
+	pr := &ParquetReader{name: name, typ: t, isMap: t == anyMap, batch: int64(opts.BatchSize), mem: opts.mem, rgs: opts.RowGroups}
 	if pr.batch <= 0 {
 		pr.batch = 4096
 	}
@@ -114,6 +119,21 @@ func NewParquetReader(r io.ReaderAt, size int64, name string, t reflect.Type, op
 	}
 	pr.pf = pf
 	pr.numRows = pf.NumRows()
+	for _, rg := range pr.rgs {
+		if rg < 0 || rg >= pf.NumRowGroups() {
+			pf.Close()
+			return nil, fmt.Errorf("codec: %s: no row group %d (the file has %d)", name, rg, pf.NumRowGroups())
+		}
+	}
+	if pr.rgs != nil {
+		pr.numRows = 0
+		for _, rg := range pr.rgs {
+			pr.numRows += pf.MetaData().RowGroup(rg).NumRows()
+		}
+		if len(pr.rgs) > 0 {
+			pr.rg = pr.rgs[0]
+		}
+	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: pr.batch}, pr.mem)
 	if err != nil {
 		pf.Close()
@@ -202,11 +222,11 @@ func (pr *ParquetReader) Next(ctx context.Context) (Batch, error) {
 			return Batch{}, err
 		}
 		if pr.rr == nil {
-			if pr.rg >= pr.pf.NumRowGroups() {
+			if pr.rg >= pr.pf.NumRowGroups() || pr.rgs != nil && pr.rgi >= len(pr.rgs) {
 				return Batch{}, io.EOF
 			}
 			if pr.pf.MetaData().RowGroup(pr.rg).NumRows() == 0 {
-				pr.rg++
+				pr.nextRowGroup()
 				continue
 			}
 			rr, err := pr.fr.GetRecordReader(ctx, pr.leaves, []int{pr.rg})
@@ -222,7 +242,7 @@ func (pr *ParquetReader) Next(ctx context.Context) (Batch, error) {
 			if err != nil {
 				return Batch{}, fmt.Errorf("codec: %s: row group %d: %w", pr.name, pr.rg, err)
 			}
-			pr.rg++
+			pr.nextRowGroup()
 			continue
 		}
 		rec := pr.rr.RecordBatch()
@@ -233,6 +253,17 @@ func (pr *ParquetReader) Next(ctx context.Context) (Batch, error) {
 		b := Batch{Values: values, RowGroup: pr.rg, Row: pr.row}
 		pr.row += int64(len(values))
 		return b, nil
+	}
+}
+
+func (pr *ParquetReader) nextRowGroup() {
+	if pr.rgs == nil {
+		pr.rg++
+		return
+	}
+	pr.rgi++
+	if pr.rgi < len(pr.rgs) {
+		pr.rg = pr.rgs[pr.rgi]
 	}
 }
 

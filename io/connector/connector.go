@@ -54,7 +54,23 @@ type SourceSpec struct {
 	// Columns, when set, lists the top-level field names the pipeline
 	// needs; columnar formats may read only those.
 	Columns []string
+	// Range, when set, is the event time the run needs: the runner drops
+	// records outside it, and a source may skip data it knows to be
+	// outside (Parquet row groups by their statistics, partition folders).
+	Range *TimeRange
 }
+
+// TimeRange is the event time [From, To).
+type TimeRange struct {
+	From, To windowing.Time
+}
+
+// Contains reports whether t is in the range.
+func (r *TimeRange) Contains(t windowing.Time) bool { return r.From <= t && t < r.To }
+
+// Overlaps reports whether data whose event times are in [lo, hi] (both
+// included) may have some in the range.
+func (r *TimeRange) Overlaps(lo, hi windowing.Time) bool { return lo < r.To && hi >= r.From }
 
 // SinkSpec is what the runner asks a connector to write.
 type SinkSpec struct {
@@ -253,6 +269,16 @@ type ResumableSplit interface {
 	// OpenAt opens the split at a position one of its readers reported; a
 	// nil position means the start.
 	OpenAt(ctx context.Context, pos []byte) (Reader, error)
+}
+
+// TimeBoundedSplit is a split that knows the range of its records' event
+// times before it is read (from Parquet statistics, or a date=/hour=
+// partition folder): [Min, Max], both included. The runner holds a bounded
+// source's watermark only at Min for such a split until it reads it, so
+// that windows fire while a backfill reads its splits in time order.
+type TimeBoundedSplit interface {
+	Split
+	EventTimeBounds() (min, max windowing.Time)
 }
 
 // Positioned is a Reader of a ResumableSplit: Position is where the next

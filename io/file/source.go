@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"cmp"
 	"io/fs"
 	"path"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/weir-dev/weir/io/codec"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/fsys"
 	"github.com/weir-dev/weir/io/internal/filefmt"
+	"github.com/weir-dev/weir/windowing"
 )
 
 type source struct {
@@ -38,8 +43,10 @@ func openSource(ctx context.Context, spec connector.SourceSpec) (connector.Sourc
 		return nil, err
 	}
 	q := spec.URI.Query()
+	timeCol := q.Get("time")
 	checked := map[codec.Format]bool{}
 	s := &source{}
+	var splits []*split
 	for _, f := range files {
 		format, err := filefmt.Detect(prefix, f, q)
 		if err != nil {
@@ -51,9 +58,108 @@ func openSource(ctx context.Context, spec connector.SourceSpec) (connector.Sourc
 			}
 			checked[format] = true
 		}
-		s.splits = append(s.splits, &split{fs: fsy, path: f, format: format, typ: spec.Type, columns: spec.Columns})
+		sp := &split{fs: fsy, path: f, format: format, typ: spec.Type, columns: spec.Columns}
+		if lo, hi, ok := partitionRange(f); ok {
+			if spec.Range != nil && !spec.Range.Overlaps(lo, hi) {
+				continue // a date=/hour= folder outside the range
+			}
+			sp.bounded, sp.min, sp.max = true, lo, hi
+		}
+		if format != codec.Parquet {
+			if timeCol != "" {
+				return nil, fmt.Errorf("%s: %s: ?time= prunes Parquet row groups; this file is %s: %w", prefix, where(fsy, f), format, connector.ErrUnsupported)
+			}
+			splits = append(splits, sp)
+			continue
+		}
+		groups, err := rowGroups(fsy, f, timeCol)
+		if err != nil {
+			return nil, err
+		}
+		if len(groups) <= 1 {
+			sp.rowGroup = -1 // the whole file, even one with no rows
+		}
+		for _, g := range groups {
+			rs := *sp
+			if len(groups) > 1 {
+				rs.rowGroup = g.Index
+			}
+			if g.HasTime {
+				lo, hi := windowing.Time(g.MinTime), windowing.Time(g.MaxTime)
+				if spec.Range != nil && !spec.Range.Overlaps(lo, hi) {
+					continue // skipped by its statistics
+				}
+				rs.bounded, rs.min, rs.max = true, lo, hi
+			}
+			splits = append(splits, &rs)
+		}
+		if len(groups) == 0 {
+			splits = append(splits, sp)
+		}
+	}
+	// With every split's times known, read them in time order: a backfill
+	// then fires its windows as it goes.
+	if len(splits) > 0 && !slices.ContainsFunc(splits, func(sp *split) bool { return !sp.bounded }) {
+		slices.SortStableFunc(splits, func(a, b *split) int { return cmp.Compare(a.min, b.min) })
+	}
+	for _, sp := range splits {
+		if sp.bounded {
+			s.splits = append(s.splits, boundedSplit{sp})
+		} else {
+			s.splits = append(s.splits, sp)
+		}
 	}
 	return s, nil
+}
+
+// rowGroups reads a Parquet file's footer.
+func rowGroups(fsy fsys.FS, p, timeCol string) ([]codec.ParquetRowGroup, error) {
+	f, err := fsy.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", prefix, err)
+	}
+	defer f.Close()
+	groups, err := codec.ParquetRowGroups(f, f.Size(), where(fsy, p), timeCol)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", prefix, err)
+	}
+	return groups, nil
+}
+
+// partitionRange returns the event times a Hive-style partition path
+// covers: a date=YYYY-MM-DD (or dt=) folder is that day (UTC), with an
+// hour=HH folder below it that hour.
+func partitionRange(p string) (lo, hi windowing.Time, ok bool) {
+	var day time.Time
+	hour := -1
+	for _, el := range strings.Split(p, "/") {
+		k, v, found := strings.Cut(el, "=")
+		if !found {
+			continue
+		}
+		switch k {
+		case "date", "dt":
+			t, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				return 0, 0, false
+			}
+			day = t
+		case "hour":
+			h, err := strconv.Atoi(v)
+			if err != nil || h < 0 || h > 23 {
+				return 0, 0, false
+			}
+			hour = h
+		}
+	}
+	if day.IsZero() {
+		return 0, 0, false
+	}
+	start, span := day, 24*time.Hour
+	if hour >= 0 {
+		start, span = day.Add(time.Duration(hour)*time.Hour), time.Hour
+	}
+	return windowing.FromTime(start), windowing.FromTime(start.Add(span)) - 1, true
 }
 
 // listFiles resolves a source path to the sorted files it names: a file, a
@@ -120,16 +226,30 @@ func (s *source) Bounded() bool { return true }
 
 func (s *source) Close() error { return nil }
 
-// split is one file.
+// split is one file, or one row group of a Parquet file.
 type split struct {
-	fs      fsys.FS
-	path    string
+	fs       fsys.FS
+	path     string
+	rowGroup int // Parquet: the row group it reads; -1: the whole file
+	// bounded: min and max bound the split's event times.
+	bounded  bool
+	min, max windowing.Time
 	format  codec.Format
 	typ     reflect.Type
 	columns []string
 }
 
-func (s *split) ID() string { return where(s.fs, s.path) }
+func (s *split) ID() string {
+	if s.format == codec.Parquet && s.rowGroup >= 0 {
+		return where(s.fs, s.path) + "#rowgroup=" + strconv.Itoa(s.rowGroup)
+	}
+	return where(s.fs, s.path)
+}
+
+// boundedSplit is a split whose event times are known.
+type boundedSplit struct{ *split }
+
+func (b boundedSplit) EventTimeBounds() (windowing.Time, windowing.Time) { return b.min, b.max }
 
 func (s *split) Open(ctx context.Context) (connector.Reader, error) {
 	if err := ctx.Err(); err != nil {
@@ -145,7 +265,11 @@ func (s *split) Open(ctx context.Context) (connector.Reader, error) {
 	var r connector.Reader
 	switch s.format {
 	case codec.Parquet:
-		r, err = filefmt.NewParquetReader(prefix, s.ID(), f, f.Size(), f, s.typ, s.columns)
+		var groups []int
+		if s.rowGroup >= 0 {
+			groups = []int{s.rowGroup}
+		}
+		r, err = filefmt.NewParquetReader(prefix, where(s.fs, s.path), f, f.Size(), f, s.typ, s.columns, groups)
 	default:
 		r, err = filefmt.NewJSONLReader(prefix, s.ID(), f, f, s.typ)
 	}

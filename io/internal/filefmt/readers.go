@@ -176,11 +176,11 @@ type parquetReader struct {
 
 // NewParquetReader returns a reader of the rows of the Parquet file in ra
 // (size bytes), as values of t, closing c (if not nil) on Close. columns
-// limits the columns read (SourceSpec.Columns). Records' Pos is
-// "name:rowgroup R row N", both from 0. A schema that does not fit t is an
-// error wrapping connector.ErrSchema.
-func NewParquetReader(prefix, name string, ra io.ReaderAt, size int64, c io.Closer, t reflect.Type, columns []string) (connector.Reader, error) {
-	pr, err := codec.NewParquetReader(ra, size, name, t, codec.ParquetReaderOptions{Columns: columns})
+// limits the columns read (SourceSpec.Columns), rowGroups the row groups
+// (nil: all). Records' Pos is "name:rowgroup R row N", both from 0. A
+// schema that does not fit t is an error wrapping connector.ErrSchema.
+func NewParquetReader(prefix, name string, ra io.ReaderAt, size int64, c io.Closer, t reflect.Type, columns []string, rowGroups []int) (connector.Reader, error) {
+	pr, err := codec.NewParquetReader(ra, size, name, t, codec.ParquetReaderOptions{Columns: columns, RowGroups: rowGroups})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix, err)
 	}

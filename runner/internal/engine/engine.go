@@ -110,6 +110,8 @@ type Config struct {
 	FirstCheckpointID int64
 	// Resume has the split states to resume from, by binding and split.
 	Resume SplitStates
+	// Range, when set, drops records whose event time is outside it.
+	Range *connector.TimeRange
 }
 
 func (c *Config) ensureDefaults() {
@@ -254,6 +256,9 @@ type Metrics struct {
 		late    map[string]*atomic.Int64 // by transform
 	}
 	DeadLettered atomic.Int64
+	// OutOfRange counts records dropped for an event time outside
+	// Config.Range.
+	OutOfRange atomic.Int64
 	// MaxEventTime is the highest event time read.
 	MaxEventTime atomic.Int64
 	// SourceWatermark is the lowest output watermark of the sources' readers

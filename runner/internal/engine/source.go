@@ -38,7 +38,8 @@ type readerSplit struct {
 // runSource reads this instance's splits (every instances-th split): in
 // turn for bounded sources, interleaved for unbounded ones. Its output
 // watermark is the merge of its splits' watermarks; a split not yet opened
-// holds it at the start of time, a finished one no longer holds it.
+// holds it at the start of time (at its first event time, if it knows it:
+// connector.TimeBoundedSplit), a finished one no longer holds it.
 func (in *instance) runSource() (err error) {
 	x, st := in.x, in.st
 	spec := st.head.Source
@@ -118,6 +119,14 @@ func (in *instance) runSource() (err error) {
 		case resume != nil:
 			if _, seen := s.wm.State(); seen {
 				merger.Advance(i, s.wm.Current(), in.now)
+			}
+		}
+		// A split whose event times are known holds the watermark only
+		// at its first one until it is read: a backfill that reads its
+		// splits in time order fires its windows as it goes.
+		if tb, ok := s.split.(connector.TimeBoundedSplit); ok && bounded && !s.done {
+			if lo, _ := tb.EventTimeBounds(); lo > windowing.MinTime {
+				merger.Advance(i, lo-1, in.now)
 			}
 		}
 		if !s.done && !bounded {
@@ -259,6 +268,10 @@ func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm 
 		return
 	}
 	wm.Observe(t)
+	if r := in.x.cfg.Range; r != nil && !r.Contains(t) {
+		in.x.cfg.Metrics.OutOfRange.Add(1)
+		return
+	}
 	in.x.cfg.Metrics.observeEventTime(t)
 	emit(graph.Elem{Value: rec.Value, Time: t, Window: windowing.GlobalWindow, Pane: windowing.NoFiring})
 }
