@@ -119,3 +119,26 @@ func TestChangelogRestoresStateElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStreamEndingBeforeItsFirstCheckpoint: a stream run whose input ends
+// before the first checkpoint still marks its (not yet created) checkpoint
+// directory finished, and a discard:// sink takes part without a warning.
+func TestStreamEndingBeforeItsFirstCheckpoint(t *testing.T) {
+	ckpt := filepath.Join(t.TempDir(), "not-yet")
+	var logs strings.Builder
+	res, err := runner.Run(context.Background(), totalsPipeline(), runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
+		CheckpointDir: ckpt, CheckpointInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Bindings: map[string]string{"in": memIn(ev{"a", 1, 1}), "out": "discard://"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checkpoints != 0 {
+		t.Errorf("%d checkpoints", res.Checkpoints)
+	}
+	if _, err := os.Stat(filepath.Join(ckpt, "FINISHED")); err != nil {
+		t.Errorf("not marked finished: %v", err)
+	}
+	if strings.Contains(logs.String(), "at-least-once") {
+		t.Errorf("warned about discard://: %s", logs.String())
+	}
+}

@@ -135,6 +135,11 @@ func (cs *checkpointStore) finished() bool {
 }
 
 func (cs *checkpointStore) markFinished() error {
+	// A run that ended before its first checkpoint has not made the
+	// directory yet.
+	if err := cs.fs.MkdirAll(cs.dir); err != nil {
+		return err
+	}
 	return fsys.WriteFile(cs.fs, cs.path(finishedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"))
 }
 

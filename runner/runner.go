@@ -211,6 +211,8 @@ type Result struct {
 	// OutOfRange counts records dropped for an event time outside
 	// Options.From and To.
 	OutOfRange int64
+	// Checkpoints counts the checkpoints the run completed.
+	Checkpoints int64
 	// Drained says the run ended by a drain; Stopped by a stop.
 	Drained, Stopped bool
 	// PartlyCommitted lists the sinks that were committed before another
@@ -276,6 +278,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	var (
 		lastCheckpoint  int64
 		finalCheckpoint bool
+		checkpoints     int64
 	)
 	defer func() { cleanup(lastCheckpoint) }()
 
@@ -393,6 +396,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 				}
 			}
 			lastCheckpoint, finalCheckpoint = id, final
+			checkpoints++
 			log.Info("checkpoint", "id", id, "mb", size>>20, "took", time.Since(begin).Round(time.Millisecond))
 			return nil
 		}
@@ -416,7 +420,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	progressWG.Wait()
 	closeSources()
 
-	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Drained: drained(), Stopped: stopped()}
+	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Checkpoints: checkpoints, Drained: drained(), Stopped: stopped()}
 	res.Read, res.Written, res.Late = metrics.Snapshot()
 	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		runErr = cause

@@ -55,6 +55,13 @@ func (s *Sink) Abort() error { return nil }
 // Count returns the number of values written so far.
 func (s *Sink) Count() int64 { return s.n.Load() }
 
-// WritesImmediately marks the sink as connector.ImmediateSink: there is
-// nothing to hold back, so it may take part in checkpoints.
-func (s *Sink) WritesImmediately() {}
+// PreCommit, CommitCheckpoint and Recover make the sink a
+// connector.CheckpointSink with nothing to commit: a run with checkpoints
+// neither refuses it nor warns that its output is at-least-once.
+func (s *Sink) PreCommit(context.Context, int64) ([]byte, error) { return nil, nil }
+
+// CommitCheckpoint does nothing.
+func (s *Sink) CommitCheckpoint(context.Context, int64) error { return nil }
+
+// Recover does nothing.
+func (s *Sink) Recover(context.Context, int64, []byte) error { return nil }

@@ -1,10 +1,10 @@
 package file
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"cmp"
 	"io/fs"
 	"path"
 	"reflect"
@@ -234,9 +234,9 @@ type split struct {
 	// bounded: min and max bound the split's event times.
 	bounded  bool
 	min, max windowing.Time
-	format  codec.Format
-	typ     reflect.Type
-	columns []string
+	format   codec.Format
+	typ      reflect.Type
+	columns  []string
 }
 
 func (s *split) ID() string {
