@@ -318,12 +318,12 @@ type replicaReader struct {
 // read reads the n bytes at off, which is chunk-aligned, and their stored
 // checksums (one per chunk) into the given buffers.
 func (r *replicaReader) read(off int64, n int, data, sums []byte) ([]byte, []byte, error) {
-	data = append(data[:0], make([]byte, n)...)
+	data = resize(data, n)
 	if _, err := r.data.ReadAt(data, off); err != nil {
 		return nil, nil, err
 	}
 	chunks := (n + chunkSize - 1) / chunkSize
-	sums = append(sums[:0], make([]byte, 4*chunks)...)
+	sums = resize(sums, 4*chunks)
 	if _, err := r.meta.ReadAt(sums, metaHeaderLen+4*(off/chunkSize)); err != nil {
 		return nil, nil, fmt.Errorf("reading checksums: %w", err)
 	}

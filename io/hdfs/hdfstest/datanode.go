@@ -332,7 +332,7 @@ func readPacket(r io.Reader, buf []byte) (*pb.PacketHeaderProto, []byte, error) 
 	if err := proto.Unmarshal(hb, h); err != nil {
 		return nil, nil, fmt.Errorf("bad packet header: %w", err)
 	}
-	body := append(buf[:0], make([]byte, plen-4)...)
+	body := resize(buf, int(plen-4))
 	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, nil, fmt.Errorf("reading packet %d: %w", h.GetSeqno(), err)
 	}
@@ -344,4 +344,12 @@ func readPacket(r io.Reader, buf []byte) (*pb.PacketHeaderProto, []byte, error) 
 func drain(conn net.Conn, r io.Reader) {
 	conn.SetReadDeadline(time.Now().Add(drainTimeout))
 	io.Copy(io.Discard, r)
+}
+
+// resize returns b with length n, reusing its array if it is large enough.
+func resize(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
 }
