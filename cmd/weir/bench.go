@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -153,7 +152,6 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 	src.Set("seed", strconv.FormatUint(f.seed, 10))
 	src.Set("group", strconv.FormatInt(f.outOfOrderGrp, 10))
 	src.Set("splits", strconv.Itoa(f.parallelism))
-	var checkpoints atomic.Int64
 	opts := runner.Options{
 		Mode:         runner.Stream,
 		Bindings:     map[string]string{nexmark.Input: "nexmark://?" + src.Encode(), nexmark.Output: "discard://"},
@@ -162,7 +160,7 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 		ResetState:   true,
 		Parallelism:  f.parallelism,
 		Progress:     -1,
-		Logger:       slog.New(&countingHandler{next: a.log.Handler(), min: logLevel(a), message: "checkpoint", n: &checkpoints}),
+		Logger:       slog.New(&minLevelHandler{next: a.log.Handler(), min: logLevel(a)}),
 	}
 	if f.stateBackend == "memory" {
 		opts.StateDir = ""
@@ -170,13 +168,8 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 	if f.checkpoints {
 		opts.CheckpointDir = filepath.Join(dir, "checkpoints")
 		opts.CheckpointInterval = f.interval
-		// A finished job's directory cannot be reused: start afresh. The
-		// runner writes its FINISHED marker there even when the run ended
-		// before its first checkpoint, so the directory must exist.
+		// A finished job's directory cannot be reused: start afresh.
 		if err := os.RemoveAll(opts.CheckpointDir); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(opts.CheckpointDir, 0o755); err != nil {
 			return nil, err
 		}
 	}
@@ -196,7 +189,7 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 		read:        res.Read[nexmark.Input],
 		written:     res.Written[nexmark.Output],
 		peakRSS:     peakRSS(),
-		checkpoints: checkpoints.Load(),
+		checkpoints: res.Checkpoints,
 	}, nil
 }
 
@@ -249,32 +242,25 @@ func logLevel(a *app) slog.Level {
 	return slog.LevelWarn
 }
 
-// countingHandler counts the log records with a given message (the runner
-// logs "checkpoint" for each checkpoint it takes) and passes the records
-// of level min and above on to next.
-type countingHandler struct {
-	next    slog.Handler
-	min     slog.Level
-	message string
-	n       *atomic.Int64
+// minLevelHandler passes the records of level min and above on to next:
+// the runner's progress stays out of the bench's output.
+type minLevelHandler struct {
+	next slog.Handler
+	min  slog.Level
 }
 
-func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == h.message {
-		h.n.Add(1)
-	}
-	if r.Level >= h.min && h.next.Enabled(ctx, r.Level) {
-		return h.next.Handle(ctx, r)
-	}
-	return nil
+func (h *minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.next.Enabled(ctx, l)
 }
 
-func (h *countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &countingHandler{next: h.next.WithAttrs(as), min: h.min, message: h.message, n: h.n}
+func (h *minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.next.Handle(ctx, r)
 }
 
-func (h *countingHandler) WithGroup(name string) slog.Handler {
-	return &countingHandler{next: h.next.WithGroup(name), min: h.min, message: h.message, n: h.n}
+func (h *minLevelHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &minLevelHandler{next: h.next.WithAttrs(as), min: h.min}
+}
+
+func (h *minLevelHandler) WithGroup(name string) slog.Handler {
+	return &minLevelHandler{next: h.next.WithGroup(name), min: h.min}
 }
