@@ -11,7 +11,7 @@
 // RpcResponseHeaderProto and the response) for the ClientProtocol calls a
 // client makes to stat, list, read and write: getFileInfo, getListing (in
 // pages), getBlockLocations, getServerDefaults, mkdirs, create, addBlock,
-// updateBlockForPipeline, abandonBlock, complete, rename2, delete,
+// updateBlockForPipeline, abandonBlock, complete, rename2, rename, delete,
 // renewLease, getFsStats, getContentSummary, setPermission, setOwner and
 // setTimes. Any other method gets an RpcNoSuchMethodException that names it.
 //
@@ -34,9 +34,9 @@
 //     never checked; every caller is a superuser. No ACLs, extended
 //     attributes, quotas, snapshots, symlinks, storage policies, erasure
 //     coding, encryption zones or trash.
-//   - No append, truncate, concat or hflush visibility to readers: a file is
-//     written once, from create to complete. Pipeline recovery is not
-//     supported: a failed write fails.
+//   - A file is written once, from create to complete: no append, truncate
+//     or concat, and no pipeline recovery (a failed write fails). While a
+//     file is being written, its length counts the blocks finished so far.
 //   - Leases never expire: a file left open by a client that went away stays
 //     open (delete it or restart the server). Nothing is timed out.
 //   - The namespace is kept in memory (and written to namespace.json under

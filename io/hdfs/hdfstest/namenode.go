@@ -45,6 +45,7 @@ var methods = map[string]handler{
 	"updateBlockForPipeline": method((*namenode).updateBlockForPipeline),
 	"complete":               method((*namenode).complete),
 	"renewLease":             method((*namenode).renewLease),
+	"rename":                 method((*namenode).rename),
 	"rename2":                method((*namenode).rename2),
 	"delete":                 method((*namenode).delete),
 	"setPermission":          method((*namenode).setPermission),
@@ -598,13 +599,55 @@ func (n *namenode) rename2(_ *caller, req *pb.Rename2RequestProto) (proto.Messag
 		}
 		deleted = n.removeLocked(old, now)
 	}
+	n.moveLocked(in, parent, name, now)
+	n.store.remove(deleted)
+	return &pb.Rename2ResponseProto{}, n.saveLocked()
+}
+
+// moveLocked moves in to the given name in the directory parent.
+func (n *namenode) moveLocked(in, parent *inode, name string, now int64) {
 	delete(in.parent.children, in.name)
 	in.parent.mtime = now
 	in.name, in.parent = name, parent
 	parent.children[name] = in
 	parent.mtime = now
-	n.store.remove(deleted)
-	return &pb.Rename2ResponseProto{}, n.saveLocked()
+}
+
+// rename is the old rename (Hadoop's FileSystem.rename, which hadoop fs
+// -put uses): it moves src into dst if dst is a directory, never replaces
+// anything, and answers false rather than an exception for most failures.
+func (n *namenode) rename(_ *caller, req *pb.RenameRequestProto) (proto.Message, error) {
+	src, dst := req.GetSrc(), req.GetDst()
+	sc, err := splitPath(src)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := splitPath(dst)
+	if err != nil {
+		return nil, err
+	}
+	no := &pb.RenameResponseProto{Result: proto.Bool(false)}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	in := n.lookupLocked(sc)
+	if in == nil || len(sc) == 0 {
+		return no, nil
+	}
+	if d := n.lookupLocked(dc); d != nil && d.dir {
+		dc = append(dc, in.name) // into the directory
+	}
+	if strings.Join(sc, "/") == strings.Join(dc, "/") {
+		return &pb.RenameResponseProto{Result: proto.Bool(true)}, nil
+	}
+	if len(dc) > len(sc) && strings.Join(dc[:len(sc)], "/") == strings.Join(sc, "/") {
+		return nil, remote(excIO, "Rename destination %s is a directory or file under source %s", dst, src)
+	}
+	parent, err := n.parentLocked(dst, dc)
+	if err != nil || parent.children[dc[len(dc)-1]] != nil {
+		return no, nil
+	}
+	n.moveLocked(in, parent, dc[len(dc)-1], nowMillis())
+	return &pb.RenameResponseProto{Result: proto.Bool(true)}, n.saveLocked()
 }
 
 func (n *namenode) delete(_ *caller, req *pb.DeleteRequestProto) (proto.Message, error) {

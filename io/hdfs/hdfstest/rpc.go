@@ -32,8 +32,7 @@ const (
 
 // caller is what the namenode knows about the other end of a connection.
 type caller struct {
-	user     string // the effective user of the connection context
-	clientID []byte
+	user string // the effective user of the connection context
 }
 
 // serveRPC serves one namenode connection until the client closes it.
@@ -75,7 +74,7 @@ func (s *Server) serveRPC(conn net.Conn) error {
 			if _, err := unmarshalDelimited(rest, cc); err != nil {
 				return fatal(w, pb.RpcResponseHeaderProto_FATAL_DESERIALIZING_REQUEST, "bad IpcConnectionContextProto: %v", err)
 			}
-			c = &caller{user: cc.GetUserInfo().GetEffectiveUser(), clientID: rh.GetClientId()}
+			c = &caller{user: cc.GetUserInfo().GetEffectiveUser()}
 			if c.user == "" {
 				c.user = cc.GetUserInfo().GetRealUser()
 			}

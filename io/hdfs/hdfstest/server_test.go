@@ -408,6 +408,31 @@ func TestRPCCalls(t *testing.T) {
 			t.Errorf("rename2 to a new name without overwrite: %v", h)
 		}
 	})
+	t.Run("old-rename", func(t *testing.T) {
+		if err := cl.Mkdir("/dir", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			src, dst string
+			want     bool
+		}{
+			{"/c", "/dir", true}, // into the directory
+			{"/missing", "/x", false},
+			{"/d", "/e", false}, // never replaces
+			{"/d", "/no/such/dir", false},
+			{"/d", "/d2", true},
+		} {
+			resp := &pb.RenameResponseProto{}
+			if h := c.call("rename", clientProtocol, &pb.RenameRequestProto{Src: &r.src, Dst: &r.dst}, resp); h.GetStatus() != pb.RpcResponseHeaderProto_SUCCESS || resp.GetResult() != r.want {
+				t.Errorf("rename(%s, %s) = %v, %v; want %v", r.src, r.dst, h, resp.GetResult(), r.want)
+			}
+		}
+		for _, name := range []string{"/dir/c", "/d2", "/e"} {
+			if _, err := cl.Stat(name); err != nil {
+				t.Errorf("after the renames: Stat(%s) = %v", name, err)
+			}
+		}
+	})
 	t.Run("complete-waits-for-the-datanode", func(t *testing.T) {
 		create := &pb.CreateResponseProto{}
 		if h := c.call("create", clientProtocol, &pb.CreateRequestProto{

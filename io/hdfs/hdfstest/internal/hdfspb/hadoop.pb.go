@@ -777,7 +777,7 @@ func (x *OpWriteBlockProto_BlockConstructionStage) UnmarshalJSON(b []byte) error
 
 // Deprecated: Use OpWriteBlockProto_BlockConstructionStage.Descriptor instead.
 func (OpWriteBlockProto_BlockConstructionStage) EnumDescriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{56, 0}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{58, 0}
 }
 
 type RpcRequestHeaderProto struct {
@@ -3220,6 +3220,102 @@ func (x *CompleteResponseProto) GetResult() bool {
 	return false
 }
 
+type RenameRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	Dst           *string                `protobuf:"bytes,2,req,name=dst" json:"dst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameRequestProto) Reset() {
+	*x = RenameRequestProto{}
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameRequestProto) ProtoMessage() {}
+
+func (x *RenameRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameRequestProto.ProtoReflect.Descriptor instead.
+func (*RenameRequestProto) Descriptor() ([]byte, []int) {
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RenameRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *RenameRequestProto) GetDst() string {
+	if x != nil && x.Dst != nil {
+		return *x.Dst
+	}
+	return ""
+}
+
+type RenameResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *bool                  `protobuf:"varint,1,req,name=result" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameResponseProto) Reset() {
+	*x = RenameResponseProto{}
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameResponseProto) ProtoMessage() {}
+
+func (x *RenameResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameResponseProto.ProtoReflect.Descriptor instead.
+func (*RenameResponseProto) Descriptor() ([]byte, []int) {
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RenameResponseProto) GetResult() bool {
+	if x != nil && x.Result != nil {
+		return *x.Result
+	}
+	return false
+}
+
 type Rename2RequestProto struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
@@ -3232,7 +3328,7 @@ type Rename2RequestProto struct {
 
 func (x *Rename2RequestProto) Reset() {
 	*x = Rename2RequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[36]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3340,7 @@ func (x *Rename2RequestProto) String() string {
 func (*Rename2RequestProto) ProtoMessage() {}
 
 func (x *Rename2RequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[36]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3353,7 @@ func (x *Rename2RequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rename2RequestProto.ProtoReflect.Descriptor instead.
 func (*Rename2RequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{36}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Rename2RequestProto) GetSrc() string {
@@ -3296,7 +3392,7 @@ type Rename2ResponseProto struct {
 
 func (x *Rename2ResponseProto) Reset() {
 	*x = Rename2ResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[37]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3404,7 @@ func (x *Rename2ResponseProto) String() string {
 func (*Rename2ResponseProto) ProtoMessage() {}
 
 func (x *Rename2ResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[37]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3417,7 @@ func (x *Rename2ResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rename2ResponseProto.ProtoReflect.Descriptor instead.
 func (*Rename2ResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{37}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{39}
 }
 
 type DeleteRequestProto struct {
@@ -3334,7 +3430,7 @@ type DeleteRequestProto struct {
 
 func (x *DeleteRequestProto) Reset() {
 	*x = DeleteRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[38]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3442,7 @@ func (x *DeleteRequestProto) String() string {
 func (*DeleteRequestProto) ProtoMessage() {}
 
 func (x *DeleteRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[38]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3455,7 @@ func (x *DeleteRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequestProto.ProtoReflect.Descriptor instead.
 func (*DeleteRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{38}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteRequestProto) GetSrc() string {
@@ -3385,7 +3481,7 @@ type DeleteResponseProto struct {
 
 func (x *DeleteResponseProto) Reset() {
 	*x = DeleteResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[39]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3493,7 @@ func (x *DeleteResponseProto) String() string {
 func (*DeleteResponseProto) ProtoMessage() {}
 
 func (x *DeleteResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[39]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3506,7 @@ func (x *DeleteResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponseProto.ProtoReflect.Descriptor instead.
 func (*DeleteResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{39}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteResponseProto) GetResult() bool {
@@ -3429,7 +3525,7 @@ type RenewLeaseRequestProto struct {
 
 func (x *RenewLeaseRequestProto) Reset() {
 	*x = RenewLeaseRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[40]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3537,7 @@ func (x *RenewLeaseRequestProto) String() string {
 func (*RenewLeaseRequestProto) ProtoMessage() {}
 
 func (x *RenewLeaseRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[40]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3550,7 @@ func (x *RenewLeaseRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequestProto.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{40}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RenewLeaseRequestProto) GetClientName() string {
@@ -3472,7 +3568,7 @@ type RenewLeaseResponseProto struct {
 
 func (x *RenewLeaseResponseProto) Reset() {
 	*x = RenewLeaseResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[41]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3484,7 +3580,7 @@ func (x *RenewLeaseResponseProto) String() string {
 func (*RenewLeaseResponseProto) ProtoMessage() {}
 
 func (x *RenewLeaseResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[41]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3497,7 +3593,7 @@ func (x *RenewLeaseResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponseProto.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{41}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{43}
 }
 
 type GetFsStatusRequestProto struct {
@@ -3508,7 +3604,7 @@ type GetFsStatusRequestProto struct {
 
 func (x *GetFsStatusRequestProto) Reset() {
 	*x = GetFsStatusRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[42]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +3616,7 @@ func (x *GetFsStatusRequestProto) String() string {
 func (*GetFsStatusRequestProto) ProtoMessage() {}
 
 func (x *GetFsStatusRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[42]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3533,7 +3629,7 @@ func (x *GetFsStatusRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFsStatusRequestProto.ProtoReflect.Descriptor instead.
 func (*GetFsStatusRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{42}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{44}
 }
 
 type GetFsStatsResponseProto struct {
@@ -3553,7 +3649,7 @@ type GetFsStatsResponseProto struct {
 
 func (x *GetFsStatsResponseProto) Reset() {
 	*x = GetFsStatsResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[43]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3565,7 +3661,7 @@ func (x *GetFsStatsResponseProto) String() string {
 func (*GetFsStatsResponseProto) ProtoMessage() {}
 
 func (x *GetFsStatsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[43]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3578,7 +3674,7 @@ func (x *GetFsStatsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFsStatsResponseProto.ProtoReflect.Descriptor instead.
 func (*GetFsStatsResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{43}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetFsStatsResponseProto) GetCapacity() uint64 {
@@ -3653,7 +3749,7 @@ type GetContentSummaryRequestProto struct {
 
 func (x *GetContentSummaryRequestProto) Reset() {
 	*x = GetContentSummaryRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[44]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3665,7 +3761,7 @@ func (x *GetContentSummaryRequestProto) String() string {
 func (*GetContentSummaryRequestProto) ProtoMessage() {}
 
 func (x *GetContentSummaryRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[44]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3678,7 +3774,7 @@ func (x *GetContentSummaryRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContentSummaryRequestProto.ProtoReflect.Descriptor instead.
 func (*GetContentSummaryRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{44}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetContentSummaryRequestProto) GetPath() string {
@@ -3697,7 +3793,7 @@ type GetContentSummaryResponseProto struct {
 
 func (x *GetContentSummaryResponseProto) Reset() {
 	*x = GetContentSummaryResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[45]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3709,7 +3805,7 @@ func (x *GetContentSummaryResponseProto) String() string {
 func (*GetContentSummaryResponseProto) ProtoMessage() {}
 
 func (x *GetContentSummaryResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[45]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3722,7 +3818,7 @@ func (x *GetContentSummaryResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContentSummaryResponseProto.ProtoReflect.Descriptor instead.
 func (*GetContentSummaryResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{45}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetContentSummaryResponseProto) GetSummary() *ContentSummaryProto {
@@ -3742,7 +3838,7 @@ type SetPermissionRequestProto struct {
 
 func (x *SetPermissionRequestProto) Reset() {
 	*x = SetPermissionRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[46]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3754,7 +3850,7 @@ func (x *SetPermissionRequestProto) String() string {
 func (*SetPermissionRequestProto) ProtoMessage() {}
 
 func (x *SetPermissionRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[46]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3767,7 +3863,7 @@ func (x *SetPermissionRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPermissionRequestProto.ProtoReflect.Descriptor instead.
 func (*SetPermissionRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{46}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SetPermissionRequestProto) GetSrc() string {
@@ -3792,7 +3888,7 @@ type SetPermissionResponseProto struct {
 
 func (x *SetPermissionResponseProto) Reset() {
 	*x = SetPermissionResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[47]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3804,7 +3900,7 @@ func (x *SetPermissionResponseProto) String() string {
 func (*SetPermissionResponseProto) ProtoMessage() {}
 
 func (x *SetPermissionResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[47]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3817,7 +3913,7 @@ func (x *SetPermissionResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPermissionResponseProto.ProtoReflect.Descriptor instead.
 func (*SetPermissionResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{47}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{49}
 }
 
 type SetOwnerRequestProto struct {
@@ -3831,7 +3927,7 @@ type SetOwnerRequestProto struct {
 
 func (x *SetOwnerRequestProto) Reset() {
 	*x = SetOwnerRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[48]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +3939,7 @@ func (x *SetOwnerRequestProto) String() string {
 func (*SetOwnerRequestProto) ProtoMessage() {}
 
 func (x *SetOwnerRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[48]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +3952,7 @@ func (x *SetOwnerRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOwnerRequestProto.ProtoReflect.Descriptor instead.
 func (*SetOwnerRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{48}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SetOwnerRequestProto) GetSrc() string {
@@ -3888,7 +3984,7 @@ type SetOwnerResponseProto struct {
 
 func (x *SetOwnerResponseProto) Reset() {
 	*x = SetOwnerResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[49]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3900,7 +3996,7 @@ func (x *SetOwnerResponseProto) String() string {
 func (*SetOwnerResponseProto) ProtoMessage() {}
 
 func (x *SetOwnerResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[49]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3913,7 +4009,7 @@ func (x *SetOwnerResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOwnerResponseProto.ProtoReflect.Descriptor instead.
 func (*SetOwnerResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{49}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{51}
 }
 
 type SetTimesRequestProto struct {
@@ -3927,7 +4023,7 @@ type SetTimesRequestProto struct {
 
 func (x *SetTimesRequestProto) Reset() {
 	*x = SetTimesRequestProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[50]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3939,7 +4035,7 @@ func (x *SetTimesRequestProto) String() string {
 func (*SetTimesRequestProto) ProtoMessage() {}
 
 func (x *SetTimesRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[50]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3952,7 +4048,7 @@ func (x *SetTimesRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimesRequestProto.ProtoReflect.Descriptor instead.
 func (*SetTimesRequestProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{50}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SetTimesRequestProto) GetSrc() string {
@@ -3984,7 +4080,7 @@ type SetTimesResponseProto struct {
 
 func (x *SetTimesResponseProto) Reset() {
 	*x = SetTimesResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[51]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3996,7 +4092,7 @@ func (x *SetTimesResponseProto) String() string {
 func (*SetTimesResponseProto) ProtoMessage() {}
 
 func (x *SetTimesResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[51]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4009,7 +4105,7 @@ func (x *SetTimesResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimesResponseProto.ProtoReflect.Descriptor instead.
 func (*SetTimesResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{51}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{53}
 }
 
 type BaseHeaderProto struct {
@@ -4022,7 +4118,7 @@ type BaseHeaderProto struct {
 
 func (x *BaseHeaderProto) Reset() {
 	*x = BaseHeaderProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[52]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4034,7 +4130,7 @@ func (x *BaseHeaderProto) String() string {
 func (*BaseHeaderProto) ProtoMessage() {}
 
 func (x *BaseHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[52]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4047,7 +4143,7 @@ func (x *BaseHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseHeaderProto.ProtoReflect.Descriptor instead.
 func (*BaseHeaderProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{52}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *BaseHeaderProto) GetBlock() *ExtendedBlockProto {
@@ -4074,7 +4170,7 @@ type ClientOperationHeaderProto struct {
 
 func (x *ClientOperationHeaderProto) Reset() {
 	*x = ClientOperationHeaderProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[53]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4086,7 +4182,7 @@ func (x *ClientOperationHeaderProto) String() string {
 func (*ClientOperationHeaderProto) ProtoMessage() {}
 
 func (x *ClientOperationHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[53]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4099,7 +4195,7 @@ func (x *ClientOperationHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientOperationHeaderProto.ProtoReflect.Descriptor instead.
 func (*ClientOperationHeaderProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{53}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ClientOperationHeaderProto) GetBaseHeader() *BaseHeaderProto {
@@ -4126,7 +4222,7 @@ type ChecksumProto struct {
 
 func (x *ChecksumProto) Reset() {
 	*x = ChecksumProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[54]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4138,7 +4234,7 @@ func (x *ChecksumProto) String() string {
 func (*ChecksumProto) ProtoMessage() {}
 
 func (x *ChecksumProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[54]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4151,7 +4247,7 @@ func (x *ChecksumProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChecksumProto.ProtoReflect.Descriptor instead.
 func (*ChecksumProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{54}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ChecksumProto) GetType() ChecksumTypeProto {
@@ -4185,7 +4281,7 @@ const (
 
 func (x *OpReadBlockProto) Reset() {
 	*x = OpReadBlockProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[55]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4197,7 +4293,7 @@ func (x *OpReadBlockProto) String() string {
 func (*OpReadBlockProto) ProtoMessage() {}
 
 func (x *OpReadBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[55]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4210,7 +4306,7 @@ func (x *OpReadBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReadBlockProto.ProtoReflect.Descriptor instead.
 func (*OpReadBlockProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{55}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *OpReadBlockProto) GetHeader() *ClientOperationHeaderProto {
@@ -4257,7 +4353,7 @@ type OpWriteBlockProto struct {
 
 func (x *OpWriteBlockProto) Reset() {
 	*x = OpWriteBlockProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[56]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4269,7 +4365,7 @@ func (x *OpWriteBlockProto) String() string {
 func (*OpWriteBlockProto) ProtoMessage() {}
 
 func (x *OpWriteBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[56]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4282,7 +4378,7 @@ func (x *OpWriteBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpWriteBlockProto.ProtoReflect.Descriptor instead.
 func (*OpWriteBlockProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{56}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *OpWriteBlockProto) GetHeader() *ClientOperationHeaderProto {
@@ -4350,7 +4446,7 @@ type OpBlockChecksumProto struct {
 
 func (x *OpBlockChecksumProto) Reset() {
 	*x = OpBlockChecksumProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[57]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4362,7 +4458,7 @@ func (x *OpBlockChecksumProto) String() string {
 func (*OpBlockChecksumProto) ProtoMessage() {}
 
 func (x *OpBlockChecksumProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[57]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4375,7 +4471,7 @@ func (x *OpBlockChecksumProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpBlockChecksumProto.ProtoReflect.Descriptor instead.
 func (*OpBlockChecksumProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{57}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *OpBlockChecksumProto) GetHeader() *BaseHeaderProto {
@@ -4403,7 +4499,7 @@ const (
 
 func (x *PacketHeaderProto) Reset() {
 	*x = PacketHeaderProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[58]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4415,7 +4511,7 @@ func (x *PacketHeaderProto) String() string {
 func (*PacketHeaderProto) ProtoMessage() {}
 
 func (x *PacketHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[58]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4428,7 +4524,7 @@ func (x *PacketHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PacketHeaderProto.ProtoReflect.Descriptor instead.
 func (*PacketHeaderProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{58}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PacketHeaderProto) GetOffsetInBlock() int64 {
@@ -4483,7 +4579,7 @@ const (
 
 func (x *PipelineAckProto) Reset() {
 	*x = PipelineAckProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[59]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4495,7 +4591,7 @@ func (x *PipelineAckProto) String() string {
 func (*PipelineAckProto) ProtoMessage() {}
 
 func (x *PipelineAckProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[59]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4508,7 +4604,7 @@ func (x *PipelineAckProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipelineAckProto.ProtoReflect.Descriptor instead.
 func (*PipelineAckProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{59}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PipelineAckProto) GetSeqno() int64 {
@@ -4549,7 +4645,7 @@ type ReadOpChecksumInfoProto struct {
 
 func (x *ReadOpChecksumInfoProto) Reset() {
 	*x = ReadOpChecksumInfoProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[60]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4561,7 +4657,7 @@ func (x *ReadOpChecksumInfoProto) String() string {
 func (*ReadOpChecksumInfoProto) ProtoMessage() {}
 
 func (x *ReadOpChecksumInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[60]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4574,7 +4670,7 @@ func (x *ReadOpChecksumInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOpChecksumInfoProto.ProtoReflect.Descriptor instead.
 func (*ReadOpChecksumInfoProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{60}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReadOpChecksumInfoProto) GetChecksum() *ChecksumProto {
@@ -4603,7 +4699,7 @@ type OpBlockChecksumResponseProto struct {
 
 func (x *OpBlockChecksumResponseProto) Reset() {
 	*x = OpBlockChecksumResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[61]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4615,7 +4711,7 @@ func (x *OpBlockChecksumResponseProto) String() string {
 func (*OpBlockChecksumResponseProto) ProtoMessage() {}
 
 func (x *OpBlockChecksumResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[61]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4628,7 +4724,7 @@ func (x *OpBlockChecksumResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpBlockChecksumResponseProto.ProtoReflect.Descriptor instead.
 func (*OpBlockChecksumResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{61}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *OpBlockChecksumResponseProto) GetBytesPerCrc() uint32 {
@@ -4672,7 +4768,7 @@ type BlockOpResponseProto struct {
 
 func (x *BlockOpResponseProto) Reset() {
 	*x = BlockOpResponseProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[62]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4684,7 +4780,7 @@ func (x *BlockOpResponseProto) String() string {
 func (*BlockOpResponseProto) ProtoMessage() {}
 
 func (x *BlockOpResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[62]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4697,7 +4793,7 @@ func (x *BlockOpResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockOpResponseProto.ProtoReflect.Descriptor instead.
 func (*BlockOpResponseProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{62}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *BlockOpResponseProto) GetStatus() Status {
@@ -4744,7 +4840,7 @@ type ClientReadStatusProto struct {
 
 func (x *ClientReadStatusProto) Reset() {
 	*x = ClientReadStatusProto{}
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[63]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4756,7 +4852,7 @@ func (x *ClientReadStatusProto) String() string {
 func (*ClientReadStatusProto) ProtoMessage() {}
 
 func (x *ClientReadStatusProto) ProtoReflect() protoreflect.Message {
-	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[63]
+	mi := &file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4769,7 +4865,7 @@ func (x *ClientReadStatusProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientReadStatusProto.ProtoReflect.Descriptor instead.
 func (*ClientReadStatusProto) Descriptor() ([]byte, []int) {
-	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{63}
+	return file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ClientReadStatusProto) GetStatus() Status {
@@ -5029,6 +5125,11 @@ const file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDesc = "" +
 	"\x04last\x18\x03 \x01(\v2!.weir.hdfstest.ExtendedBlockProtoR\x04last\x12\x19\n" +
 	"\x06fileId\x18\x04 \x01(\x04:\x010R\x06fileId\"/\n" +
 	"\x15CompleteResponseProto\x12\x16\n" +
+	"\x06result\x18\x01 \x02(\bR\x06result\"8\n" +
+	"\x12RenameRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x02 \x02(\tR\x03dst\"-\n" +
+	"\x13RenameResponseProto\x12\x16\n" +
 	"\x06result\x18\x01 \x02(\bR\x06result\"\x81\x01\n" +
 	"\x13Rename2RequestProto\x12\x10\n" +
 	"\x03src\x18\x01 \x02(\tR\x03src\x12\x10\n" +
@@ -5196,7 +5297,7 @@ func file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDescGZIP() []byte {
 }
 
 var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_goTypes = []any{
 	(RpcKindProto)(0),                             // 0: weir.hdfstest.RpcKindProto
 	(StorageTypeProto)(0),                         // 1: weir.hdfstest.StorageTypeProto
@@ -5245,34 +5346,36 @@ var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_goTypes = []any{
 	(*UpdateBlockForPipelineResponseProto)(nil),   // 44: weir.hdfstest.UpdateBlockForPipelineResponseProto
 	(*CompleteRequestProto)(nil),                  // 45: weir.hdfstest.CompleteRequestProto
 	(*CompleteResponseProto)(nil),                 // 46: weir.hdfstest.CompleteResponseProto
-	(*Rename2RequestProto)(nil),                   // 47: weir.hdfstest.Rename2RequestProto
-	(*Rename2ResponseProto)(nil),                  // 48: weir.hdfstest.Rename2ResponseProto
-	(*DeleteRequestProto)(nil),                    // 49: weir.hdfstest.DeleteRequestProto
-	(*DeleteResponseProto)(nil),                   // 50: weir.hdfstest.DeleteResponseProto
-	(*RenewLeaseRequestProto)(nil),                // 51: weir.hdfstest.RenewLeaseRequestProto
-	(*RenewLeaseResponseProto)(nil),               // 52: weir.hdfstest.RenewLeaseResponseProto
-	(*GetFsStatusRequestProto)(nil),               // 53: weir.hdfstest.GetFsStatusRequestProto
-	(*GetFsStatsResponseProto)(nil),               // 54: weir.hdfstest.GetFsStatsResponseProto
-	(*GetContentSummaryRequestProto)(nil),         // 55: weir.hdfstest.GetContentSummaryRequestProto
-	(*GetContentSummaryResponseProto)(nil),        // 56: weir.hdfstest.GetContentSummaryResponseProto
-	(*SetPermissionRequestProto)(nil),             // 57: weir.hdfstest.SetPermissionRequestProto
-	(*SetPermissionResponseProto)(nil),            // 58: weir.hdfstest.SetPermissionResponseProto
-	(*SetOwnerRequestProto)(nil),                  // 59: weir.hdfstest.SetOwnerRequestProto
-	(*SetOwnerResponseProto)(nil),                 // 60: weir.hdfstest.SetOwnerResponseProto
-	(*SetTimesRequestProto)(nil),                  // 61: weir.hdfstest.SetTimesRequestProto
-	(*SetTimesResponseProto)(nil),                 // 62: weir.hdfstest.SetTimesResponseProto
-	(*BaseHeaderProto)(nil),                       // 63: weir.hdfstest.BaseHeaderProto
-	(*ClientOperationHeaderProto)(nil),            // 64: weir.hdfstest.ClientOperationHeaderProto
-	(*ChecksumProto)(nil),                         // 65: weir.hdfstest.ChecksumProto
-	(*OpReadBlockProto)(nil),                      // 66: weir.hdfstest.OpReadBlockProto
-	(*OpWriteBlockProto)(nil),                     // 67: weir.hdfstest.OpWriteBlockProto
-	(*OpBlockChecksumProto)(nil),                  // 68: weir.hdfstest.OpBlockChecksumProto
-	(*PacketHeaderProto)(nil),                     // 69: weir.hdfstest.PacketHeaderProto
-	(*PipelineAckProto)(nil),                      // 70: weir.hdfstest.PipelineAckProto
-	(*ReadOpChecksumInfoProto)(nil),               // 71: weir.hdfstest.ReadOpChecksumInfoProto
-	(*OpBlockChecksumResponseProto)(nil),          // 72: weir.hdfstest.OpBlockChecksumResponseProto
-	(*BlockOpResponseProto)(nil),                  // 73: weir.hdfstest.BlockOpResponseProto
-	(*ClientReadStatusProto)(nil),                 // 74: weir.hdfstest.ClientReadStatusProto
+	(*RenameRequestProto)(nil),                    // 47: weir.hdfstest.RenameRequestProto
+	(*RenameResponseProto)(nil),                   // 48: weir.hdfstest.RenameResponseProto
+	(*Rename2RequestProto)(nil),                   // 49: weir.hdfstest.Rename2RequestProto
+	(*Rename2ResponseProto)(nil),                  // 50: weir.hdfstest.Rename2ResponseProto
+	(*DeleteRequestProto)(nil),                    // 51: weir.hdfstest.DeleteRequestProto
+	(*DeleteResponseProto)(nil),                   // 52: weir.hdfstest.DeleteResponseProto
+	(*RenewLeaseRequestProto)(nil),                // 53: weir.hdfstest.RenewLeaseRequestProto
+	(*RenewLeaseResponseProto)(nil),               // 54: weir.hdfstest.RenewLeaseResponseProto
+	(*GetFsStatusRequestProto)(nil),               // 55: weir.hdfstest.GetFsStatusRequestProto
+	(*GetFsStatsResponseProto)(nil),               // 56: weir.hdfstest.GetFsStatsResponseProto
+	(*GetContentSummaryRequestProto)(nil),         // 57: weir.hdfstest.GetContentSummaryRequestProto
+	(*GetContentSummaryResponseProto)(nil),        // 58: weir.hdfstest.GetContentSummaryResponseProto
+	(*SetPermissionRequestProto)(nil),             // 59: weir.hdfstest.SetPermissionRequestProto
+	(*SetPermissionResponseProto)(nil),            // 60: weir.hdfstest.SetPermissionResponseProto
+	(*SetOwnerRequestProto)(nil),                  // 61: weir.hdfstest.SetOwnerRequestProto
+	(*SetOwnerResponseProto)(nil),                 // 62: weir.hdfstest.SetOwnerResponseProto
+	(*SetTimesRequestProto)(nil),                  // 63: weir.hdfstest.SetTimesRequestProto
+	(*SetTimesResponseProto)(nil),                 // 64: weir.hdfstest.SetTimesResponseProto
+	(*BaseHeaderProto)(nil),                       // 65: weir.hdfstest.BaseHeaderProto
+	(*ClientOperationHeaderProto)(nil),            // 66: weir.hdfstest.ClientOperationHeaderProto
+	(*ChecksumProto)(nil),                         // 67: weir.hdfstest.ChecksumProto
+	(*OpReadBlockProto)(nil),                      // 68: weir.hdfstest.OpReadBlockProto
+	(*OpWriteBlockProto)(nil),                     // 69: weir.hdfstest.OpWriteBlockProto
+	(*OpBlockChecksumProto)(nil),                  // 70: weir.hdfstest.OpBlockChecksumProto
+	(*PacketHeaderProto)(nil),                     // 71: weir.hdfstest.PacketHeaderProto
+	(*PipelineAckProto)(nil),                      // 72: weir.hdfstest.PipelineAckProto
+	(*ReadOpChecksumInfoProto)(nil),               // 73: weir.hdfstest.ReadOpChecksumInfoProto
+	(*OpBlockChecksumResponseProto)(nil),          // 74: weir.hdfstest.OpBlockChecksumResponseProto
+	(*BlockOpResponseProto)(nil),                  // 75: weir.hdfstest.BlockOpResponseProto
+	(*ClientReadStatusProto)(nil),                 // 76: weir.hdfstest.ClientReadStatusProto
 }
 var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_depIdxs = []int32{
 	0,  // 0: weir.hdfstest.RpcRequestHeaderProto.rpcKind:type_name -> weir.hdfstest.RpcKindProto
@@ -5313,20 +5416,20 @@ var file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_depIdxs = []int32{
 	17, // 35: weir.hdfstest.SetPermissionRequestProto.permission:type_name -> weir.hdfstest.FsPermissionProto
 	18, // 36: weir.hdfstest.BaseHeaderProto.block:type_name -> weir.hdfstest.ExtendedBlockProto
 	16, // 37: weir.hdfstest.BaseHeaderProto.token:type_name -> weir.hdfstest.TokenProto
-	63, // 38: weir.hdfstest.ClientOperationHeaderProto.baseHeader:type_name -> weir.hdfstest.BaseHeaderProto
+	65, // 38: weir.hdfstest.ClientOperationHeaderProto.baseHeader:type_name -> weir.hdfstest.BaseHeaderProto
 	2,  // 39: weir.hdfstest.ChecksumProto.type:type_name -> weir.hdfstest.ChecksumTypeProto
-	64, // 40: weir.hdfstest.OpReadBlockProto.header:type_name -> weir.hdfstest.ClientOperationHeaderProto
-	64, // 41: weir.hdfstest.OpWriteBlockProto.header:type_name -> weir.hdfstest.ClientOperationHeaderProto
+	66, // 40: weir.hdfstest.OpReadBlockProto.header:type_name -> weir.hdfstest.ClientOperationHeaderProto
+	66, // 41: weir.hdfstest.OpWriteBlockProto.header:type_name -> weir.hdfstest.ClientOperationHeaderProto
 	20, // 42: weir.hdfstest.OpWriteBlockProto.targets:type_name -> weir.hdfstest.DatanodeInfoProto
 	10, // 43: weir.hdfstest.OpWriteBlockProto.stage:type_name -> weir.hdfstest.OpWriteBlockProto.BlockConstructionStage
-	65, // 44: weir.hdfstest.OpWriteBlockProto.requestedChecksum:type_name -> weir.hdfstest.ChecksumProto
-	63, // 45: weir.hdfstest.OpBlockChecksumProto.header:type_name -> weir.hdfstest.BaseHeaderProto
+	67, // 44: weir.hdfstest.OpWriteBlockProto.requestedChecksum:type_name -> weir.hdfstest.ChecksumProto
+	65, // 45: weir.hdfstest.OpBlockChecksumProto.header:type_name -> weir.hdfstest.BaseHeaderProto
 	4,  // 46: weir.hdfstest.PipelineAckProto.reply:type_name -> weir.hdfstest.Status
-	65, // 47: weir.hdfstest.ReadOpChecksumInfoProto.checksum:type_name -> weir.hdfstest.ChecksumProto
+	67, // 47: weir.hdfstest.ReadOpChecksumInfoProto.checksum:type_name -> weir.hdfstest.ChecksumProto
 	2,  // 48: weir.hdfstest.OpBlockChecksumResponseProto.crcType:type_name -> weir.hdfstest.ChecksumTypeProto
 	4,  // 49: weir.hdfstest.BlockOpResponseProto.status:type_name -> weir.hdfstest.Status
-	72, // 50: weir.hdfstest.BlockOpResponseProto.checksumResponse:type_name -> weir.hdfstest.OpBlockChecksumResponseProto
-	71, // 51: weir.hdfstest.BlockOpResponseProto.readOpChecksumInfo:type_name -> weir.hdfstest.ReadOpChecksumInfoProto
+	74, // 50: weir.hdfstest.BlockOpResponseProto.checksumResponse:type_name -> weir.hdfstest.OpBlockChecksumResponseProto
+	73, // 51: weir.hdfstest.BlockOpResponseProto.readOpChecksumInfo:type_name -> weir.hdfstest.ReadOpChecksumInfoProto
 	4,  // 52: weir.hdfstest.ClientReadStatusProto.status:type_name -> weir.hdfstest.Status
 	53, // [53:53] is the sub-list for method output_type
 	53, // [53:53] is the sub-list for method input_type
@@ -5346,7 +5449,7 @@ func file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDesc), len(file_io_hdfs_hdfstest_internal_hdfspb_hadoop_proto_rawDesc)),
 			NumEnums:      11,
-			NumMessages:   64,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
