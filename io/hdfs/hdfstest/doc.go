@@ -1,8 +1,9 @@
 // Package hdfstest is an HDFS server for tests and demos: a namenode and one
 // datanode in the process, on loopback, that speak the real protocols, so
-// that an unmodified HDFS client (github.com/colinmarc/hdfs/v2, or Hadoop's
-// own) can stat, list, read, create, write, rename and delete files with
-// nothing installed. Like franz-go's kfake for Kafka, it is a fake that
+// that an unmodified HDFS client can stat, list, read, create, write,
+// rename and delete files with nothing installed. It is tested with
+// github.com/colinmarc/hdfs/v2; Hadoop's own client speaks the same
+// protocols, but has not been tried. Like franz-go's kfake for Kafka, it is a fake that
 // speaks the protocol, not a mock.
 //
 // The namenode speaks Hadoop IPC (the "hrpc" connection header, an
@@ -38,12 +39,14 @@
 //     or concat, and no pipeline recovery (a failed write fails). While a
 //     file is being written, its length counts the blocks finished so far.
 //   - Leases never expire: a file left open by a client that went away stays
-//     open (delete it or restart the server). Nothing is timed out.
+//     open until it is deleted or the server restarts (which closes it with
+//     the blocks its writer finished).
 //   - The namespace is kept in memory (and written to namespace.json under
 //     the directory after every change, so a restarted server sees the files
 //     it had); block files are not fsynced. Edits are not logged.
-//   - The datanode is advertised on the namenode's host (127.0.0.1 when it
-//     listens on every interface), so clients must reach that address.
+//   - The datanode is advertised at the address it listens on (by default
+//     the namenode's host; 127.0.0.1 if that is every interface), so clients
+//     must reach that address.
 //
 // Dependency direction: hdfstest imports its generated protocol types
 // (internal/hdfspb) and google.golang.org/protobuf; it never imports an HDFS
