@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/weir-dev/weir/io/fsys"
+	"github.com/weir-dev/weir/io/hdfs/hdfstest"
 )
 
 func TestResolveLocal(t *testing.T) {
@@ -91,12 +92,34 @@ func TestGlobAndFiles(t *testing.T) {
 	}
 }
 
+// TestWriteRenameRemove runs on the local disk and on HDFS (the in-repo
+// server, with small blocks so that the file spans several).
 func TestWriteRenameRemove(t *testing.T) {
-	dir := t.TempDir()
-	f := fsys.Local
+	srv, err := hdfstest.Start(t.TempDir(), hdfstest.BlockSize(4<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	u, _ := url.Parse(srv.URI() + "fsys-test")
+	hdfs, hdir, err := fsys.Resolve(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("local", func(t *testing.T) { writeRenameRemove(t, fsys.Local, t.TempDir()) })
+	t.Run("hdfs", func(t *testing.T) { writeRenameRemove(t, hdfs, hdir) })
+}
+
+func writeRenameRemove(t *testing.T, f fsys.FS, dir string) {
 	p := filepath.Join(dir, "sub", "x")
 	if err := f.MkdirAll(filepath.Dir(p)); err != nil {
 		t.Fatal(err)
+	}
+	big := []byte(strings.Repeat("hello, blocks ", 1000)) // 14000 bytes: four blocks
+	if err := fsys.WriteFile(f, p+".big", big); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fsys.ReadFile(f, p+".big"); err != nil || string(b) != string(big) {
+		t.Fatalf("read back %d bytes, %v; wrote %d", len(b), err, len(big))
 	}
 	if err := fsys.WriteFile(f, p+".tmp", []byte("hello")); err != nil {
 		t.Fatal(err)
