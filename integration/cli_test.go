@@ -169,7 +169,7 @@ func TestCLIBadInput(t *testing.T) {
 		{"schema mismatch", []string{"--bind", "pageviews=" + wrong, out("counts"), out("late")}, 1, `column "viewerId" is utf8 in the file`},
 		{"unbound read", []string{out("counts"), out("late")}, 1, `weir: runner: binding "pageviews": the pipeline reads it`},
 		{"binding for nothing", []string{"--bind", "pageviews=" + in, out("counts"), out("late"), out("typo")}, 1, `weir: runner: binding "typo": the pipeline has no source or sink of that name`},
-		{"bad flag value", []string{"--mode", "batch", "--bind", "pageviews=" + in, out("counts"), out("late")}, 2, `weir: runner: invalid options: --mode="batch": want backfill or stream`},
+		{"bad flag value", []string{"--mode", "batch", "--bind", "pageviews=" + in, out("counts"), out("late")}, 2, `weir: runner: invalid options: --mode="batch": want backfill, stream or backfill-then-stream`},
 		{"unbounded needs stream", []string{"--bind", "pageviews=" + in, "--bind", "counts=mem://nothing", out("late")}, 1, `weir: runner: binding "counts"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

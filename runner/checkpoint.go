@@ -55,6 +55,8 @@ type checkpointMetaFile struct {
 	// States has the schema version of every state cell, by transform and
 	// cell, so that a job resumed with older code fails at launch.
 	States stateVersions `json:"states,omitempty"`
+	// Phase is "history" or "live" in backfill-then-stream mode.
+	Phase string `json:"phase,omitempty"`
 }
 
 // stateVersions are schema versions by transform and state cell.

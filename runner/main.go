@@ -38,11 +38,13 @@ type Flags struct {
 	CheckpointInterval time.Duration
 	Changelog          string
 	From, To           string
+	Then               []string
+	Handover           string
 }
 
 // Register adds the runner's flags to fs.
 func (f *Flags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Mode, "mode", "", "backfill (bounded input, fire everything, exit) or stream (run until stopped or drained) (default backfill)")
+	fs.StringVar(&f.Mode, "mode", "", "backfill (bounded input, fire everything, exit), stream (run until stopped or drained), or backfill-then-stream (history from --bind, then live from --then, one state) (default backfill)")
 	fs.StringArrayVar(&f.Bind, "bind", nil, "bind a logical source or sink to a URI: NAME=URI (repeatable)")
 	fs.StringVar(&f.Job, "job", "", "YAML job file with mode, bind, state-dir, parallelism, dead-letter; flags override it")
 	fs.StringVar(&f.StateDir, "state-dir", "", "directory of the Pebble state backend (default: a temporary directory)")
@@ -54,6 +56,8 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
 	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
+	fs.StringArrayVar(&f.Then, "then", nil, "backfill-then-stream: the live binding of a source once its history is read: NAME=kafka://... (repeatable)")
+	fs.StringVar(&f.Handover, "handover", "", "backfill-then-stream: where the history ends: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json beside a topic it copies)")
 	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
 	fs.StringVar(&f.To, "to", "", "only event times before this (same forms as --from)")
 	fs.StringVar(&f.Changelog, "changelog", "", "with --checkpoint-dir: also write every state change to Kafka, kafka://host:port/PREFIX (a compacted topic PREFIX-<transform>-changelog per keyed transform); checkpoints then keep no copy of the state, and a restart on another machine rebuilds it from the changelog")
@@ -71,6 +75,8 @@ type JobFile struct {
 	Changelog     string            `yaml:"changelog"`
 	From          string            `yaml:"from"`
 	To            string            `yaml:"to"`
+	Then          map[string]string `yaml:"then"`
+	Handover      string            `yaml:"handover"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -100,7 +106,13 @@ func (f *Flags) Options() (Options, error) {
 			return o, err
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
-		o.CheckpointDir, o.Changelog = j.CheckpointDir, j.Changelog
+		o.CheckpointDir, o.Changelog, o.Handover = j.CheckpointDir, j.Changelog, j.Handover
+		for k, v := range j.Then {
+			if o.Then == nil {
+				o.Then = map[string]string{}
+			}
+			o.Then[k] = v
+		}
 		if f.From == "" {
 			f.From = j.From
 		}
@@ -151,6 +163,20 @@ func (f *Flags) Options() (Options, error) {
 			errs = append(errs, fmt.Errorf("%w: %s %q: %v", ErrOptions, tv.flag, tv.v, err))
 		}
 		*tv.dst = t
+	}
+	if f.Handover != "" {
+		o.Handover = f.Handover
+	}
+	for _, b := range f.Then {
+		name, uri, ok := strings.Cut(b, "=")
+		if !ok || name == "" || uri == "" {
+			errs = append(errs, fmt.Errorf("%w: --then %q: want NAME=URI", ErrOptions, b))
+			continue
+		}
+		if o.Then == nil {
+			o.Then = map[string]string{}
+		}
+		o.Then[name] = uri
 	}
 	for _, b := range f.Bind {
 		name, uri, ok := strings.Cut(b, "=")

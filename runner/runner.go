@@ -58,6 +58,10 @@ const (
 	Backfill Mode = "backfill"
 	// Stream reads until stopped or drained.
 	Stream Mode = "stream"
+	// BackfillThenStream reads history from the bindings to its end, then
+	// continues on the Then bindings, live, with the same state (see
+	// Options.Then and Options.Handover).
+	BackfillThenStream Mode = "backfill-then-stream"
 )
 
 // Errors of the runner, for errors.Is.
@@ -117,6 +121,21 @@ type Options struct {
 	// skip what they know to be outside (Parquet row groups by statistics,
 	// date=/hour= partition folders).
 	From, To time.Time
+	// Then, in BackfillThenStream mode, binds sources again for the live
+	// part, by name: kafka:// topics that continue the history bound in
+	// Bindings.
+	Then map[string]string
+	// Handover says where the history ends and the live part starts: an
+	// event time (RFC 3339, a date or epoch ms; history records from it on
+	// and live records before it are dropped, and topics start at the
+	// first offset of that time), or the URI of a handover file giving the
+	// topic's offsets that follow the history (exact; weir cp writes one
+	// as _kafka-offsets.json beside a topic it copies).
+	Handover string
+
+	// phase and stopAtEnd drive the two runs of BackfillThenStream.
+	phase     string
+	stopAtEnd bool
 	// Changelog, with CheckpointDir, writes every state change to a Kafka
 	// changelog too (kafka://host:port/PREFIX; see kafka.OpenChangelog),
 	// in a transaction per checkpoint. Checkpoints then keep no copy of the
@@ -171,14 +190,27 @@ func (o *Options) EnsureDefaults() {
 func (o *Options) Validate() error {
 	var errs []error
 	switch o.Mode {
-	case Backfill, Stream:
+	case Backfill, Stream, BackfillThenStream:
 	default:
-		errs = append(errs, fmt.Errorf("%w: --mode=%q: want backfill or stream", ErrOptions, o.Mode))
+		errs = append(errs, fmt.Errorf("%w: --mode=%q: want backfill, stream or backfill-then-stream", ErrOptions, o.Mode))
 	}
 	switch o.StateBackend {
 	case "pebble", "memory":
 	default:
 		errs = append(errs, fmt.Errorf("%w: --state-backend=%q: want pebble or memory", ErrOptions, o.StateBackend))
+	}
+	if o.Mode == BackfillThenStream {
+		if o.CheckpointDir == "" {
+			errs = append(errs, fmt.Errorf("%w: --mode=backfill-then-stream needs --checkpoint-dir (the history's state is handed to the live part through a checkpoint)", ErrOptions))
+		}
+		if len(o.Then) == 0 {
+			errs = append(errs, fmt.Errorf("%w: --mode=backfill-then-stream needs --then NAME=URI for the live sources", ErrOptions))
+		}
+		if o.Handover == "" {
+			errs = append(errs, fmt.Errorf("%w: --mode=backfill-then-stream needs --handover: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json)", ErrOptions))
+		}
+	} else if len(o.Then) > 0 || o.Handover != "" {
+		errs = append(errs, fmt.Errorf("%w: --then and --handover are for --mode=backfill-then-stream", ErrOptions))
 	}
 	if o.CheckpointDir != "" && o.Mode == Backfill {
 		errs = append(errs, fmt.Errorf("%w: --checkpoint-dir: checkpoints are for --mode=stream (a backfill reruns from its files)", ErrOptions))
@@ -225,6 +257,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Mode == BackfillThenStream {
+		return runBackfillThenStream(ctx, p, opts)
 	}
 	g := p.Graph()
 	if err := g.Validate(); err != nil {
@@ -373,6 +408,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		Logger:      log,
 		Metrics:     metrics,
 		Range:       opts.timeRange(),
+		StopAtEnd:   opts.stopAtEnd,
 	}
 	if ckpts != nil {
 		cfg.CheckpointInterval = opts.CheckpointInterval
@@ -386,7 +422,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 				}
 				cm = &changelogMeta{URI: opts.Changelog, Handle: h, Base: clog.base}
 			}
-			size, err := ckpts.write(backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states})
+			size, err := ckpts.write(backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states, Phase: opts.phase})
 			if err != nil {
 				return err
 			}
@@ -422,6 +458,11 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 
 	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Checkpoints: checkpoints, Drained: drained(), Stopped: stopped()}
 	res.Read, res.Written, res.Late = metrics.Snapshot()
+	if opts.stopAtEnd && finalCheckpoint {
+		// The history of a backfill-then-stream job was read to its end
+		// and stopped there: the live part resumes from its checkpoint.
+		res.Stopped = true
+	}
 	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		runErr = cause
 	}

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
 	"reflect"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/weir-dev/weir/io/codec"
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/fsys"
+	"github.com/weir-dev/weir/io/kafka"
 )
 
 func newCpCmd(a *app) *cobra.Command {
@@ -23,7 +27,10 @@ func newCpCmd(a *app) *cobra.Command {
 		Long: `Copy every record of SRC to DST, through the same connectors pipelines use.
 JSON records are copied as they are; Parquet records are read as maps and
 written as JSON. A source without an end (a Kafka topic without ?until=)
-is copied until --limit records or Ctrl-C; DST is committed then.`,
+is copied until --limit records or Ctrl-C; DST is committed then. A
+bounded topic copied whole into a directory (DST ending in /) leaves
+_kafka-offsets.json there: the offsets that follow the copy, from which
+--mode=backfill-then-stream --handover continues exactly.`,
 		Example: `  weir cp file://events.jsonl 'kafka://127.0.0.1:9092/pageviews?key=viewerId'
   weir cp 'kafka://127.0.0.1:9092/counts?until=latest' file://counts.jsonl`,
 		Args: cobra.ExactArgs(2),
@@ -41,6 +48,30 @@ is copied until --limit records or Ctrl-C; DST is committed then.`,
 	}
 	cmd.Flags().Int64Var(&limit, "limit", 0, "stop after this many records (0: no limit)")
 	return cmd
+}
+
+// splitFolder makes a split's ID a folder name: "pageviews/3" is
+// "pageviews-3".
+func splitFolder(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == ':' || r == '#' || r == '?' {
+			return '-'
+		}
+		return r
+	}, strings.TrimPrefix(id, "/"))
+}
+
+// writeHandover writes h as kafka.HandoverFile in the directory du names.
+func writeHandover(du *url.URL, h kafka.Handover) error {
+	f, dir, err := fsys.Resolve(du)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsys.WriteFile(f, path.Join(dir, kafka.HandoverFile), append(b, '\n'))
 }
 
 func isParquet(u *url.URL) bool {
@@ -73,19 +104,47 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 		return 0, 0, err
 	}
 	defer source.Close()
-	sink, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: "destination", URI: du, Type: t})
-	if err != nil {
-		return 0, 0, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			sink.Abort()
-		}
-	}()
 	splits, err := source.Splits(ctx)
 	if err != nil {
 		return 0, 0, err
+	}
+	// Into a directory, each split of several gets its own folder: a
+	// split's records keep their order in their own file, so that reading
+	// the copy back gives each the watermark it had (one file of
+	// interleaved partitions would be disordered beyond any bound).
+	perSplit := strings.HasSuffix(du.Path, "/") && len(splits) > 1
+	sinks := make([]connector.Sink, len(splits))
+	committed := false
+	defer func() {
+		if !committed {
+			for i, s := range sinks {
+				if s != nil && (i == 0 || perSplit) {
+					s.Abort()
+				}
+			}
+		}
+	}()
+	for i, sp := range splits {
+		if i > 0 && !perSplit {
+			sinks[i] = sinks[0]
+			continue
+		}
+		u := du
+		if perSplit {
+			c := *du
+			c.Path = du.Path + splitFolder(sp.ID()) + "/"
+			u = &c
+		}
+		if sinks[i], err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "destination", URI: u, Type: t}); err != nil {
+			return 0, 0, err
+		}
+	}
+	if len(splits) == 0 {
+		sink, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: "destination", URI: du, Type: t})
+		if err != nil {
+			return 0, 0, err
+		}
+		sinks = append(sinks, sink)
 	}
 	readers := make([]connector.Reader, len(splits))
 	for i, sp := range splits {
@@ -119,7 +178,7 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 			if len(vals) > 0 {
 				// Records already read are written even when Ctrl-C
 				// came meanwhile.
-				if err := sink.Write(context.WithoutCancel(ctx), vals); err != nil {
+				if err := sinks[i].Write(context.WithoutCancel(ctx), vals); err != nil {
 					return n, bad, err
 				}
 				n += int64(len(vals))
@@ -143,9 +202,21 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 	}
 	// An unbounded source's copy ends at --limit or Ctrl-C: keep what was
 	// copied, with a context that is still live.
-	if err := sink.Commit(context.WithoutCancel(ctx)); err != nil {
-		return n, bad, err
+	for i, s := range sinks {
+		if i > 0 && !perSplit {
+			continue // the one sink, shared
+		}
+		if err := s.Commit(context.WithoutCancel(ctx)); err != nil {
+			return n, bad, err
+		}
 	}
 	committed = true
+	// A whole bounded topic copied into a directory: say where the copy
+	// ends, for a backfill that then streams from the topic.
+	if h, ok := kafka.SourceHandover(source); ok && limit <= 0 && strings.HasSuffix(du.Path, "/") {
+		if err := writeHandover(du, h); err != nil {
+			return n, bad, fmt.Errorf("copied, but writing %s: %w", kafka.HandoverFile, err)
+		}
+	}
 	return n, bad, nil
 }

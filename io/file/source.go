@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"reflect"
@@ -251,6 +252,48 @@ type boundedSplit struct{ *split }
 
 func (b boundedSplit) EventTimeBounds() (windowing.Time, windowing.Time) { return b.min, b.max }
 
+// OpenAt opens the split and skips the records before pos, a count of
+// records read (Position): files are read again from their start, which is
+// what makes a file split resumable for a stream run's checkpoints (a
+// backfill-then-stream job's history).
+func (s *split) OpenAt(ctx context.Context, pos []byte) (connector.Reader, error) {
+	skip, err := strconv.ParseInt(string(pos), 10, 64)
+	if err != nil || skip < 0 {
+		return nil, fmt.Errorf("%s: %s: bad position %q", prefix, s.ID(), pos)
+	}
+	r, err := s.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cr := r.(*countingReader)
+	buf := make([]connector.Record, 512)
+	for cr.n < skip {
+		_, err := cr.Read(ctx, buf[:min(int64(len(buf)), skip-cr.n)])
+		if err != nil {
+			cr.Close()
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: %s: position %d is past the end (%d records): the file changed", prefix, s.ID(), skip, cr.n)
+			}
+			return nil, err
+		}
+	}
+	return cr, nil
+}
+
+// countingReader counts the records it returns: its Position.
+type countingReader struct {
+	connector.Reader
+	n int64
+}
+
+func (r *countingReader) Read(ctx context.Context, buf []connector.Record) (int, error) {
+	n, err := r.Reader.Read(ctx, buf)
+	r.n += int64(n)
+	return n, err
+}
+
+func (r *countingReader) Position() []byte { return strconv.AppendInt(nil, r.n, 10) }
+
 func (s *split) Open(ctx context.Context) (connector.Reader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -277,5 +320,5 @@ func (s *split) Open(ctx context.Context) (connector.Reader, error) {
 		f.Close()
 		return nil, err
 	}
-	return r, nil
+	return &countingReader{Reader: r}, nil
 }

@@ -56,6 +56,12 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	if err != nil {
 		return nil, err
 	}
+	for p, off := range o.offsets {
+		if _, ok := start[p]; !ok {
+			return nil, fmt.Errorf("%w: offsets=: topic %q has no partition %d", ErrBadURI, o.topic, p)
+		}
+		start[p] = off
+	}
 	var end map[int32]int64
 	if o.until.kind != "" {
 		// Sources read committed data only, so a bound never lies past

@@ -31,8 +31,11 @@ func (p position) String() string {
 //
 //	kafka://host:port[,host:port]/topic?start=earliest|latest|TIME&until=latest|TIME&format=json|raw&key=FIELD
 //	    &delivery=at-least-once|exactly-once&txn-id=ID&txn-timeout=DURATION
+//	    &offsets=P:OFFSET,P:OFFSET
 //
-// TIME is RFC 3339 or epoch milliseconds. delivery, txn-id and txn-timeout
+// TIME is RFC 3339 or epoch milliseconds. offsets= gives a source the offset
+// to start from in some partitions (others start at start=): where a
+// backfill of the topic's history ended (see Handover). delivery, txn-id and txn-timeout
 // are for sinks: exactly-once writes in Kafka transactions under the
 // transactional id txn-id, which must be unique to the job.
 type options struct {
@@ -43,6 +46,7 @@ type options struct {
 	format  string   // "json" (default) or "raw"
 	key     string   // sink: the field whose value keys each record
 	// Sinks: exactly-once delivery (transactions) under txnID.
+	offsets     map[int32]int64 // source: start offsets by partition
 	exactlyOnce bool
 	txnID       string
 	txnTimeout  time.Duration
@@ -54,7 +58,7 @@ type options struct {
 // checkpoint pre-committed; Kafka's default transaction.max.timeout.ms.
 const defaultTxnTimeout = 15 * time.Minute
 
-var knownOptions = []string{"delivery", "format", "key", "start", "txn-id", "txn-timeout", "until"}
+var knownOptions = []string{"delivery", "format", "key", "offsets", "start", "txn-id", "txn-timeout", "until"}
 
 func parseURI(u *url.URL) (*options, error) {
 	o := &options{format: "json", start: position{kind: "earliest"}, txnTimeout: defaultTxnTimeout, query: u.Query()}
@@ -89,6 +93,12 @@ func parseURI(u *url.URL) (*options, error) {
 				errs = append(errs, fmt.Errorf("%w: delivery=%q: want at-least-once or exactly-once", ErrBadURI, v))
 			}
 			o.exactlyOnce = v == "exactly-once"
+		case "offsets":
+			m, err := parseOffsets(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: offsets=%q: %v", ErrBadURI, v, err))
+			}
+			o.offsets = m
 		case "txn-id":
 			o.txnID = v
 		case "txn-timeout":
@@ -125,6 +135,37 @@ func parseURI(u *url.URL) (*options, error) {
 		return nil, errors.Join(errs...)
 	}
 	return o, nil
+}
+
+func parseOffsets(s string) (map[int32]int64, error) {
+	m := map[int32]int64{}
+	for _, kv := range strings.Split(s, ",") {
+		p, off, ok := strings.Cut(strings.TrimSpace(kv), ":")
+		pi, err1 := strconv.ParseInt(p, 10, 32)
+		oi, err2 := strconv.ParseInt(off, 10, 64)
+		if !ok || err1 != nil || err2 != nil || pi < 0 || oi < 0 {
+			return nil, errors.New("want PARTITION:OFFSET,...")
+		}
+		m[int32(pi)] = oi
+	}
+	return m, nil
+}
+
+// FormatOffsets writes offsets by partition as an offsets= value.
+func FormatOffsets(m map[int32]int64) string {
+	ps := make([]int32, 0, len(m))
+	for p := range m {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d:%d", p, m[p])
+	}
+	return b.String()
 }
 
 func parsePosition(s string) (position, error) {

@@ -146,7 +146,7 @@ func (c *coordinator) run() error {
 	cfg := c.x.cfg
 	tick := time.NewTicker(cfg.CheckpointInterval)
 	defer tick.Stop()
-	stop := cfg.Stop
+	stop, atEnd := cfg.Stop, c.x.allAtEnd
 	next := cfg.FirstCheckpointID
 	var (
 		inflight    int64
@@ -185,6 +185,13 @@ func (c *coordinator) run() error {
 			continue
 		case <-stop:
 			stop = nil
+			stopPending = true
+			if inflight == 0 {
+				start(true)
+			}
+			continue
+		case <-atEnd:
+			atEnd = nil
 			stopPending = true
 			if inflight == 0 {
 				start(true)

@@ -83,6 +83,13 @@ type Config struct {
 	// Stop, when closed, stops reading and finishes without firing
 	// pending windows.
 	Stop <-chan struct{}
+	// StopAtEnd, with checkpoints, stops the run when every source has
+	// been read to its end, as Stop would: a final checkpoint, no window
+	// fired for the end of the input, and each split's watermark left where
+	// its records put it. A run that continues from that checkpoint on
+	// other sources (backfill, then stream) carries on as if the input
+	// had not changed.
+	StopAtEnd bool
 	// BatchSize is the number of elements per shuffle batch. Default 512.
 	BatchSize int
 	// QueueLength is the capacity, in batches, of each worker's input
@@ -160,6 +167,22 @@ func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	x := &executor{cfg: &cfg, plan: pl, ctx: ctx, cancel: cancel}
+	if cfg.StopAtEnd {
+		if cfg.CheckpointInterval <= 0 {
+			return fmt.Errorf("engine: StopAtEnd needs checkpoints")
+		}
+		x.allAtEnd = make(chan struct{})
+		n := 0
+		for _, st := range pl.stages {
+			if st.kind == stageSource {
+				n += st.instances
+			}
+		}
+		x.readersLeft.Store(int32(n))
+		if n == 0 {
+			close(x.allAtEnd)
+		}
+	}
 	if cfg.CheckpointInterval > 0 {
 		if err := pl.checkpointable(g); err != nil {
 			return err
@@ -181,6 +204,18 @@ type executor struct {
 	mu struct {
 		sync.Mutex
 		err error // first error; guarded by mu
+	}
+
+	// With StopAtEnd: the source readers still reading, and what closes
+	// when none is.
+	readersLeft atomic.Int32
+	allAtEnd    chan struct{}
+}
+
+// readerAtEnd records that a source reader has read all its splits.
+func (x *executor) readerAtEnd() {
+	if x.readersLeft.Add(-1) == 0 {
+		close(x.allAtEnd)
 	}
 }
 

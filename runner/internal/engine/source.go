@@ -112,10 +112,19 @@ func (in *instance) runSource() (err error) {
 		}
 		s.rd, s.opened = rd, true
 	}
+	// ended is the watermark of a split read to its end: the end of time,
+	// or with StopAtEnd where its records left it.
+	ended := func(s *readerSplit) windowing.Time {
+		if cfg.StopAtEnd {
+			return s.wm.Current()
+		}
+		return windowing.MaxTime
+	}
+	atEnd := false
 	for i, s := range splits {
 		switch {
 		case s.done:
-			merger.Advance(i, windowing.MaxTime, in.now)
+			merger.Advance(i, ended(s), in.now)
 		case resume != nil:
 			if _, seen := s.wm.State(); seen {
 				merger.Advance(i, s.wm.Current(), in.now)
@@ -178,6 +187,26 @@ func (in *instance) runSource() (err error) {
 				break
 			}
 		}
+		if s == nil && cfg.StopAtEnd {
+			// Everything read: wait for the final checkpoint that the
+			// last reader at its end sets off.
+			if !atEnd {
+				atEnd = true
+				in.flush()
+				x.readerAtEnd()
+			}
+			select {
+			case req := <-requests:
+				in.finishBundle()
+				in.flush()
+				in.forwardBarrier(req.id, req.final)
+				coord.ack(who, req.id, states(), false)
+				stopped = req.final
+			case <-x.ctx.Done():
+				return nil
+			}
+			continue
+		}
 		if s == nil {
 			break
 		}
@@ -203,7 +232,7 @@ func (in *instance) runSource() (err error) {
 				return fmt.Errorf("engine: closing %s: %w", s.split.ID(), err)
 			}
 			s.rd, s.resumeAt = nil, nil
-			merger.Advance(si, windowing.MaxTime, in.now)
+			merger.Advance(si, ended(s), in.now)
 		case rerr != nil:
 			if x.ctx.Err() != nil {
 				return nil

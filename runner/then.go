@@ -1,0 +1,177 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/fsys"
+	"github.com/weir-dev/weir/io/kafka"
+	"github.com/weir-dev/weir/sdk"
+)
+
+// Backfill, then stream. The job runs twice on one checkpoint directory:
+//
+//  1. History: a stream run on Bindings that stops when every source has
+//     been read to its end (engine StopAtEnd): a final checkpoint, the
+//     windows past the history's watermark still open, the state kept.
+//  2. Live: a stream run resumed from that checkpoint, with the sources
+//     named in Then bound to their topics, starting where the history ends.
+//
+// Each checkpoint says its phase, so a restart resumes the right one. At
+// the seam nothing is missed or read twice: with a handover file the live
+// topic starts at the offsets that follow the copied history; with an
+// event time T the history keeps what is before T and the live part what
+// is at or after it, the topic starting at the first offset whose record
+// timestamp is T (exact when record timestamps are the event times).
+
+// handover is an event time or a handover file's offsets.
+type handover struct {
+	at      time.Time
+	offsets *kafka.Handover
+}
+
+func parseHandover(s string) (handover, error) {
+	if t, err := parseTimeFlag(s); err == nil {
+		return handover{at: t}, nil
+	}
+	u, err := connector.ParseURI(s)
+	if err != nil {
+		return handover{}, err
+	}
+	f, p, err := fsys.Resolve(u)
+	if err != nil {
+		return handover{}, fmt.Errorf("%w: --handover %s: neither a time nor a handover file: %v", ErrOptions, s, err)
+	}
+	b, err := fsys.ReadFile(f, p)
+	if err != nil {
+		return handover{}, fmt.Errorf("%w: --handover %s: %v", ErrOptions, s, err)
+	}
+	h, err := kafka.ParseHandover(b)
+	if err != nil {
+		return handover{}, fmt.Errorf("%w: --handover %s: %v", ErrOptions, s, err)
+	}
+	return handover{offsets: &h}, nil
+}
+
+// liveBindings returns the bindings of the live part.
+func liveBindings(o *Options, h handover) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range o.Bindings {
+		out[k] = v
+	}
+	matched := false
+	for name, uri := range o.Then {
+		if _, ok := o.Bindings[name]; !ok {
+			return nil, fmt.Errorf("%w: --then %s: no history binding of that name", ErrBinding, name)
+		}
+		u, err := url.Parse(uri)
+		if err != nil || u.Scheme != kafka.Scheme {
+			return nil, fmt.Errorf("%w: --then %s=%s: the live part of a backfill-then-stream job reads kafka://", ErrBinding, name, uri)
+		}
+		q := u.Query()
+		switch {
+		case h.offsets != nil && strings.Trim(u.Path, "/") == h.offsets.Topic:
+			q.Set("offsets", kafka.FormatOffsets(h.offsets.Offsets))
+			matched = true
+		case h.offsets == nil && q.Get("start") == "":
+			q.Set("start", fmt.Sprint(h.at.UnixMilli()))
+		}
+		u.RawQuery = q.Encode()
+		out[name] = u.String()
+	}
+	if h.offsets != nil && !matched {
+		return nil, fmt.Errorf("%w: --handover names topic %q, which no --then binding reads", ErrOptions, h.offsets.Topic)
+	}
+	return out, nil
+}
+
+func runBackfillThenStream(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
+	h, err := parseHandover(opts.Handover)
+	if err != nil {
+		return nil, err
+	}
+	live, err := liveBindings(&opts, h)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openCheckpointStore(opts.CheckpointDir)
+	if err != nil {
+		return nil, err
+	}
+	last, _, err := store.latest()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	total := &Result{Mode: BackfillThenStream}
+	if last == nil || last.Phase != "live" {
+		hist := opts
+		hist.Mode, hist.Then, hist.Handover = Stream, nil, ""
+		hist.phase, hist.stopAtEnd = "history", true
+		if !h.at.IsZero() && (hist.To.IsZero() || h.at.Before(hist.To)) {
+			hist.To = h.at
+		}
+		log.Info("backfill: reading the history", "handover", opts.Handover)
+		res, err := Run(ctx, p, hist)
+		if res != nil {
+			total.add(res)
+		}
+		if err != nil {
+			return total, err
+		}
+		if closed(opts.Stop) || closed(opts.Drain) {
+			// Stopped or drained during the history: a restart resumes
+			// it (a drain has fired everything and finished the job).
+			total.Stopped, total.Drained = res.Stopped, res.Drained
+			return total, nil
+		}
+	}
+	lv := opts
+	lv.Mode, lv.Then, lv.Handover, lv.Bindings = Stream, nil, "", live
+	lv.phase = "live"
+	if !h.at.IsZero() && (lv.From.IsZero() || lv.From.Before(h.at)) {
+		lv.From = h.at
+	}
+	log.Info("stream: continuing live", "bindings", fmt.Sprint(opts.Then))
+	res, err := Run(ctx, p, lv)
+	if res != nil {
+		total.add(res)
+		total.Stopped, total.Drained, total.PartlyCommitted = res.Stopped, res.Drained, res.PartlyCommitted
+	}
+	return total, err
+}
+
+// add sums what r did into t.
+func (t *Result) add(r *Result) {
+	t.Elapsed += r.Elapsed
+	for _, m := range []struct {
+		dst *map[string]int64
+		src map[string]int64
+	}{{&t.Read, r.Read}, {&t.Written, r.Written}, {&t.Late, r.Late}} {
+		if *m.dst == nil {
+			*m.dst = map[string]int64{}
+		}
+		for k, v := range m.src {
+			(*m.dst)[k] += v
+		}
+	}
+	t.DeadLettered += r.DeadLettered
+	t.OutOfRange += r.OutOfRange
+	t.Checkpoints += r.Checkpoints
+}
+
+func closed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
