@@ -40,6 +40,7 @@ type Flags struct {
 	From, To           string
 	Then               []string
 	Handover           string
+	JobID              string
 }
 
 // Register adds the runner's flags to fs.
@@ -56,6 +57,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
 	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
+	fs.StringVar(&f.JobID, "job-id", "", "the job's id: {job} in --bind, --state-dir, --checkpoint-dir, --changelog and --dead-letter becomes it, and the state and checkpoint directories are marked as this job's (a replay then cannot touch production's)")
 	fs.StringArrayVar(&f.Then, "then", nil, "backfill-then-stream: the live binding of a source once its history is read: NAME=kafka://... (repeatable)")
 	fs.StringVar(&f.Handover, "handover", "", "backfill-then-stream: where the history ends: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json beside a topic it copies)")
 	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
@@ -77,6 +79,7 @@ type JobFile struct {
 	To            string            `yaml:"to"`
 	Then          map[string]string `yaml:"then"`
 	Handover      string            `yaml:"handover"`
+	JobID         string            `yaml:"job-id"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -106,7 +109,7 @@ func (f *Flags) Options() (Options, error) {
 			return o, err
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
-		o.CheckpointDir, o.Changelog, o.Handover = j.CheckpointDir, j.Changelog, j.Handover
+		o.CheckpointDir, o.Changelog, o.Handover, o.JobID = j.CheckpointDir, j.Changelog, j.Handover, j.JobID
 		for k, v := range j.Then {
 			if o.Then == nil {
 				o.Then = map[string]string{}
@@ -166,6 +169,9 @@ func (f *Flags) Options() (Options, error) {
 	}
 	if f.Handover != "" {
 		o.Handover = f.Handover
+	}
+	if f.JobID != "" {
+		o.JobID = f.JobID
 	}
 	for _, b := range f.Then {
 		name, uri, ok := strings.Cut(b, "=")

@@ -121,6 +121,11 @@ type Options struct {
 	// skip what they know to be outside (Parquet row groups by statistics,
 	// date=/hour= partition folders).
 	From, To time.Time
+	// JobID names the job: "{job}" in the bindings and in the state,
+	// checkpoint, changelog and dead-letter locations becomes it, and the
+	// state and checkpoint directories are marked as its own, so that
+	// another job (a replay) refuses them. See job.go.
+	JobID string
 	// Then, in BackfillThenStream mode, binds sources again for the live
 	// part, by name: kafka:// topics that continue the history bound in
 	// Bindings.
@@ -255,6 +260,10 @@ type Result struct {
 // Run validates p against the options, binds it, and runs it to the end.
 func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	opts.EnsureDefaults()
+	opts, err := opts.withJob()
+	if err != nil {
+		return nil, err
+	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -275,10 +284,17 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		ckpts    *checkpointStore
 		resume   *checkpointMetaFile
 		resumeAt string // the checkpoint's directory in ckpts
-		err      error
 	)
+	if opts.StateDir != "" && opts.StateBackend != "memory" {
+		if err := claimStateDir(opts.StateDir, opts.JobID); err != nil {
+			return nil, err
+		}
+	}
 	if opts.CheckpointDir != "" {
 		if ckpts, err = openCheckpointStore(opts.CheckpointDir); err != nil {
+			return nil, err
+		}
+		if err := claim(ckpts.fs, ckpts.dir, "--checkpoint-dir", opts.JobID); err != nil {
 			return nil, err
 		}
 		if ckpts.finished() {
@@ -304,6 +320,13 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	backend, cleanup, err := openBackend(&opts, resume, func() (string, func(), error) { return ckpts.localState(resumeAt) }, restoreLog)
 	if err != nil {
 		return nil, err
+	}
+	if opts.StateDir != "" && opts.StateBackend != "memory" {
+		// Restoring or resetting emptied it: mark it again.
+		if err := claimStateDir(opts.StateDir, opts.JobID); err != nil {
+			cleanup(0)
+			return nil, err
+		}
 	}
 	if clog != nil {
 		backend = state.Logged(backend, clog.log)
@@ -719,6 +742,7 @@ func openBackend(o *Options, resume *checkpointMetaFile, stateOf func() (string,
 		dir = d
 	}
 	entries, _ := os.ReadDir(dir)
+	entries = slices.DeleteFunc(entries, func(e os.DirEntry) bool { return e.Name() == jobMarker })
 	restoreLog := false
 	switch {
 	case resume != nil:
