@@ -131,3 +131,29 @@ func TestEnrichBackfillAndStreamAgree(t *testing.T) {
 	out := stream(t, p2, map[string][]any{"pageviews": anys(views), "profiles": anys(edits)}, []string{"enriched"})
 	sameRows(t, "stream enriched", typed[pipelines.EnrichedPageView](t, out["enriched"]), want)
 }
+
+// TestEnrichFromTableBackfill joins views with a table of profiles loaded
+// from a snapshot of all edits (the latest edit of each member wins): each
+// view gets its viewer's last profile, or none.
+func TestEnrichFromTableBackfill(t *testing.T) {
+	views, edits := dataset(t, 5000)
+	latest := map[int64]events.Profile{}
+	for _, e := range edits { // in order: the last edit of a member wins
+		latest[e.ProfileID] = e.Profile
+	}
+	var want []pipelines.EnrichedPageView
+	for _, v := range views {
+		r := pipelines.EnrichedPageView{PageViewEvent: v}
+		if p, ok := latest[v.ViewerID]; ok {
+			r.ViewerProfile = &p
+		}
+		want = append(want, r)
+	}
+	dir := t.TempDir()
+	backfill(t, pipelines.EnrichFromTable(0), map[string]string{
+		"pageviews": writeJSONL(t, filepath.Join(dir, "pageviews.jsonl"), views),
+		"profiles":  writeJSONL(t, filepath.Join(dir, "profiles.jsonl"), edits),
+		"enriched":  "file://" + filepath.Join(dir, "enriched.jsonl"),
+	})
+	sameRows(t, "enriched from the table", readJSONL[pipelines.EnrichedPageView](t, filepath.Join(dir, "enriched.jsonl")), want)
+}

@@ -474,7 +474,20 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			reportProgress(log, metrics, backend, opts.Progress, start, progressDone)
 		}()
 	}
-	runErr := engine.Run(ctx, g, cfg)
+	// Tables are loaded before the pipeline runs; followed topics stop
+	// with the run, and a failing one fails it.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	tables, runErr := loadTables(runCtx, g, &opts, backend, log, stopRun)
+	if runErr == nil {
+		runErr = engine.Run(runCtx, g, cfg)
+	}
+	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+		runErr = cause // a followed table's error, not the cancellation it caused
+	}
+	stopRun(nil)
+	if terr := tables.wait(); runErr == nil {
+		runErr = terr
+	}
 	close(progressDone)
 	progressWG.Wait()
 	closeSources()
@@ -575,6 +588,12 @@ func backendDesc(o *Options) string {
 func checkBindings(g *graph.Graph, b map[string]string) error {
 	var errs []error
 	known := map[string]bool{}
+	for _, t := range g.Tables {
+		known[t.Binding] = true
+		if _, ok := b[t.Binding]; !ok {
+			errs = append(errs, fmt.Errorf("%w %q: the pipeline looks it up (a table) but it is not bound; use --bind %s=URI", ErrBinding, t.Binding, t.Binding))
+		}
+	}
 	for _, n := range g.Nodes {
 		switch n.Kind {
 		case graph.KindSource:

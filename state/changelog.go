@@ -94,3 +94,13 @@ func KeyRoute(key []byte) (op uint32, kg KeyGroup, err error) {
 	}
 	return 0, 0, fmt.Errorf("%w: unknown tag in %x", ErrCorruptKey, key)
 }
+
+// Unlogged returns the backend under a Logged one, or b itself: for data a
+// run rebuilds from elsewhere at each start (tables), which a changelog need
+// not keep.
+func Unlogged(b Backend) Backend {
+	if l, ok := b.(*logged); ok {
+		return l.Backend
+	}
+	return b
+}

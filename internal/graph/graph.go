@@ -81,6 +81,8 @@ type Graph struct {
 	PCols []*PCol
 	// KeyGroups is the number of key groups of keyed state.
 	KeyGroups int
+	// Tables are the keyed tables the pipeline looks up (see TableSpec).
+	Tables []*TableSpec
 
 	names map[string]int
 	errs  []error

@@ -166,6 +166,9 @@ func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if cfg.Backend != nil {
+		ctx = graph.WithTables(ctx, tableReader{cfg.Backend})
+	}
 	x := &executor{cfg: &cfg, plan: pl, ctx: ctx, cancel: cancel}
 	if cfg.StopAtEnd {
 		if cfg.CheckpointInterval <= 0 {

@@ -1,0 +1,166 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/kafka"
+	"github.com/weir-dev/weir/runner/internal/engine"
+	"github.com/weir-dev/weir/state"
+)
+
+// Tables (sdk.NewTable) are loaded into the state backend before the
+// pipeline runs, in bulk (state.Loader: sorted tables ingested), from their
+// binding: a snapshot's files, or a topic up to its end offsets at launch.
+// In stream mode a topic is then followed, each record replacing its key's
+// value, until the run ends. Tables bypass the changelog: every start
+// loads them again from their source.
+
+// tableLoad is the running part of the tables: the topics followed.
+type tableLoad struct {
+	errs chan error
+	done chan struct{}
+	n    int
+}
+
+// loadTables loads every table of g into b, and starts following the topics
+// (in stream mode) until ctx ends. Wait on the result before closing b.
+func loadTables(ctx context.Context, g *graph.Graph, o *Options, b state.Backend, log *slog.Logger, fail context.CancelCauseFunc) (*tableLoad, error) {
+	tl := &tableLoad{errs: make(chan error, len(g.Tables)), done: make(chan struct{})}
+	raw := state.Unlogged(b)
+	for _, t := range g.Tables {
+		begin := time.Now()
+		uri := o.Bindings[t.Binding]
+		u, err := connector.ParseURI(uri)
+		if err != nil {
+			return tl, fmt.Errorf("%w %q: %v", ErrBinding, t.Binding, err)
+		}
+		live := u.Scheme == kafka.Scheme && u.Query().Get("until") == ""
+		if live {
+			q := u.Query()
+			q.Set("until", "latest")
+			u.RawQuery = q.Encode()
+		}
+		src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: u, Type: t.Type})
+		if err != nil {
+			return tl, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))
+		}
+		if !src.Bounded() {
+			src.Close()
+			return tl, fmt.Errorf("%w %q: a table loads a snapshot or a topic (kafka://): %s has no end to load to", ErrBinding, t.Binding, uri)
+		}
+		prefix := engine.TablePrefix(t.Binding)
+		if err := raw.DeleteRange(prefix, state.PrefixEnd(prefix)); err != nil {
+			src.Close()
+			return tl, err
+		}
+		l := state.NewLoader(raw)
+		n, bad, size, err := readTable(ctx, src, t, l.Apply)
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+		src.Close()
+		if err != nil {
+			return tl, fmt.Errorf("runner: loading table %q: %w", t.Binding, err)
+		}
+		took := time.Since(begin)
+		log.Info("table loaded", "table", t.Binding, "records", n, "unreadable", bad, "mb", size>>20, "took", took.Round(time.Millisecond),
+			"mb_per_s", int64(float64(size)/(1<<20)/max(took.Seconds(), 1e-3)))
+		if !live || o.Mode == Backfill {
+			continue
+		}
+		// Follow the topic from where the load ended.
+		h, _ := kafka.SourceHandover(src)
+		fu, _ := connector.ParseURI(uri)
+		q := fu.Query()
+		q.Set("offsets", kafka.FormatOffsets(h.Offsets))
+		fu.RawQuery = q.Encode()
+		follow, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: fu, Type: t.Type})
+		if err != nil {
+			return tl, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))
+		}
+		tl.n++
+		go func(t *graph.TableSpec, src connector.Source) {
+			defer src.Close()
+			_, _, _, err := readTable(ctx, src, t, raw.Set)
+			if ctx.Err() != nil {
+				err = nil
+			}
+			if err != nil {
+				err = fmt.Errorf("runner: following table %q: %w", t.Binding, err)
+				fail(err)
+			}
+			tl.errs <- err
+		}(t, follow)
+	}
+	return tl, nil
+}
+
+// wait returns once every followed topic has stopped (ctx ended), with the
+// first error.
+func (tl *tableLoad) wait() error {
+	var errs []error
+	for ; tl.n > 0; tl.n-- {
+		errs = append(errs, <-tl.errs)
+	}
+	return errors.Join(errs...)
+}
+
+// readTable reads src's splits, in turn for a bounded source and round
+// robin for a followed topic, and applies each record under its key.
+func readTable(ctx context.Context, src connector.Source, t *graph.TableSpec, apply func(key, value []byte) error) (n, bad, size int64, err error) {
+	splits, err := src.Splits(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	readers := make([]connector.Reader, len(splits))
+	for i, sp := range splits {
+		if readers[i], err = sp.Open(ctx); err != nil {
+			return n, bad, size, err
+		}
+		defer readers[i].Close()
+	}
+	buf := make([]connector.Record, 512)
+	open := len(readers)
+	var kb, vb []byte
+	for open > 0 {
+		for i, rd := range readers {
+			if rd == nil {
+				continue
+			}
+			k, rerr := rd.Read(ctx, buf)
+			for _, rec := range buf[:k] {
+				if rec.Err != nil {
+					bad++
+					continue
+				}
+				if kb, err = t.KeyCoder.Append(kb[:0], t.Key(rec.Value)); err == nil {
+					vb, err = t.ValueCoder.Append(vb[:0], rec.Value)
+				}
+				if err != nil {
+					return n, bad, size, fmt.Errorf("%s: %w", rec.Pos, err)
+				}
+				if err := apply(engine.TableKey(t.Binding, kb), append([]byte(nil), vb...)); err != nil {
+					return n, bad, size, err
+				}
+				n++
+				size += int64(len(kb) + len(vb))
+			}
+			clear(buf[:k])
+			switch {
+			case errors.Is(rerr, io.EOF):
+				readers[i] = nil
+				open--
+			case rerr != nil:
+				return n, bad, size, rerr
+			}
+		}
+	}
+	return n, bad, size, nil
+}
