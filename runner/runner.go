@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-dev/weir/internal/fsutil"
@@ -153,6 +154,9 @@ type Options struct {
 	Clock func() windowing.Time
 }
 
+// statePeakEvery is how often a run samples the size of its state.
+const statePeakEvery = 100 * time.Millisecond
+
 // timeRange is From and To as a connector.TimeRange, or nil.
 func (o *Options) timeRange() *connector.TimeRange {
 	if o.From.IsZero() && o.To.IsZero() {
@@ -250,6 +254,10 @@ type Result struct {
 	OutOfRange int64
 	// Checkpoints counts the checkpoints the run completed.
 	Checkpoints int64
+	// PeakStateKeys and PeakStateBytes are the largest state the backend
+	// held, sampled every statePeakEvery: its live keys (exact in memory,
+	// estimated on Pebble) and its bytes on disk and in memory.
+	PeakStateKeys, PeakStateBytes int64
 	// Drained says the run ended by a drain; Stopped by a stop.
 	Drained, Stopped bool
 	// PartlyCommitted lists the sinks that were committed before another
@@ -467,6 +475,31 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	log.Info("run starting", "mode", opts.Mode, "parallelism", opts.Parallelism, "state", backendDesc(&opts), "sources", strings.Join(g.Sources(), ","), "sinks", strings.Join(g.Sinks(), ","))
 	progressDone := make(chan struct{})
 	var progressWG sync.WaitGroup
+	var peakKeys, peakBytes atomic.Int64
+	sample := func() {
+		m := backend.Metrics()
+		for _, x := range []struct {
+			peak *atomic.Int64
+			v    int64
+		}{{&peakKeys, m.Keys}, {&peakBytes, m.DiskBytes + m.MemBytes}} {
+			for old := x.peak.Load(); x.v > old && !x.peak.CompareAndSwap(old, x.v); old = x.peak.Load() {
+			}
+		}
+	}
+	progressWG.Add(1)
+	go func() {
+		defer progressWG.Done()
+		t := time.NewTicker(statePeakEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-progressDone:
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
 	if opts.Progress > 0 {
 		progressWG.Add(1)
 		go func() {
@@ -488,11 +521,13 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if terr := tables.wait(); runErr == nil {
 		runErr = terr
 	}
+	sample()
 	close(progressDone)
 	progressWG.Wait()
 	closeSources()
 
-	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Checkpoints: checkpoints, Drained: drained(), Stopped: stopped()}
+	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Checkpoints: checkpoints, Drained: drained(), Stopped: stopped(),
+		PeakStateKeys: peakKeys.Load(), PeakStateBytes: peakBytes.Load()}
 	res.Read, res.Written, res.Late = metrics.Snapshot()
 	if opts.stopAtEnd && finalCheckpoint {
 		// The history of a backfill-then-stream job was read to its end

@@ -162,6 +162,7 @@ func (t *Result) add(r *Result) {
 	t.DeadLettered += r.DeadLettered
 	t.OutOfRange += r.OutOfRange
 	t.Checkpoints += r.Checkpoints
+	t.PeakStateKeys, t.PeakStateBytes = max(t.PeakStateKeys, r.PeakStateKeys), max(t.PeakStateBytes, r.PeakStateBytes)
 }
 
 func closed(ch <-chan struct{}) bool {
