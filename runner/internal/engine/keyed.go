@@ -32,10 +32,16 @@ func opID(name string) uint32 {
 
 // keyedEnv is what keyed operators share within one instance: the backend,
 // the key groups owned, the timers, the current watermark and time.
+//
+// The operator reads and writes its state through a write-back cache of its
+// own (one instance is one goroutine, so the cache needs no locks). The
+// cache writes back at each checkpoint barrier, before the instance
+// acknowledges it, and at the end of the run, so the shared backend holds
+// the instance's state whenever the runner copies it.
 type keyedEnv struct {
 	in      *instance
 	op      uint32
-	backend state.Backend
+	backend *state.Cache
 	lo, hi  state.KeyGroup
 	// inputWM is the operator's input watermark.
 	inputWM windowing.Time
@@ -51,7 +57,7 @@ func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
 		return nil, fmt.Errorf("engine: %s needs a state backend", name)
 	}
 	lo, hi := state.GroupRange(in.idx, in.st.instances, cfg.KeyGroups)
-	env := &keyedEnv{in: in, op: opID(name), backend: cfg.Backend, lo: lo, hi: hi, inputWM: windowing.MinTime}
+	env := &keyedEnv{in: in, op: opID(name), backend: state.NewCache(cfg.Backend, state.DefaultCacheBytes), lo: lo, hi: hi, inputWM: windowing.MinTime}
 	for _, d := range []state.TimeDomain{state.EventTime, state.ProcessingTime} {
 		env.next[d] = make([]windowing.Time, hi-lo)
 		for kg := lo; kg < hi; kg++ {
@@ -252,6 +258,7 @@ func (in *instance) runKeyed() error {
 	aligned := func(id int64, final bool) {
 		call(op.finishBundle)
 		call(env.saveInputWatermark)
+		call(env.backend.WriteBack)
 		in.forwardBarrier(id, final)
 		coord.ack(who, id, nil, true)
 		frozen = frozen || final
@@ -322,6 +329,7 @@ func (in *instance) runKeyed() error {
 		}
 	}
 	advance() // a stage with no senders starts at the end of time
+	call(env.backend.WriteBack)
 	in.finish()
 	return nil
 }
