@@ -49,7 +49,7 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 	}
 	defer c.Close()
 	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
-	views, _, err := events.Generate(events.GenConfig{Seed: 5, PageViews: 300000, Profiles: 2000, Span: 24 * time.Hour, LateFraction: -1})
+	views, _, err := events.Generate(events.GenConfig{Seed: 5, PageViews: 1000000, Profiles: 2000, Span: 24 * time.Hour, LateFraction: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
