@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin
 DEMO := demo
 
-.PHONY: all build test vet demo clean
+.PHONY: all build test vet demo bench clean
 
 all: build
 
@@ -33,6 +33,22 @@ demo: build
 	@echo
 	@echo "Most viewed profiles per hour (from $(DEMO)/counts.parquet):"
 	$(BIN)/weir cat $(DEMO)/counts.parquet --sort -count --limit 10 --columns profileId,windowStart,windowEnd,count
+
+# The Nexmark suite: each query in a process of its own (peak RSS is per
+# process), Pebble state, checkpoints at the default interval; the table
+# goes to $(BENCH_OUT). BENCH_EVENTS=10000000 for the published numbers.
+BENCH_EVENTS ?= 1000000
+BENCH_PARALLELISM ?= 2
+BENCH_QUERIES ?= q0 q1 q2 q3 q5 q7 q8 q11
+BENCH_OUT ?= $(BIN)/nexmark.md
+
+bench: build
+	@first=--header; rm -f $(BENCH_OUT); \
+	for q in $(BENCH_QUERIES); do \
+		$(BIN)/weir bench nexmark --query $$q --events $(BENCH_EVENTS) --parallelism $(BENCH_PARALLELISM) --format markdown $$first >> $(BENCH_OUT) || exit 1; \
+		first=; \
+	done; \
+	echo "commit $$(git rev-parse --short HEAD 2>/dev/null), $$(nproc) cores, $(BENCH_EVENTS) events:"; cat $(BENCH_OUT)
 
 clean:
 	rm -rf $(BIN) $(DEMO)

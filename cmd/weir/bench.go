@@ -52,6 +52,8 @@ type benchFlags struct {
 	stateBackend  string
 	stateDir      string
 	outOfOrderGrp int64
+	format        string
+	header        bool
 }
 
 func newBenchNexmarkCmd(a *app) *cobra.Command {
@@ -73,6 +75,12 @@ generator has produced --events events.`,
 			if err != nil {
 				return err
 			}
+			if f.format == "markdown" {
+				if f.header {
+					fmt.Fprint(cmd.OutOrStdout(), benchTableHeader)
+				}
+				return r.printRow(cmd.OutOrStdout())
+			}
 			return r.print(cmd.OutOrStdout())
 		},
 	}
@@ -87,6 +95,8 @@ generator has produced --events events.`,
 	fl.DurationVar(&f.interval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
 	fl.StringVar(&f.stateBackend, "state-backend", "pebble", "state backend: pebble or memory")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the state and checkpoints go (default: a temporary directory, removed after)")
+	fl.StringVar(&f.format, "format", "text", "text, or markdown: one row of the table make bench writes")
+	fl.BoolVar(&f.header, "header", false, "with --format markdown, print the table's header first")
 	_ = cmd.MarkFlagRequired("query")
 	return cmd
 }
@@ -117,6 +127,9 @@ func (f *benchFlags) validate() error {
 	}
 	if f.parallelism < 1 || f.parallelism > state.DefaultKeyGroups {
 		bad = append(bad, fmt.Sprintf("--parallelism is %d, want 1 to %d", f.parallelism, state.DefaultKeyGroups))
+	}
+	if f.format != "text" && f.format != "markdown" {
+		bad = append(bad, fmt.Sprintf("--format %q: want text or markdown", f.format))
 	}
 	if f.checkpoints && f.interval <= 0 {
 		bad = append(bad, fmt.Sprintf("--checkpoint-interval is %v, want more than 0", f.interval))
@@ -191,6 +204,23 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 		peakRSS:     peakRSS(),
 		checkpoints: res.Checkpoints,
 	}, nil
+}
+
+// benchTableHeader heads the rows of --format markdown.
+const benchTableHeader = "| query | events | events/s | elapsed | peak RSS | results | parallelism | state | checkpoints |\n|---|---:|---:|---:|---:|---:|---:|---|---|\n"
+
+func (r *benchResult) printRow(w io.Writer) error {
+	ck := "off"
+	if r.f.checkpoints {
+		ck = fmt.Sprintf("every %s (%d taken)", r.f.interval, r.checkpoints)
+	}
+	rss := "unknown"
+	if r.peakRSS > 0 {
+		rss = fmt.Sprintf("%d MiB", r.peakRSS>>20)
+	}
+	_, err := fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %d | %d | %s | %s |\n", r.f.query, r.read, float64(r.read)/r.elapsed.Seconds(),
+		r.elapsed.Round(time.Millisecond), rss, r.written, r.f.parallelism, r.f.stateBackend, ck)
+	return err
 }
 
 func (r *benchResult) print(w io.Writer) error {
