@@ -2,8 +2,10 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -49,7 +51,7 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 	}
 	defer c.Close()
 	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
-	views, _, err := events.Generate(events.GenConfig{Seed: 5, PageViews: 1000000, Profiles: 2000, Span: 24 * time.Hour, LateFraction: -1})
+	views, _, err := events.Generate(events.GenConfig{Seed: 5, PageViews: 300000, Profiles: 2000, Span: 24 * time.Hour, LateFraction: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +93,10 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	kills, duringWrite := 0, 0
+	// The kills come after a delay that adapts to how fast the job runs on
+	// this machine now: about a twentieth of the input per run, so that the
+	// killed runs commit output and none finishes the input.
+	delay, target := 300*time.Millisecond, int64(len(views)/20)
 	// With a changelog, a checkpoint writes only its meta.json: too quick
 	// to be caught at; the other two cases are. The kills go on until the
 	// killed runs have committed output (how soon depends on the load).
@@ -98,10 +104,11 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 		cmd := exec.Command(filepath.Join(bin, "profileviews"), argsOfRun()...)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
+		before := consumed(ckpt)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
+		time.Sleep(delay/2 + time.Duration(rng.Int64N(int64(delay))))
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if cmd.ProcessState.Exited() {
@@ -113,6 +120,12 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 		kills++
 		if m, _ := filepath.Glob(filepath.Join(ckpt, "chk-*.tmp")); len(m) > 0 {
 			duringWrite++
+		}
+		switch progress := consumed(ckpt) - before; {
+		case progress < target/2:
+			delay = min(delay*3/2, 5*time.Second)
+		case progress > 2*target:
+			delay = max(delay*2/3, 20*time.Millisecond)
 		}
 	}
 	t.Logf("%d kills, %d while a checkpoint was being written", kills, duringWrite)
@@ -140,4 +153,34 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 	if hidden, _ := filepath.Glob(filepath.Join(dir, "counts", ".*")); len(hidden) != 0 {
 		t.Errorf("files left behind: %v", hidden)
 	}
+}
+
+// consumed returns how many records the newest checkpoint in dir has read:
+// the sum of its Kafka offsets.
+func consumed(dir string) int64 {
+	var newest int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		var id int64
+		if n, _ := fmt.Sscanf(e.Name(), "chk-%d", &id); n == 1 && !strings.HasSuffix(e.Name(), ".tmp") && id > newest {
+			newest = id
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("chk-%012d", newest), "meta.json"))
+	if err != nil {
+		return 0
+	}
+	var m struct {
+		Splits map[string]map[string]struct {
+			Pos []byte `json:"pos"`
+		} `json:"splits"`
+	}
+	json.Unmarshal(b, &m)
+	var n int64
+	for _, s := range m.Splits["pageviews"] {
+		var off int64
+		fmt.Sscanf(string(s.Pos), "%d", &off)
+		n += off
+	}
+	return n
 }
