@@ -177,9 +177,8 @@ func (c *Cache) Get(key []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// View is Get without the copy: the value aliases the cache, must not be
-// modified, and is valid only until the next call that changes the cache
-// (any method but View and Bytes).
+// View is Get without the copy: the value aliases the cache and must not be
+// modified. It stays valid: the cache replaces values, never changes them.
 func (c *Cache) View(key []byte) ([]byte, bool, error) { return c.lookup(key) }
 
 // Set implements Backend.

@@ -358,6 +358,12 @@ func (a *stateAccess) Get(name string, sub []byte) ([]byte, bool, error) {
 	return a.env.backend.Get(a.cellKey(name, sub))
 }
 
+// view is Get without the copy, for the engine's own cells: the value must
+// not be modified (see state.Cache.View).
+func (a *stateAccess) view(name string, sub []byte) ([]byte, bool, error) {
+	return a.env.backend.View(a.cellKey(name, sub))
+}
+
 func (a *stateAccess) Set(name string, sub, value []byte) error {
 	return a.env.backend.Set(a.cellKey(name, sub), value)
 }

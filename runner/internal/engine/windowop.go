@@ -32,6 +32,7 @@ type windowOp struct {
 	out     graph.Emit
 	late    interface{ Add(int64) int64 }
 	buf     []byte
+	tbuf    [25]byte // storeTrigger's encoding
 	// hasDelay says the trigger can set processing-time timers ("pt").
 	hasDelay bool
 }
@@ -135,7 +136,7 @@ func (op *windowOp) addValue(s *shuffled) error {
 }
 
 func (op *windowOp) loadAcc() (any, error) {
-	b, ok, err := op.env.sa.Get(cellAcc, nil)
+	b, ok, err := op.env.sa.view(cellAcc, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +270,15 @@ func (op *windowOp) gc(w windowing.Window, fired string) error {
 			return err
 		}
 	}
-	if err := sa.clearWindow(); err != nil {
+	// The window's cells are known: no scan for them.
+	if err := sa.Delete(cellTrigger, nil); err != nil {
+		return err
+	}
+	if op.combine != nil {
+		if err := sa.Delete(cellAcc, nil); err != nil {
+			return err
+		}
+	} else if err := sa.Clear(cellBag); err != nil {
 		return err
 	}
 	if op.merging == nil {
@@ -460,7 +469,7 @@ func (op *windowOp) storeActive(ws []windowing.Window) error {
 
 func (op *windowOp) loadTrigger() (windowing.TriggerState, bool, error) {
 	var ts windowing.TriggerState
-	b, ok, err := op.env.sa.Get(cellTrigger, nil)
+	b, ok, err := op.env.sa.view(cellTrigger, nil)
 	if err != nil || !ok {
 		return ts, false, err
 	}
@@ -475,7 +484,8 @@ func (op *windowOp) loadTrigger() (windowing.TriggerState, bool, error) {
 }
 
 func (op *windowOp) storeTrigger(ts *windowing.TriggerState) error {
-	b := make([]byte, 25)
+	b := op.tbuf[:]
+	clear(b)
 	binary.BigEndian.PutUint64(b, uint64(ts.Count))
 	binary.BigEndian.PutUint64(b[8:], uint64(ts.Deadline))
 	binary.BigEndian.PutUint64(b[16:], uint64(ts.Panes))
