@@ -197,6 +197,25 @@ func (c *Cache) Set(key, value []byte) error {
 	return c.spill()
 }
 
+// setNew is Set for a key the backend does not hold unless the cache has an
+// entry for it (a deletion the cache has yet to write back): when such a key
+// is deleted before it is written back, the cache forgets it instead of
+// writing a deletion.
+func (c *Cache) setNew(key, value []byte) error {
+	if c.closed {
+		return c.closedError("Set")
+	}
+	if len(key) == 0 {
+		return ErrEmptyKey
+	}
+	it := newCacheItem(key, value, cacheDirty|cacheAbsent)
+	if old, ok := c.put(it); ok && cacheFlags(old)&cacheAbsent == 0 {
+		it.kv[it.klen] &^= cacheAbsent // the backend may hold it
+	}
+	c.dirty = true
+	return c.spill()
+}
+
 // Delete implements Backend.
 func (c *Cache) Delete(key []byte) error {
 	if c.closed {

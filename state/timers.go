@@ -101,8 +101,18 @@ func SetTimer(b Backend, t Timer) error {
 			return err
 		}
 	}
-	if err := b.Set(appendTimerKey(nil, t), nil); err != nil {
-		return err
+	tk := appendTimerKey(nil, t)
+	var err2 error
+	if c, isCache := b.(*Cache); isCache && !ok {
+		// No index, so the backend holds no key of this timer but those
+		// the cache knows it deleted: a cache may forget the timer key
+		// when it is deleted before it was written back.
+		err2 = c.setNew(tk, nil)
+	} else {
+		err2 = b.Set(tk, nil)
+	}
+	if err2 != nil {
+		return err2
 	}
 	return b.Set(idx, appendTime(nil, t.Time))
 }
@@ -132,6 +142,20 @@ func NextTimer(b Backend, op uint32, kg KeyGroup, d TimeDomain, upTo windowing.T
 // timers leave behind in an LSM store, which a search from the start of
 // time would step over one by one.
 func NextTimerFrom(b Backend, op uint32, kg KeyGroup, d TimeDomain, from, upTo windowing.Time) (Timer, bool, error) {
+	ts, err := DueTimers(b, op, kg, d, from, upTo, nil, 1)
+	if err != nil || len(ts) == 0 {
+		return Timer{}, false, err
+	}
+	return ts[0], true, nil
+}
+
+// DueTimers appends to dst, in firing order (by time, then key), the first
+// max timers of operator op in key group kg and domain d whose times are in
+// [from, upTo]. One search finds many timers: a caller that fires them checks
+// that each is still set (TimerTime) before firing it, since firing one may
+// move or delete the others, and searches again when firing sets a timer
+// before the last one found.
+func DueTimers(b Backend, op uint32, kg KeyGroup, d TimeDomain, from, upTo windowing.Time, dst []Timer, max int) ([]Timer, error) {
 	prefix := appendTimerKey(nil, Timer{Op: op, KG: kg, Domain: d})[:1+4+2+1]
 	lower := prefix
 	if from != math.MinInt64 {
@@ -145,20 +169,20 @@ func NextTimerFrom(b Backend, op uint32, kg KeyGroup, d TimeDomain, from, upTo w
 	}
 	it, err := b.NewIter(lower, upper)
 	if err != nil {
-		return Timer{}, false, err
+		return dst, err
 	}
-	var t Timer
-	found := it.First()
-	if found {
-		t, err = decodeTimerKey(it.Key())
+	for ok := it.First(); ok && max > 0; ok = it.Next() {
+		var t Timer
+		if t, err = decodeTimerKey(it.Key()); err != nil {
+			break
+		}
+		dst = append(dst, t)
+		max--
 	}
 	if cerr := it.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return Timer{}, false, err
-	}
-	return t, found, nil
+	return dst, err
 }
 
 // EarliestTimer returns the time of the earliest timer of op in kg and domain

@@ -48,7 +48,11 @@ type keyedEnv struct {
 	// next[domain][kg-lo] caches the earliest timer of each key group, so
 	// that a watermark advance only visits groups with due timers.
 	next [3][]windowing.Time
-	sa   stateAccess
+	// setDuringFire is the earliest time of the timers set since fire
+	// found its current batch of due timers.
+	setDuringFire windowing.Time
+	due           []state.Timer // fire's batch
+	sa            stateAccess
 }
 
 func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
@@ -114,6 +118,9 @@ func (env *keyedEnv) setTimer(t state.Timer) error {
 	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
 		env.next[t.Domain][i] = t.Time
 	}
+	if t.Time < env.setDuringFire {
+		env.setDuringFire = t.Time
+	}
 	return nil
 }
 
@@ -122,8 +129,15 @@ func (env *keyedEnv) deleteTimer(t state.Timer) error {
 	return state.DeleteTimer(env.backend, t)
 }
 
+// dueBatch is how many due timers one search of a key group finds.
+const dueBatch = 256
+
 // fire fires, in time order per key group, every timer of domain d at or
 // before upTo, including timers that firing sets. It returns how many fired.
+//
+// One search finds up to dueBatch due timers. Firing one may delete or move
+// the others (each is checked before it fires), or set a timer before them:
+// then the rest of the batch is dropped and the search starts again.
 func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (int, error) {
 	fired := 0
 	for kg := env.lo; kg < env.hi; kg++ {
@@ -135,21 +149,37 @@ func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (
 			// Timers before next[d][i] were fired and deleted (setTimer
 			// lowers it for a timer set earlier), so the search starts
 			// there.
-			t, ok, err := state.NextTimerFrom(env.backend, env.op, kg, d, env.next[d][i], upTo)
+			batch, err := state.DueTimers(env.backend, env.op, kg, d, env.next[d][i], upTo, env.due[:0], dueBatch)
+			env.due = batch
 			if err != nil {
 				return fired, err
 			}
-			if !ok {
+			if len(batch) == 0 {
 				break
 			}
-			env.next[d][i] = t.Time
-			if err := state.DeleteTimer(env.backend, t); err != nil {
-				return fired, err
+			env.setDuringFire = windowing.MaxTime
+			for j, t := range batch {
+				if j > 0 && env.setDuringFire <= t.Time {
+					break // a timer set by firing goes first: search again
+				}
+				if j > 0 {
+					at, ok, err := state.TimerTime(env.backend, t)
+					if err != nil {
+						return fired, err
+					}
+					if !ok || at != t.Time {
+						continue // deleted or moved by an earlier firing
+					}
+				}
+				env.next[d][i] = t.Time
+				if err := state.DeleteTimer(env.backend, t); err != nil {
+					return fired, err
+				}
+				if err := op.onTimer(t); err != nil {
+					return fired, err
+				}
+				fired++
 			}
-			if err := op.onTimer(t); err != nil {
-				return fired, err
-			}
-			fired++
 		}
 		t, ok, err := state.NextTimerFrom(env.backend, env.op, kg, d, env.next[d][i], windowing.MaxTime)
 		if err != nil {
@@ -160,6 +190,7 @@ func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (
 			env.next[d][i] = t.Time
 		}
 	}
+	clear(env.due) // drop the keys
 	return fired, nil
 }
 
