@@ -33,7 +33,7 @@ type changelogMeta struct {
 // function that rebuilds state from it. Before anything reads the
 // changelog, the transaction of the checkpoint resumed from is committed
 // and whatever a crashed run wrote after it is aborted.
-func openChangelog(ctx context.Context, g *graph.Graph, o *Options, resume *checkpointMetaFile) (*runChangelog, func(state.Backend) error, error) {
+func openChangelog(ctx context.Context, g *graph.Graph, o *Options, resume *checkpointMetaFile, committed bool) (*runChangelog, func(state.Backend) error, error) {
 	if o.Changelog == "" {
 		if resume != nil && resume.Changelog != nil {
 			return nil, nil, fmt.Errorf("%w: checkpoint %d keeps its state in the changelog %s, not in the checkpoint: pass --changelog", ErrOptions, resume.ID, resume.Changelog.URI)
@@ -52,6 +52,9 @@ func openChangelog(ctx context.Context, g *graph.Graph, o *Options, resume *chec
 			return nil, nil, fmt.Errorf("%w: --changelog %s: checkpoint %d keeps its state in %s", ErrOptions, o.Changelog, resume.ID, resume.Changelog.URI)
 		}
 		at, handle = resume.ID, resume.Changelog.Handle
+		if committed {
+			handle = nil // committed already: only abort what came after
+		}
 	}
 	log, err := kafka.OpenChangelog(ctx, o.Changelog, kafka.ChangelogConfig{Operators: engine.StateOperators(g), KeyGroups: g.KeyGroups})
 	if err != nil {

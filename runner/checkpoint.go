@@ -41,6 +41,12 @@ const (
 	stateMarker     = "WEIR_CHECKPOINT"
 	// finishedMarker in a checkpoint directory says its job ran to its end.
 	finishedMarker = "FINISHED"
+	// sinksCommitted and changelogCommitted in chk-<id> say that the
+	// sinks, or the changelog, committed what checkpoint id pre-committed:
+	// a restart from it need not (and after a long outage could not tell
+	// whether to) commit it again.
+	sinksCommitted     = "SINKS_COMMITTED"
+	changelogCommitted = "CHANGELOG_COMMITTED"
 )
 
 type checkpointMetaFile struct {
@@ -240,6 +246,17 @@ func (cs *checkpointStore) write(b state.Backend, m checkpointMetaFile) (int64, 
 		}
 	}
 	return size, nil
+}
+
+// markCommitted writes marker in checkpoint id's directory.
+func (cs *checkpointStore) markCommitted(id int64, marker string) error {
+	return fsys.WriteFile(cs.fs, cs.path(checkpointName(id), marker), nil)
+}
+
+// committed reports whether marker is in the checkpoint directory chk.
+func (cs *checkpointStore) committed(chk, marker string) bool {
+	_, err := cs.fs.Stat(path.Join(chk, marker))
+	return err == nil
 }
 
 // writeState writes the backend's checkpoint to dir on the store.

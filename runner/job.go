@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,6 +57,20 @@ func (o Options) withJob() (Options, error) {
 	o.Changelog = sub("--changelog", o.Changelog)
 	o.DeadLetter = sub("--dead-letter", o.DeadLetter)
 	o.Handover = sub("--handover", o.Handover)
+	if o.JobID != "" {
+		// Kafka names shared between jobs would let a replay fence
+		// production's transactions or write into its changelog.
+		if o.Changelog != "" && !strings.Contains(o.Changelog, o.JobID) {
+			errs = append(errs, fmt.Errorf("%w: --changelog %s: with --job-id the changelog prefix must hold {job}, or another job would share it", ErrOptions, o.Changelog))
+		}
+		for name, uri := range o.Bindings {
+			if u, err := url.Parse(uri); err == nil {
+				if id := u.Query().Get("txn-id"); id != "" && !strings.Contains(id, o.JobID) {
+					errs = append(errs, fmt.Errorf("%w: --bind %s: with --job-id, txn-id=%s must hold {job}, or another job would fence this one's transactions", ErrOptions, name, id))
+				}
+			}
+		}
+	}
 	return o, errors.Join(errs...)
 }
 

@@ -318,7 +318,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		}
 	}
 	states := declaredStates(g)
-	clog, restoreLog, err := openChangelog(ctx, g, &opts, resume)
+	clog, restoreLog, err := openChangelog(ctx, g, &opts, resume, resume != nil && ckpts.committed(resumeAt, changelogCommitted))
 	if err != nil {
 		return nil, err
 	}
@@ -375,6 +375,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		)
 		if resume != nil {
 			at, handles = resume.ID, resume.Sinks
+			if ckpts.committed(resumeAt, sinksCommitted) {
+				handles = nil // committed already: Recover only discards what came after
+			}
 		}
 		all := maps.Clone(sinks)
 		if dead != nil {
@@ -443,6 +446,11 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	if ckpts != nil {
 		cfg.CheckpointInterval = opts.CheckpointInterval
+		cfg.OnCommitted = func(id int64) {
+			if err := ckpts.markCommitted(id, sinksCommitted); err != nil {
+				log.Warn("marking checkpoint committed", "id", id, "err", err)
+			}
+		}
 		cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {
 			begin := time.Now()
 			var cm *changelogMeta
@@ -459,6 +467,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			}
 			if clog != nil {
 				if err := clog.log.Commit(ctx); err != nil {
+					return err
+				}
+				if err := ckpts.markCommitted(id, changelogCommitted); err != nil {
 					return err
 				}
 			}
@@ -539,9 +550,6 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	}
 	if runErr == nil {
 		runErr = backend.Flush()
-	}
-	if runErr == nil && clog != nil {
-		runErr = clog.log.CommitOpen(ctx)
 	}
 	if !res.Stopped || !finalCheckpoint || runErr != nil {
 		// Only a stop's final checkpoint leaves the state exactly at a

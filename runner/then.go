@@ -86,6 +86,16 @@ func liveBindings(o *Options, h handover) (map[string]string, error) {
 	if h.offsets != nil && !matched {
 		return nil, fmt.Errorf("%w: --handover names topic %q, which no --then binding reads", ErrOptions, h.offsets.Topic)
 	}
+	if h.offsets != nil {
+		// A live topic the handover file does not cover would start at its
+		// beginning and read its history again.
+		for name, uri := range o.Then {
+			u, _ := url.Parse(uri)
+			if strings.Trim(u.Path, "/") != h.offsets.Topic && u.Query().Get("start") == "" {
+				return nil, fmt.Errorf("%w: --then %s: the handover file is for topic %q; say where %s starts with ?start=", ErrOptions, name, h.offsets.Topic, uri)
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -260,14 +260,38 @@ func (w *txnWriter) recover(ctx context.Context, id int64, handle []byte) error 
 	return w.fence(ctx)
 }
 
+// whileConcurrent repeats a transaction coordinator request while it
+// answers CONCURRENT_TRANSACTIONS: a broker that is still completing a
+// transaction (a crashed run's, or the one just ended) says so until it is
+// done. It returns the last answer's error code.
+func whileConcurrent(ctx context.Context, do func() (int16, error)) (int16, error) {
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		code, err := do()
+		if err != nil || !errors.Is(kerr.ErrorForCode(code), kerr.ConcurrentTransactions) {
+			return code, err
+		}
+		select {
+		case <-ctx.Done():
+			return code, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
 func (w *txnWriter) commitHandle(ctx context.Context, id int64, h txnHandle) error {
 	req := kmsg.NewPtrEndTxnRequest()
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = h.TxnID, h.ProducerID, h.Epoch, true
-	resp, err := req.RequestWith(ctx, w.plain)
+	code, err := whileConcurrent(ctx, func() (int16, error) {
+		resp, err := req.RequestWith(ctx, w.plain)
+		if err != nil {
+			return 0, err
+		}
+		return resp.ErrorCode, nil
+	})
 	if err != nil {
 		return fmt.Errorf("kafka: committing the transaction of checkpoint %d (%q): %w", id, h.TxnID, err)
 	}
-	switch err := kerr.ErrorForCode(resp.ErrorCode); {
+	switch err := kerr.ErrorForCode(code); {
 	case err == nil:
 		return nil
 	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.InvalidProducerIDMapping):
@@ -293,9 +317,15 @@ func (w *txnWriter) fence(ctx context.Context) error {
 	id := w.txnID
 	req.TransactionalID = &id
 	req.TransactionTimeoutMillis = int32(w.timeout.Milliseconds())
-	resp, err := req.RequestWith(ctx, w.plain)
+	code, err := whileConcurrent(ctx, func() (int16, error) {
+		resp, err := req.RequestWith(ctx, w.plain)
+		if err != nil {
+			return 0, err
+		}
+		return resp.ErrorCode, nil
+	})
 	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
+		err = kerr.ErrorForCode(code)
 	}
 	if err != nil {
 		return fmt.Errorf("kafka: aborting what a crashed run left open under txn-id %q: %w", id, err)

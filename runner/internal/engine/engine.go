@@ -112,6 +112,10 @@ type Config struct {
 	// returned one). final marks a stop's last checkpoint, after which the
 	// run changes no state. An error fails the run.
 	OnCheckpoint func(id int64, final bool, splits SplitStates, sinks map[string][]byte) error
+	// OnCommitted, if set, is called once every sink writer has committed
+	// the output of checkpoint id (connector.CheckpointSink), so that a
+	// restart knows it need not commit it again.
+	OnCommitted func(id int64)
 	// FirstCheckpointID is the id the checkpoint ids continue from (the
 	// restored one).
 	FirstCheckpointID int64
@@ -192,6 +196,12 @@ func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 		}
 		x.coord = newCoordinator(x)
 		pl.join(x.coord)
+		x.commits.n = map[int64]int{}
+		for _, s := range pl.sinks {
+			if s.port.senders > 0 {
+				x.commits.want++
+			}
+		}
 	}
 	return x.run()
 }
@@ -209,10 +219,31 @@ type executor struct {
 		err error // first error; guarded by mu
 	}
 
+	// commits counts, by checkpoint, the sink writers that committed it.
+	commits struct {
+		sync.Mutex
+		n    map[int64]int
+		want int // the sink writers that take part in checkpoints
+	}
+
 	// With StopAtEnd: the source readers still reading, and what closes
 	// when none is.
 	readersLeft atomic.Int32
 	allAtEnd    chan struct{}
+}
+
+// sinkCommitted records that a sink writer committed checkpoint id.
+func (x *executor) sinkCommitted(id int64) {
+	x.commits.Lock()
+	x.commits.n[id]++
+	all := x.commits.n[id] == x.commits.want
+	if all {
+		delete(x.commits.n, id)
+	}
+	x.commits.Unlock()
+	if all && x.cfg.OnCommitted != nil {
+		x.cfg.OnCommitted(id)
+	}
 }
 
 // readerAtEnd records that a source reader has read all its splits.

@@ -497,6 +497,7 @@ func (s *sinkWriter) run(x *executor) error {
 				return fmt.Errorf("engine: committing %q for checkpoint %d: %w", s.binding, id, err)
 			}
 		}
+		x.sinkCommitted(id)
 		return nil
 	}
 	eos := 0

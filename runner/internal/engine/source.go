@@ -113,12 +113,30 @@ func (in *instance) runSource() (err error) {
 		s.rd, s.opened = rd, true
 	}
 	// ended is the watermark of a split read to its end: the end of time,
-	// or with StopAtEnd where its records left it.
+	// or with StopAtEnd where its records left it. Splits that are slices
+	// of time (connector.TimeBoundedSplit: date folders, row groups) do not
+	// hold each other back once read: each finished one stands at the
+	// highest watermark any of them reached (sliceWM), so the history ends
+	// at its last slice's watermark, not its first's.
+	var sliceWM windowing.Time = windowing.MinTime
+	isSlice := func(s *readerSplit) bool {
+		_, ok := s.split.(connector.TimeBoundedSplit)
+		return ok
+	}
 	ended := func(s *readerSplit) windowing.Time {
-		if cfg.StopAtEnd {
-			return s.wm.Current()
+		switch {
+		case !cfg.StopAtEnd:
+			return windowing.MaxTime
+		case isSlice(s):
+			sliceWM = max(sliceWM, s.wm.Current())
+			for j, o := range splits {
+				if o.done && isSlice(o) {
+					merger.Advance(j, sliceWM, in.now)
+				}
+			}
+			return sliceWM
 		}
-		return windowing.MaxTime
+		return s.wm.Current()
 	}
 	atEnd := false
 	for i, s := range splits {
@@ -131,11 +149,13 @@ func (in *instance) runSource() (err error) {
 			}
 		}
 		// A split whose event times are known holds the watermark only
-		// at its first one until it is read: a backfill that reads its
-		// splits in time order fires its windows as it goes.
+		// at its first one (less the out-of-orderness allowed: a date
+		// folder's records may be that far behind the previous one's)
+		// until it is read: a backfill that reads its splits in time order
+		// fires its windows as it goes.
 		if tb, ok := s.split.(connector.TimeBoundedSplit); ok && bounded && !s.done {
 			if lo, _ := tb.EventTimeBounds(); lo > windowing.MinTime {
-				merger.Advance(i, lo-1, in.now)
+				merger.Advance(i, lo-1-windowing.FromDuration(spec.Watermark.OutOfOrderness), in.now)
 			}
 		}
 		if !s.done && !bounded {
@@ -296,11 +316,14 @@ func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm 
 		in.deadLetter(spec, rec, fmt.Sprintf("event time %d is out of range", int64(t)), dead)
 		return
 	}
-	wm.Observe(t)
+	// A record outside the run's range is dropped before its time counts
+	// for the watermark: history read past a handover time must not make
+	// the live records that follow it late.
 	if r := in.x.cfg.Range; r != nil && !r.Contains(t) {
 		in.x.cfg.Metrics.OutOfRange.Add(1)
 		return
 	}
+	wm.Observe(t)
 	in.x.cfg.Metrics.observeEventTime(t)
 	emit(graph.Elem{Value: rec.Value, Time: t, Window: windowing.GlobalWindow, Pane: windowing.NoFiring})
 }
