@@ -197,11 +197,11 @@ func (c *Cache) Set(key, value []byte) error {
 	return c.spill()
 }
 
-// setNew is Set for a key the backend does not hold unless the cache has an
-// entry for it (a deletion the cache has yet to write back): when such a key
-// is deleted before it is written back, the cache forgets it instead of
-// writing a deletion.
-func (c *Cache) setNew(key, value []byte) error {
+// SetNew is Set for a key the caller knows the backend does not hold unless
+// the cache has an entry for it (a deletion the cache has yet to write back):
+// when such a key is deleted before it is written back, the cache forgets it
+// instead of writing a deletion.
+func (c *Cache) SetNew(key, value []byte) error {
 	if c.closed {
 		return c.closedError("Set")
 	}

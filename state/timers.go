@@ -107,7 +107,7 @@ func SetTimer(b Backend, t Timer) error {
 		// No index, so the backend holds no key of this timer but those
 		// the cache knows it deleted: a cache may forget the timer key
 		// when it is deleted before it was written back.
-		err2 = c.setNew(tk, nil)
+		err2 = c.SetNew(tk, nil)
 	} else {
 		err2 = b.Set(tk, nil)
 	}
@@ -115,6 +115,21 @@ func SetTimer(b Backend, t Timer) error {
 		return err2
 	}
 	return b.Set(idx, appendTime(nil, t.Time))
+}
+
+// SetNewTimer sets t for a caller that knows no timer of t's identity is
+// set: it skips SetTimer's read of the timer's index. On a Cache, a timer set
+// this way and deleted before the cache writes back never reaches the
+// backend.
+func SetNewTimer(b Backend, t Timer) error {
+	set := b.Set
+	if c, ok := b.(*Cache); ok {
+		set = c.SetNew
+	}
+	if err := set(appendTimerKey(nil, t), nil); err != nil {
+		return err
+	}
+	return set(appendTimerIndex(nil, t), appendTime(nil, t.Time))
 }
 
 // DeleteTimer clears the timer with t's identity (t.Time is ignored).

@@ -124,6 +124,21 @@ func (env *keyedEnv) setTimer(t state.Timer) error {
 	return nil
 }
 
+// setNewTimer is setTimer for a timer the operator knows is not set.
+func (env *keyedEnv) setNewTimer(t state.Timer) error {
+	t.Op = env.op
+	if err := state.SetNewTimer(env.backend, t); err != nil {
+		return err
+	}
+	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
+		env.next[t.Domain][i] = t.Time
+	}
+	if t.Time < env.setDuringFire {
+		env.setDuringFire = t.Time
+	}
+	return nil
+}
+
 func (env *keyedEnv) deleteTimer(t state.Timer) error {
 	t.Op = env.op
 	return state.DeleteTimer(env.backend, t)
@@ -397,6 +412,17 @@ func (a *stateAccess) view(name string, sub []byte) ([]byte, bool, error) {
 
 func (a *stateAccess) Set(name string, sub, value []byte) error {
 	return a.env.backend.Set(a.cellKey(name, sub), value)
+}
+
+// setNew is Set for a cell the operator knows the backend does not hold
+// (see state.Cache.SetNew).
+func (a *stateAccess) setNew(name string, sub, value []byte) error {
+	return a.env.backend.SetNew(a.cellKey(name, sub), value)
+}
+
+// setNewTimer is SetTimer for a timer the operator knows is not set.
+func (a *stateAccess) setNewTimer(name string, domain uint8, t windowing.Time) error {
+	return a.env.setNewTimer(state.Timer{KG: a.kg, Domain: state.TimeDomain(domain), Time: t, Key: a.key, Window: a.window, Name: name})
 }
 
 func (a *stateAccess) Delete(name string, sub []byte) error {

@@ -81,12 +81,15 @@ func (op *windowOp) process(s *shuffled) error {
 	if err != nil {
 		return err
 	}
+	// A window's cells and timers are created with its trigger state and
+	// garbage collected with it: without trigger state the window has no
+	// accumulator, bag or timers to read, in the cache or the backend.
 	if !exists {
-		if err := sa.SetTimer(timerEOW, graph.DomainEvent, w.MaxTimestamp()); err != nil {
+		if err := sa.setNewTimer(timerEOW, graph.DomainEvent, w.MaxTimestamp()); err != nil {
 			return err
 		}
 	}
-	if err := op.addValue(s); err != nil {
+	if err := op.addValue(s, !exists); err != nil {
 		return err
 	}
 	if d := op.trig.OnElement(&ts, env.in.now); d != 0 {
@@ -110,18 +113,33 @@ func (op *windowOp) process(s *shuffled) error {
 	return op.storeTrigger(&ts)
 }
 
-func (op *windowOp) addValue(s *shuffled) error {
+// addValue adds the element to the pane of the current window; fresh says
+// the window has no state yet.
+func (op *windowOp) addValue(s *shuffled, fresh bool) error {
 	sa := &op.env.sa
 	if op.combine != nil {
-		acc, err := op.loadAcc()
-		if err != nil {
-			return err
+		var acc any
+		if fresh {
+			acc = op.combine.Create()
+		} else {
+			var err error
+			if acc, err = op.loadAcc(); err != nil {
+				return err
+			}
 		}
 		if s.lifted {
 			acc = op.combine.Merge(acc, s.e.Value)
 		} else {
 			_, v := op.kv.Split(s.e.Value)
 			acc = op.combine.Add(acc, v)
+		}
+		if fresh {
+			b, err := op.combine.AccCoder.Append(op.buf[:0], acc)
+			if err != nil {
+				return fmt.Errorf("engine: %s: encoding accumulator: %w", op.node, err)
+			}
+			op.buf = b
+			return sa.setNew(cellAcc, nil, b)
 		}
 		return op.storeAcc(acc)
 	}
