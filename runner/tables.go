@@ -88,7 +88,12 @@ func loadTables(ctx context.Context, g *graph.Graph, o *Options, b state.Backend
 		tl.n++
 		go func(t *graph.TableSpec, src connector.Source) {
 			defer src.Close()
-			_, _, _, err := readTable(ctx, src, t, raw.Set)
+			_, _, _, err := readTable(ctx, src, t, func(k, v []byte) error {
+				if v == nil {
+					return raw.Delete(k)
+				}
+				return raw.Set(k, v)
+			})
 			if ctx.Err() != nil {
 				err = nil
 			}
@@ -136,6 +141,20 @@ func readTable(ctx context.Context, src connector.Source, t *graph.TableSpec, ap
 			}
 			k, rerr := rd.Read(ctx, buf)
 			for _, rec := range buf[:k] {
+				if rec.Tombstone && rec.Key != nil {
+					key, perr := t.ParseKey(rec.Key)
+					if perr == nil {
+						kb, perr = t.KeyCoder.Append(kb[:0], key)
+					}
+					if perr != nil {
+						return n, bad, size, fmt.Errorf("%s: a tombstone's %w", rec.Pos, perr)
+					}
+					if err := apply(engine.TableKey(t.Binding, kb), nil); err != nil {
+						return n, bad, size, err
+					}
+					n++
+					continue
+				}
 				if rec.Err != nil {
 					bad++
 					continue

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/memory"
@@ -127,5 +128,62 @@ func TestTableFollowsItsTopic(t *testing.T) {
 	got := fmt.Sprint(sortedStrings(c.Values()))
 	if got != "[a@1 Ann a@100 Anna c@101 Cy]" {
 		t.Fatalf("got %s: want a@1 before the update (Ann), and after it a@100 Anna and c@101 Cy", got)
+	}
+}
+
+// TestTableTopicTombstone: a message with a key and no value deletes the
+// key, whether it is in the topic at load or comes while the job runs.
+func TestTableTopicTombstone(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "profiles"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	topic := "kafka://" + strings.Join(addrs, ",") + "/profiles"
+	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Ann"}, profile{"b", "Bo"})
+	tombstone := func(key string) {
+		t.Helper()
+		p, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("profiles"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.ProduceSync(context.Background(), &kgo.Record{Key: []byte(key)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tombstone("b")
+	in := fmt.Sprintf("tomb-in-%d", names.Add(1))
+	src := memory.NewStream(in)
+	out, c := memOut()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(context.Background(), tablePipeline(), runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
+			Logger: slog.New(slog.DiscardHandler), Stop: stop,
+			Bindings: map[string]string{"in": "mem://" + in, "profiles": topic, "out": out}})
+		done <- err
+	}()
+	wait := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); c.Written() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d written, want %d", c.Written(), n)
+			}
+		}
+	}
+	src.Send(ev{"a", 1, 0}, ev{"b", 2, 0})
+	wait(2)
+	tombstone("a")
+	time.Sleep(500 * time.Millisecond)
+	src.Send(ev{"a", 3, 0})
+	wait(3)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedStrings(c.Values())); got != "[a@1 Ann a@3 unknown b@2 unknown]" {
+		t.Fatalf("got %s, want b deleted at load and a while following", got)
 	}
 }

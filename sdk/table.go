@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 
 	"github.com/weir-dev/weir/internal/coder"
 	"github.com/weir-dev/weir/internal/graph"
@@ -35,9 +37,38 @@ func NewTable[K comparable, V any](p *Pipeline, name string, key func(V) K) Tabl
 	}
 	p.g.Tables = append(p.g.Tables, &graph.TableSpec{
 		Binding: name, Type: reflect.TypeFor[V](), KeyCoder: t.kc, ValueCoder: t.vc,
-		Key: func(v any) any { return key(v.(V)) },
+		Key:      func(v any) any { return key(v.(V)) },
+		ParseKey: parseKey[K],
 	})
 	return t
+}
+
+// parseKey reads a K from a message key written the way a kafka:// sink
+// writes one: strings as they are, integers in decimal, the rest as JSON.
+func parseKey[K comparable](b []byte) (any, error) {
+	var k K
+	v := reflect.ValueOf(&k).Elem()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(string(b))
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("key %q is not an integer", b)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(string(b), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("key %q is not an unsigned integer", b)
+		}
+		v.SetUint(n)
+	default:
+		if err := json.Unmarshal(b, &k); err != nil {
+			return nil, fmt.Errorf("key %q: %v", b, err)
+		}
+	}
+	return k, nil
 }
 
 // Get returns the value of key k, and whether the table has one.

@@ -18,6 +18,10 @@ type TableSpec struct {
 	ValueCoder coder.Coder
 	// Key returns a record's key.
 	Key func(v any) any
+	// ParseKey reads a key from a source's own record key (a Kafka
+	// message key, as a kafka:// sink's ?key= writes it), for the records
+	// that delete their key (tombstones).
+	ParseKey func(b []byte) (any, error)
 }
 
 // TableReader looks keys up in the loaded tables: the encoded value under

@@ -135,7 +135,16 @@ type Record struct {
 	// one (a Kafka record timestamp); HasTimestamp says whether it does.
 	Timestamp    windowing.Time
 	HasTimestamp bool
+	// Key is the record's own key, when the source has one (a Kafka
+	// message key). Tombstone says the record deletes its key: a message
+	// of a compacted topic with no value. Such a record has Err set.
+	Key       []byte
+	Tombstone bool
 }
+
+// ErrTombstone is the Err of a record that deletes its key (a Kafka message
+// with no value): pipelines dead-letter it, tables delete the key.
+var ErrTombstone = errors.New("connector: a tombstone (no value: it deletes its key)")
 
 // Sink is an opened, bound output. The runner calls Write from one goroutine
 // at a time.

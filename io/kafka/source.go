@@ -220,8 +220,12 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 			Timestamp:    windowing.FromTime(rec.Timestamp),
 			HasTimestamp: true,
 		}
-		v, err := r.sp.src.decode(rec.Value)
-		if err != nil {
+		if rec.Key != nil {
+			out.Key = append([]byte(nil), rec.Key...)
+		}
+		if rec.Value == nil {
+			out.Err, out.Tombstone = connector.ErrTombstone, true
+		} else if v, err := r.sp.src.decode(rec.Value); err != nil {
 			out.Err, out.Raw = err, append([]byte(nil), rec.Value...)
 		} else {
 			out.Value = v
