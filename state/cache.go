@@ -49,6 +49,19 @@ type Cache struct {
 	iters  int     // open merged iterators
 	writes []Write // reused by WriteBack
 	closed bool
+	// ver counts changes to the tree's shape; fingers remember where
+	// recent reads found their entries, so that writing the same keys
+	// next (a read-modify-write of a cell) replaces them in place while
+	// the shape and generation are unchanged, without a second descent.
+	ver     uint64
+	fingers [4]cacheFinger
+	finger  int // the next slot to fill
+}
+
+type cacheFinger struct {
+	n   *memNode
+	i   int
+	ver uint64
 }
 
 var _ Backend = (*Cache)(nil)
@@ -107,7 +120,19 @@ func (c *Cache) mutate() {
 
 // put inserts it and returns the entry it replaced, if any.
 func (c *Cache) put(it memItem) (memItem, bool) {
+	if !c.pinned {
+		key := it.key()
+		for _, f := range c.fingers {
+			if f.n != nil && f.ver == c.ver && f.n.gen == c.tree.gen && bytes.Equal(f.n.items[f.i].key(), key) {
+				old := f.n.items[f.i]
+				f.n.items[f.i] = it
+				c.bytes += cacheSize(it) - cacheSize(old)
+				return old, true
+			}
+		}
+	}
 	c.mutate()
+	c.ver++ // an insertion may split nodes on its way down
 	old, replaced := c.tree.set(it)
 	if replaced {
 		c.bytes -= cacheSize(old)
@@ -118,6 +143,7 @@ func (c *Cache) put(it memItem) (memItem, bool) {
 
 func (c *Cache) remove(key []byte) {
 	c.mutate()
+	c.ver++
 	if old, ok := c.tree.delete(key); ok {
 		c.bytes -= cacheSize(old)
 	}
@@ -133,6 +159,7 @@ func (c *Cache) spill() error {
 	}
 	// Open iterators keep the old nodes; none of them is changed again.
 	c.tree = memTree{gen: c.tree.gen + 1}
+	c.ver++
 	c.bytes = 0
 	c.pinned = false
 	return nil
@@ -144,7 +171,10 @@ func (c *Cache) lookup(key []byte) ([]byte, bool, error) {
 	if c.closed {
 		return nil, false, c.closedError("Get")
 	}
-	if it, ok := c.tree.get(key); ok {
+	if n, i, ok := c.tree.locate(key); ok {
+		c.fingers[c.finger] = cacheFinger{n: n, i: i, ver: c.ver}
+		c.finger = (c.finger + 1) % len(c.fingers)
+		it := n.items[i]
 		if cacheFlags(it)&cacheGone != 0 {
 			return nil, false, nil
 		}

@@ -102,6 +102,22 @@ func (t *memTree) get(key []byte) (memItem, bool) {
 	return memItem{}, false
 }
 
+// locate returns the node and index of the item with key, if any.
+func (t *memTree) locate(key []byte) (*memNode, int, bool) {
+	n := t.root
+	for n != nil {
+		i, found := n.find(key)
+		if found {
+			return n, i, true
+		}
+		if n.leaf() {
+			break
+		}
+		n = n.children[i]
+	}
+	return nil, 0, false
+}
+
 // set inserts it, or replaces the item with its key and returns the old one.
 func (t *memTree) set(it memItem) (old memItem, replaced bool) {
 	if t.root == nil {
