@@ -31,13 +31,16 @@ func TestKillDashNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the job runs in its own process: nothing for -race to see here (make test runs it without -short)")
 	}
-	t.Run("part files", func(t *testing.T) { killDashNine(t, "", false) })
+	// The three run side by side: most of their time is spent waiting to
+	// kill.
+	t.Run("part files", func(t *testing.T) { t.Parallel(); killDashNine(t, "", false) })
 	t.Run("kafka exactly-once", func(t *testing.T) {
+		t.Parallel()
 		killDashNine(t, "delivery=exactly-once&txn-id=profileviews-counts&key=profileId", false)
 	})
 	// Every restart on a fresh state directory, as on another machine:
 	// the state comes back from the changelog each time.
-	t.Run("changelog on a new machine", func(t *testing.T) { killDashNine(t, "", true) })
+	t.Run("changelog on a new machine", func(t *testing.T) { t.Parallel(); killDashNine(t, "", true) })
 }
 
 // killDashNine writes the counts to part files, or to a Kafka topic with
