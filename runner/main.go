@@ -39,6 +39,7 @@ type Flags struct {
 	Changelog          string
 	From, To           string
 	Then               []string
+	TableTopics        []string
 	Handover           string
 	JobID              string
 }
@@ -58,6 +59,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
 	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
 	fs.StringVar(&f.JobID, "job-id", "", "the job's id: {job} in --bind, --state-dir, --checkpoint-dir, --changelog and --dead-letter becomes it, and the state and checkpoint directories are marked as this job's (a replay then cannot touch production's)")
+	fs.StringArrayVar(&f.TableTopics, "table-topic", nil, "a table bound to a snapshot also loads, then follows, a compacted topic: NAME=kafka://... (repeatable)")
 	fs.StringArrayVar(&f.Then, "then", nil, "backfill-then-stream: the live binding of a source once its history is read: NAME=kafka://... (repeatable)")
 	fs.StringVar(&f.Handover, "handover", "", "backfill-then-stream: where the history ends: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json beside a topic it copies)")
 	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
@@ -172,6 +174,17 @@ func (f *Flags) Options() (Options, error) {
 	}
 	if f.JobID != "" {
 		o.JobID = f.JobID
+	}
+	for _, b := range f.TableTopics {
+		name, uri, ok := strings.Cut(b, "=")
+		if !ok || name == "" || uri == "" {
+			errs = append(errs, fmt.Errorf("%w: --table-topic %q: want NAME=URI", ErrOptions, b))
+			continue
+		}
+		if o.TableTopics == nil {
+			o.TableTopics = map[string]string{}
+		}
+		o.TableTopics[name] = uri
 	}
 	for _, b := range f.Then {
 		name, uri, ok := strings.Cut(b, "=")

@@ -122,6 +122,10 @@ type Options struct {
 	// skip what they know to be outside (Parquet row groups by statistics,
 	// date=/hour= partition folders).
 	From, To time.Time
+	// TableTopics gives tables bound to a snapshot a compacted topic to
+	// continue from, by name (--table-topic): the snapshot is loaded, then
+	// the topic to its end, and in stream mode the topic is followed.
+	TableTopics map[string]string
 	// JobID names the job: "{job}" in the bindings and in the state,
 	// checkpoint, changelog and dead-letter locations becomes it, and the
 	// state and checkpoint directories are marked as its own, so that

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
@@ -17,7 +19,8 @@ import (
 
 // Tables (sdk.NewTable) are loaded into the state backend before the
 // pipeline runs, in bulk (state.Loader: sorted tables ingested), from their
-// binding: a snapshot's files, or a topic up to its end offsets at launch.
+// binding: a snapshot's files, or a topic up to its end offsets at launch;
+// or a snapshot and then the topic that continues it (--table-topic).
 // In stream mode a topic is then followed, each record replacing its key's
 // value, until the run ends. Tables bypass the changelog: every start
 // loads them again from their source.
@@ -35,76 +38,110 @@ func loadTables(ctx context.Context, g *graph.Graph, o *Options, b state.Backend
 	tl := &tableLoad{errs: make(chan error, len(g.Tables)), done: make(chan struct{})}
 	raw := state.Unlogged(b)
 	for _, t := range g.Tables {
-		begin := time.Now()
-		uri := o.Bindings[t.Binding]
-		u, err := connector.ParseURI(uri)
-		if err != nil {
-			return tl, fmt.Errorf("%w %q: %v", ErrBinding, t.Binding, err)
-		}
-		live := u.Scheme == kafka.Scheme && u.Query().Get("until") == ""
-		if live {
-			q := u.Query()
-			q.Set("until", "latest")
-			u.RawQuery = q.Encode()
-		}
-		src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: u, Type: t.Type})
-		if err != nil {
-			return tl, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))
-		}
-		if !src.Bounded() {
-			src.Close()
-			return tl, fmt.Errorf("%w %q: a table loads a snapshot or a topic (kafka://): %s has no end to load to", ErrBinding, t.Binding, uri)
-		}
 		prefix := engine.TablePrefix(t.Binding)
 		if err := raw.DeleteRange(prefix, state.PrefixEnd(prefix)); err != nil {
-			src.Close()
 			return tl, err
 		}
-		l := state.NewLoader(raw)
-		n, bad, size, err := readTable(ctx, src, t, l.Apply)
-		if cerr := l.Close(); err == nil {
-			err = cerr
-		}
-		src.Close()
-		if err != nil {
-			return tl, fmt.Errorf("runner: loading table %q: %w", t.Binding, err)
-		}
-		took := time.Since(begin)
-		log.Info("table loaded", "table", t.Binding, "records", n, "unreadable", bad, "mb", size>>20, "took", took.Round(time.Millisecond),
-			"mb_per_s", int64(float64(size)/(1<<20)/max(took.Seconds(), 1e-3)))
-		if !live || o.Mode == Backfill {
-			continue
-		}
-		// Follow the topic from where the load ended.
-		h, _ := kafka.SourceHandover(src)
-		fu, _ := connector.ParseURI(uri)
-		q := fu.Query()
-		q.Set("offsets", kafka.FormatOffsets(h.Offsets))
-		fu.RawQuery = q.Encode()
-		follow, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: fu, Type: t.Type})
-		if err != nil {
-			return tl, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))
-		}
-		tl.n++
-		go func(t *graph.TableSpec, src connector.Source) {
-			defer src.Close()
-			_, _, _, err := readTable(ctx, src, t, func(k, v []byte) error {
-				if v == nil {
-					return raw.Delete(k)
-				}
-				return raw.Set(k, v)
-			})
-			if ctx.Err() != nil {
-				err = nil
+		// The binding, then the --table-topic if any: a snapshot, then
+		// the topic that continues it.
+		uris := []string{o.Bindings[t.Binding]}
+		if topic, ok := o.TableTopics[t.Binding]; ok {
+			if u, err := url.Parse(topic); err != nil || u.Scheme != kafka.Scheme {
+				return tl, fmt.Errorf("%w: --table-topic %s=%s: a table continues from a kafka:// topic", ErrBinding, t.Binding, topic)
 			}
+			uris = append(uris, topic)
+		}
+		for i, uri := range uris {
+			follow, err := loadTable(ctx, t, uri, i > 0, raw, log)
 			if err != nil {
-				err = fmt.Errorf("runner: following table %q: %w", t.Binding, err)
-				fail(err)
+				return tl, err
 			}
-			tl.errs <- err
-		}(t, follow)
+			if follow == nil || o.Mode == Backfill || i < len(uris)-1 {
+				if follow != nil {
+					follow.Close()
+				}
+				continue
+			}
+			tl.n++
+			go func(t *graph.TableSpec, src connector.Source) {
+				defer src.Close()
+				_, _, _, err := readTable(ctx, src, t, func(k, v []byte) error {
+					if v == nil {
+						return raw.Delete(k)
+					}
+					return raw.Set(k, v)
+				})
+				if ctx.Err() != nil {
+					err = nil
+				}
+				if err != nil {
+					err = fmt.Errorf("runner: following table %q: %w", t.Binding, err)
+					fail(err)
+				}
+				tl.errs <- err
+			}(t, follow)
+		}
+	}
+	for name := range o.TableTopics {
+		if !slices.ContainsFunc(g.Tables, func(t *graph.TableSpec) bool { return t.Binding == name }) {
+			return tl, fmt.Errorf("%w: --table-topic %s: the pipeline has no table of that name", ErrBinding, name)
+		}
 	}
 	return tl, nil
+}
+
+// loadTable loads what uri holds into table t: a snapshot to its end, or a
+// topic to its end offsets now, for which it returns the source that
+// follows the topic from there (to close if unused). onto says the table
+// may hold keys already (a snapshot was loaded first).
+func loadTable(ctx context.Context, t *graph.TableSpec, uri string, onto bool, raw state.Backend, log *slog.Logger) (connector.Source, error) {
+	begin := time.Now()
+	u, err := connector.ParseURI(uri)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrBinding, t.Binding, err)
+	}
+	live := u.Scheme == kafka.Scheme && u.Query().Get("until") == ""
+	if live {
+		q := u.Query()
+		q.Set("until", "latest")
+		u.RawQuery = q.Encode()
+	}
+	src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: u, Type: t.Type})
+	if err != nil {
+		return nil, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))
+	}
+	defer src.Close()
+	if !src.Bounded() {
+		return nil, fmt.Errorf("%w %q: a table loads a snapshot or a topic (kafka://): %s has no end to load to", ErrBinding, t.Binding, uri)
+	}
+	l := state.NewLoader(raw)
+	if onto {
+		l = state.NewLoaderOnto(raw)
+	}
+	n, bad, size, err := readTable(ctx, src, t, l.Apply)
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runner: loading table %q from %s: %w", t.Binding, uri, err)
+	}
+	took := time.Since(begin)
+	log.Info("table loaded", "table", t.Binding, "from", uri, "records", n, "unreadable", bad, "mb", size>>20, "took", took.Round(time.Millisecond),
+		"mb_per_s", int64(float64(size)/(1<<20)/max(took.Seconds(), 1e-3)))
+	if !live {
+		return nil, nil
+	}
+	// Follow the topic from where the load ended.
+	h, _ := kafka.SourceHandover(src)
+	fu, _ := connector.ParseURI(uri)
+	q := fu.Query()
+	q.Set("offsets", kafka.FormatOffsets(h.Offsets))
+	fu.RawQuery = q.Encode()
+	follow, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: fu, Type: t.Type})
+	if err != nil {
+		return nil, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))
+	}
+	return follow, nil
 }
 
 // wait returns once every followed topic has stopped (ctx ended), with the

@@ -187,3 +187,36 @@ func TestTableTopicTombstone(t *testing.T) {
 		t.Fatalf("got %s, want b deleted at load and a while following", got)
 	}
 }
+
+// TestTableSnapshotThenTopic: --table-topic continues a snapshot with the
+// topic's records (a later value, a deletion, a new key).
+func TestTableSnapshotThenTopic(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "profiles"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	topic := "kafka://" + strings.Join(addrs, ",") + "/profiles"
+	snap := filepath.Join(t.TempDir(), "profiles.jsonl")
+	writeSink(t, "file://"+snap, reflect.TypeFor[profile](), profile{"a", "Ann"}, profile{"b", "Bo"})
+	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Anna"}, profile{"c", "Cy"})
+	p, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("profiles"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(context.Background(), &kgo.Record{Key: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	out, c := memOut()
+	if _, err := runner.Run(context.Background(), tablePipeline(), runner.Options{Progress: -1, Logger: slog.New(slog.DiscardHandler),
+		StateDir:    filepath.Join(t.TempDir(), "state"),
+		TableTopics: map[string]string{"profiles": topic},
+		Bindings:    map[string]string{"in": memIn(ev{"a", 1, 0}, ev{"b", 2, 0}, ev{"c", 3, 0}), "profiles": "file://" + snap, "out": out}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sortedStrings(c.Values())); got != "[a@1 Anna b@2 unknown c@3 Cy]" {
+		t.Fatalf("got %s", got)
+	}
+}

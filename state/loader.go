@@ -51,12 +51,21 @@ type loadEntry struct {
 }
 
 // loadChunkBytes is the size of the changes a Loader sorts at once.
-const loadChunkBytes = 256 << 20
+var loadChunkBytes = 256 << 20
 
-// NewLoader returns a Loader into b, which must be empty.
+// NewLoader returns a Loader into b, which must be empty (in the key
+// ranges loaded).
 func NewLoader(b Backend) *Loader {
 	l := &Loader{b: b}
 	l.p, _ = b.(*Pebble)
+	return l
+}
+
+// NewLoaderOnto returns a Loader into b, which may already hold keys in
+// the ranges loaded: deletions are applied, not dropped.
+func NewLoaderOnto(b Backend) *Loader {
+	l := NewLoader(b)
+	l.flushed = true
 	return l
 }
 
@@ -151,7 +160,13 @@ func (l *Loader) flush(chunk []loadEntry) error {
 	if db == nil {
 		return l.p.closedError("Load")
 	}
-	wo := l.p.opts.MakeWriterOptions(6, db.TableFormat())
+	// Tables for the bottom level may mark point deletions obsolete: once
+	// the store may hold keys the chunk deletes, write them as for level 0.
+	level := 6
+	if l.flushed {
+		level = 0
+	}
+	wo := l.p.opts.MakeWriterOptions(level, db.TableFormat())
 	var paths []string
 	for start := 0; start < len(out); {
 		end := start + 1
