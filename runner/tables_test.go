@@ -94,38 +94,16 @@ func TestTableFollowsItsTopic(t *testing.T) {
 	defer cl.Close()
 	topic := "kafka://" + strings.Join(cl.ListenAddrs(), ",") + "/profiles"
 	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Ann"}, profile{"b", "Bo"})
-	in := fmt.Sprintf("table-in-%d", names.Add(1))
-	src := memory.NewStream(in)
-	out, c := memOut()
-	stop := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := runner.Run(context.Background(), tablePipeline(), runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
-			Logger: slog.New(slog.DiscardHandler), Stop: stop,
-			Bindings: map[string]string{"in": "mem://" + in, "profiles": topic, "out": out}})
-		done <- err
-	}()
-	waitFor := func(n int64) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); c.Written() < n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d written, want %d", c.Written(), n)
-			}
-		}
-	}
-	src.Send(ev{"a", 1, 0})
+	send, waitFor, stop := tableStream(t, topic)
+	send(ev{"a", 1, 0})
 	waitFor(1)
 	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Anna"}, profile{"c", "Cy"})
 	// The table's reader polls every 50ms: the update is in well before
 	// this.
 	time.Sleep(500 * time.Millisecond)
-	src.Send(ev{"a", 100, 0}, ev{"c", 101, 0})
+	send(ev{"a", 100, 0}, ev{"c", 101, 0})
 	waitFor(3)
-	close(stop)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	got := fmt.Sprint(sortedStrings(c.Values()))
+	got := stop()
 	if got != "[a@1 Ann a@100 Anna c@101 Cy]" {
 		t.Fatalf("got %s: want a@1 before the update (Ann), and after it a@100 Anna and c@101 Cy", got)
 	}
@@ -154,36 +132,14 @@ func TestTableTopicTombstone(t *testing.T) {
 		}
 	}
 	tombstone("b")
-	in := fmt.Sprintf("tomb-in-%d", names.Add(1))
-	src := memory.NewStream(in)
-	out, c := memOut()
-	stop := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := runner.Run(context.Background(), tablePipeline(), runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
-			Logger: slog.New(slog.DiscardHandler), Stop: stop,
-			Bindings: map[string]string{"in": "mem://" + in, "profiles": topic, "out": out}})
-		done <- err
-	}()
-	wait := func(n int64) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); c.Written() < n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d written, want %d", c.Written(), n)
-			}
-		}
-	}
-	src.Send(ev{"a", 1, 0}, ev{"b", 2, 0})
+	send, wait, stop := tableStream(t, topic)
+	send(ev{"a", 1, 0}, ev{"b", 2, 0})
 	wait(2)
 	tombstone("a")
 	time.Sleep(500 * time.Millisecond)
-	src.Send(ev{"a", 3, 0})
+	send(ev{"a", 3, 0})
 	wait(3)
-	close(stop)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if got := fmt.Sprint(sortedStrings(c.Values())); got != "[a@1 Ann a@3 unknown b@2 unknown]" {
+	if got := stop(); got != "[a@1 Ann a@3 unknown b@2 unknown]" {
 		t.Fatalf("got %s, want b deleted at load and a while following", got)
 	}
 }
@@ -219,4 +175,39 @@ func TestTableSnapshotThenTopic(t *testing.T) {
 	if got := fmt.Sprint(sortedStrings(c.Values())); got != "[a@1 Anna b@2 unknown c@3 Cy]" {
 		t.Fatalf("got %s", got)
 	}
+}
+
+// tableStream runs tablePipeline in stream mode with its table bound to
+// topic, and returns how to feed it, to wait until it has written n
+// values, and to stop it and get its output, sorted.
+func tableStream(t *testing.T, topic string) (send func(...any), wait func(int64), stop func() string) {
+	t.Helper()
+	in := fmt.Sprintf("table-in-%d", names.Add(1))
+	src := memory.NewStream(in)
+	out, c := memOut()
+	stopCh := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(context.Background(), tablePipeline(), runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
+			Logger: slog.New(slog.DiscardHandler), Stop: stopCh,
+			Bindings: map[string]string{"in": "mem://" + in, "profiles": topic, "out": out}})
+		done <- err
+	}()
+	wait = func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); c.Written() < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d written, want %d", c.Written(), n)
+			}
+		}
+	}
+	stop = func() string {
+		t.Helper()
+		close(stopCh)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(sortedStrings(c.Values()))
+	}
+	return func(vs ...any) { src.Send(vs...) }, wait, stop
 }

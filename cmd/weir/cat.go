@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weir-dev/weir/internal/validate"
 	"github.com/weir-dev/weir/io/connector"
 )
 
@@ -110,8 +111,8 @@ func cat(ctx context.Context, a *app, out io.Writer, uri string, f catFlags) err
 	var order func(x, y map[string]any) int
 	if sortField != "" {
 		order = func(x, y map[string]any) int {
-			vx, _ := lookup(x, sortField)
-			vy, _ := lookup(y, sortField)
+			vx, _ := validate.Lookup(x, sortField)
+			vy, _ := validate.Lookup(y, sortField)
 			if desc {
 				return compareValues(vy, vx)
 			}
@@ -366,24 +367,6 @@ func decodeObject(b json.RawMessage) (map[string]any, error) {
 	return m, nil
 }
 
-// lookup returns the field of r named by name, which may be a dotted path
-// into nested records ("profile.jobTitle") unless r has a field of that very
-// name.
-func lookup(r map[string]any, name string) (any, bool) {
-	if v, ok := r[name]; ok {
-		return v, true
-	}
-	head, rest, dotted := strings.Cut(name, ".")
-	if !dotted {
-		return nil, false
-	}
-	inner, ok := r[head].(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	return lookup(inner, rest)
-}
-
 // kind orders values of different types: missing and null first, then
 // booleans, numbers, strings and everything else.
 func kind(v any) int {
@@ -518,7 +501,7 @@ func writeTable(w io.Writer, rows []map[string]any, columns []string) error {
 	for _, r := range rows {
 		for i, c := range columns {
 			cells[i] = ""
-			if v, ok := lookup(r, c); ok {
+			if v, ok := validate.Lookup(r, c); ok {
 				cells[i] = formatValue(v)
 			}
 		}
@@ -568,7 +551,7 @@ func writeJSONL(w io.Writer, rows []map[string]any, columns []string) error {
 		if len(columns) > 0 {
 			sel := make(map[string]any, len(columns))
 			for _, c := range columns {
-				if v, ok := lookup(r, c); ok {
+				if v, ok := validate.Lookup(r, c); ok {
 					sel[c] = v
 				}
 			}

@@ -400,7 +400,7 @@ func (c *comparer) keyOf(r map[string]any, s side) []any {
 	}
 	vals := make([]any, len(c.opts.Key))
 	for i, f := range c.opts.Key {
-		if v, ok := lookup(r, f); ok {
+		if v, ok := Lookup(r, f); ok {
 			vals[i] = v
 			c.seenKey[s][i] = true
 		}
@@ -478,7 +478,7 @@ func (c *comparer) count(r map[string]any, k kind, n int64) {
 	vals := make([]any, len(c.windowF))
 	found := false
 	for i, f := range c.windowF {
-		if v, ok := lookup(r, f); ok {
+		if v, ok := Lookup(r, f); ok {
 			vals[i] = v
 			c.seenWin[i] = true
 			found = true

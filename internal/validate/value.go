@@ -385,10 +385,10 @@ func compareValues(a, b any) int {
 	return cmp.Compare(asFloat(a), asFloat(b))
 }
 
-// lookup returns the field of r named by name, which may be a dotted path
+// Lookup returns the field of r named by name, which may be a dotted path
 // into nested records ("profile.location") unless r has a field of that
-// very name.
-func lookup(r map[string]any, name string) (any, bool) {
+// very name. weir cat sorts and picks columns with it too.
+func Lookup(r map[string]any, name string) (any, bool) {
 	if v, ok := r[name]; ok {
 		return v, true
 	}
@@ -400,7 +400,7 @@ func lookup(r map[string]any, name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return lookup(inner, rest)
+	return Lookup(inner, rest)
 }
 
 // appendText appends a normalized value as compact JSON with sorted keys;
