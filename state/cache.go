@@ -166,7 +166,8 @@ func (c *Cache) spill() error {
 }
 
 // lookup returns the value of key, reading the backend on a miss. The value
-// aliases the cache: it is valid until the next change to the cache.
+// aliases the cache: it must not be modified, and it stays valid (writes
+// replace values, never change them).
 func (c *Cache) lookup(key []byte) ([]byte, bool, error) {
 	if c.closed {
 		return nil, false, c.closedError("Get")
