@@ -258,9 +258,11 @@ type Result struct {
 	OutOfRange int64
 	// Checkpoints counts the checkpoints the run completed.
 	Checkpoints int64
-	// PeakStateKeys and PeakStateBytes are the largest state the backend
-	// held, sampled every statePeakEvery: its live keys (exact in memory,
-	// estimated on Pebble) and its bytes on disk and in memory.
+	// PeakStateKeys and PeakStateBytes are the largest state the run
+	// held, sampled every statePeakEvery: the backend's live keys (exact in
+	// memory, estimated on Pebble; not counting what the keyed instances'
+	// write-back caches hold), and the bytes of the backend on disk and in
+	// memory plus those of the caches.
 	PeakStateKeys, PeakStateBytes int64
 	// Drained says the run ended by a drain; Stopped by a stop.
 	Drained, Stopped bool
@@ -496,7 +498,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		for _, x := range []struct {
 			peak *atomic.Int64
 			v    int64
-		}{{&peakKeys, m.Keys}, {&peakBytes, m.DiskBytes + m.MemBytes}} {
+		}{{&peakKeys, m.Keys}, {&peakBytes, m.DiskBytes + m.MemBytes + metrics.CachedBytes()}} {
 			for old := x.peak.Load(); x.v > old && !x.peak.CompareAndSwap(old, x.v); old = x.peak.Load() {
 			}
 		}

@@ -334,6 +334,24 @@ type Metrics struct {
 	// that are still running.
 	SourceWatermark atomic.Int64
 	readerWM        sync.Map // reader id -> *atomic.Int64
+	cached          sync.Map // keyed instance -> *atomic.Int64: its cache's bytes
+}
+
+// CachedBytes is the state the keyed instances hold in their write-back
+// caches, not yet in the backend: with the backend's size, the state.
+func (m *Metrics) CachedBytes() int64 {
+	var n int64
+	m.cached.Range(func(_, v any) bool {
+		n += v.(*atomic.Int64).Load()
+		return true
+	})
+	return n
+}
+
+// cacheGauge returns the gauge of a keyed instance's cache bytes.
+func (m *Metrics) cacheGauge(instance any) *atomic.Int64 {
+	v, _ := m.cached.LoadOrStore(instance, &atomic.Int64{})
+	return v.(*atomic.Int64)
 }
 
 // NewMetrics returns zeroed counters.

@@ -220,6 +220,8 @@ func (in *instance) runKeyed() error {
 	if err != nil {
 		return err
 	}
+	cached := x.cfg.Metrics.cacheGauge(in)
+	defer cached.Store(0)
 	var op keyedOp
 	switch {
 	case head.Kind == graph.KindParDo:
@@ -357,6 +359,7 @@ func (in *instance) runKeyed() error {
 				return op.finishBundle()
 			})
 			in.finishBundle()
+			cached.Store(env.backend.Bytes())
 		case msgWatermark:
 			merger.Advance(m.sender, m.wm, in.now)
 			advance()
