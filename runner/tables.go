@@ -28,14 +28,13 @@ import (
 // tableLoad is the running part of the tables: the topics followed.
 type tableLoad struct {
 	errs chan error
-	done chan struct{}
 	n    int
 }
 
 // loadTables loads every table of g into b, and starts following the topics
 // (in stream mode) until ctx ends. Wait on the result before closing b.
 func loadTables(ctx context.Context, g *graph.Graph, o *Options, b state.Backend, log *slog.Logger, fail context.CancelCauseFunc) (*tableLoad, error) {
-	tl := &tableLoad{errs: make(chan error, len(g.Tables)), done: make(chan struct{})}
+	tl := &tableLoad{errs: make(chan error, len(g.Tables))}
 	raw := state.Unlogged(b)
 	for _, t := range g.Tables {
 		prefix := engine.TablePrefix(t.Binding)

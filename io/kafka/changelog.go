@@ -193,7 +193,10 @@ func (c *Changelog) PreCommit(ctx context.Context) ([]byte, error) { return c.w.
 // Commit commits what PreCommit flushed, once the checkpoint is stored.
 func (c *Changelog) Commit(ctx context.Context) error { return c.w.commit(ctx) }
 
-// CommitOpen commits every change so far (the end of a run).
+// CommitOpen commits every change so far. A run does not call it at its
+// end (its state after the last checkpoint is never resumed from, and
+// committing it would let a restart from that checkpoint count the rest
+// twice); loading tools and benchmarks do.
 func (c *Changelog) CommitOpen(ctx context.Context) error { return c.w.commitOpen(ctx) }
 
 // Recover commits the transaction of checkpoint id (by its handle, if any)
