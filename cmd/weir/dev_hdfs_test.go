@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDevHDFS starts `weir dev hdfs`, writes generated page views to it
@@ -35,26 +33,9 @@ func TestDevHDFS(t *testing.T) {
 	if !strings.HasPrefix(uri, "hdfs://127.0.0.1:") || !strings.HasSuffix(uri, "/") {
 		t.Fatalf("weir dev hdfs printed no hdfs:// URI to use (got %q)", uri)
 	}
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("weir dev hdfs exited %d", code)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("weir dev hdfs did not stop")
-		}
-	}()
+	defer stopDev(t, "hdfs", cancel, done)
 
-	weir := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), args, &out, &errb); code != 0 {
-			t.Fatalf("weir %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
-		}
-		return out.String()
-	}
+	weir := func(args ...string) string { t.Helper(); return weirOK(t, args...) }
 	views := uri + "demo/pageviews.jsonl" // a few blocks of 64 KiB
 	weir("gen", "pageviews", "--pageviews", views, "--events", "2000", "--late-fraction", "0")
 	table := weir("cat", views, "--sort", "-timestamp", "--limit", "3", "--columns", "viewerId,timestamp")

@@ -33,26 +33,9 @@ func TestDevKafkaGenCpCat(t *testing.T) {
 		t.Fatalf("unexpected first line %q", line)
 	}
 	addr := f[4]
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("weir dev kafka exited %d", code)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("weir dev kafka did not stop")
-		}
-	}()
+	defer stopDev(t, "kafka", cancel, done)
 
-	weir := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), args, &out, &errb); code != 0 {
-			t.Fatalf("weir %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
-		}
-		return out.String()
-	}
+	weir := func(args ...string) string { t.Helper(); return weirOK(t, args...) }
 	dir := t.TempDir()
 	weir("gen", "pageviews", "--pageviews", "kafka://"+addr+"/pageviews?key=viewerId", "--events", "1000", "--late-fraction", "0")
 	out := weir("cp", "kafka://"+addr+"/pageviews?until=latest", "file://"+filepath.Join(dir, "views.jsonl"))
@@ -83,5 +66,31 @@ func TestDevKafkaGenCpCat(t *testing.T) {
 	// An unbounded copy stops at --limit.
 	if out := weir("cp", "kafka://"+addr+"/copy", "file://"+filepath.Join(dir, "some.jsonl"), "--limit", "10"); !strings.HasPrefix(out, "copied 10 records") {
 		t.Errorf("cp --limit: %q", out)
+	}
+}
+
+// weirOK runs weir in the process with args and returns its standard
+// output; a non-zero exit fails the test.
+func weirOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("weir %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+	}
+	return out.String()
+}
+
+// stopDev stops a weir dev command started in the test (cancel, then its
+// exit code on done) and checks that it exits 0.
+func stopDev(t *testing.T, name string, cancel func(), done <-chan int) {
+	t.Helper()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("weir dev %s exited %d", name, code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("weir dev %s did not stop", name)
 	}
 }
