@@ -74,3 +74,13 @@ func TestFromToFlags(t *testing.T) {
 		t.Errorf("a bad --from: %v", err)
 	}
 }
+
+func TestMemoryFlag(t *testing.T) {
+	o, err := parse(t, "--memory", "2G")
+	if err != nil || o.Memory != 2<<30 {
+		t.Fatalf("--memory 2G: %d, %v", o.Memory, err)
+	}
+	if _, err := parse(t, "--memory", "plenty"); !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), "--memory") {
+		t.Fatalf("--memory plenty: %v, want an error naming --memory", err)
+	}
+}

@@ -42,6 +42,7 @@ type Flags struct {
 	TableTopics        []string
 	Handover           string
 	JobID              string
+	Memory             string
 }
 
 // Register adds the runner's flags to fs.
@@ -64,6 +65,7 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Handover, "handover", "", "backfill-then-stream: where the history ends: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json beside a topic it copies)")
 	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
 	fs.StringVar(&f.To, "to", "", "only event times before this (same forms as --from)")
+	fs.StringVar(&f.Memory, "memory", "", "the memory the job may use, e.g. 2GiB: a quarter goes to the keyed workers' state caches, an eighth to Pebble's block cache, and the Go heap is held under the rest with a lazier garbage collector (unless GOMEMLIMIT or GOGC are set) (default: no budget; Go's defaults and 32 MiB of state cache per keyed worker)")
 	fs.StringVar(&f.Changelog, "changelog", "", "with --checkpoint-dir: also write every state change to Kafka, kafka://host:port/PREFIX (a compacted topic PREFIX-<transform>-changelog per keyed transform); checkpoints then keep no copy of the state, and a restart on another machine rebuilds it from the changelog")
 }
 
@@ -82,6 +84,7 @@ type JobFile struct {
 	Then          map[string]string `yaml:"then"`
 	Handover      string            `yaml:"handover"`
 	JobID         string            `yaml:"job-id"`
+	Memory        string            `yaml:"memory"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -112,6 +115,9 @@ func (f *Flags) Options() (Options, error) {
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
 		o.CheckpointDir, o.Changelog, o.Handover, o.JobID = j.CheckpointDir, j.Changelog, j.Handover, j.JobID
+		if f.Memory == "" {
+			f.Memory = j.Memory
+		}
 		for k, v := range j.Then {
 			if o.Then == nil {
 				o.Then = map[string]string{}
@@ -168,6 +174,13 @@ func (f *Flags) Options() (Options, error) {
 			errs = append(errs, fmt.Errorf("%w: %s %q: %v", ErrOptions, tv.flag, tv.v, err))
 		}
 		*tv.dst = t
+	}
+	if f.Memory != "" {
+		m, err := ParseSize(f.Memory)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: --memory=%q: %v", ErrOptions, f.Memory, err))
+		}
+		o.Memory = m
 	}
 	if f.Handover != "" {
 		o.Handover = f.Handover

@@ -36,6 +36,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/weir-dev/weir/internal/fsutil"
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
@@ -152,6 +154,10 @@ type Options struct {
 	// state: a restart reuses the local state directory when it is at the
 	// checkpoint, and otherwise rebuilds the state from the changelog.
 	Changelog string
+	// Memory is the memory budget of the job, in bytes (see memory.go): it
+	// sizes the state caches and Pebble's block cache, and holds the Go
+	// heap under it. 0: no budget.
+	Memory int64
 	// BatchSize and QueueLength tune the shuffle (defaults 512 and 16).
 	BatchSize, QueueLength int
 	// Clock overrides processing time, for tests.
@@ -237,6 +243,9 @@ func (o *Options) Validate() error {
 	if o.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("%w: --checkpoint-interval=%s must be positive", ErrOptions, o.CheckpointInterval))
 	}
+	if o.Memory != 0 && o.Memory < minMemory {
+		errs = append(errs, fmt.Errorf("%w: --memory=%s: want at least %s", ErrOptions, humanize.IBytes(uint64(max(o.Memory, 0))), humanize.IBytes(minMemory)))
+	}
 	if o.Parallelism < 0 || o.Parallelism > state.DefaultKeyGroups {
 		errs = append(errs, fmt.Errorf("%w: --parallelism=%d: want 1 to %d", ErrOptions, o.Parallelism, state.DefaultKeyGroups))
 	}
@@ -281,6 +290,8 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	budget := memoryBudget(opts.Memory)
+	defer budget.applyGC()()
 	if opts.Mode == BackfillThenStream {
 		return runBackfillThenStream(ctx, p, opts)
 	}
@@ -433,22 +444,23 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		drain, stop = nil, nil
 	}
 	cfg := engine.Config{
-		Parallelism: opts.Parallelism,
-		KeyGroups:   g.KeyGroups,
-		Backend:     backend,
-		Sources:     sources,
-		Sinks:       sinks,
-		DeadLetter:  dead,
-		Bounded:     opts.Mode == Backfill,
-		Clock:       opts.Clock,
-		Drain:       drain,
-		Stop:        stop,
-		BatchSize:   opts.BatchSize,
-		QueueLength: opts.QueueLength,
-		Logger:      log,
-		Metrics:     metrics,
-		Range:       opts.timeRange(),
-		StopAtEnd:   opts.stopAtEnd,
+		Parallelism:     opts.Parallelism,
+		KeyGroups:       g.KeyGroups,
+		Backend:         backend,
+		Sources:         sources,
+		Sinks:           sinks,
+		DeadLetter:      dead,
+		Bounded:         opts.Mode == Backfill,
+		Clock:           opts.Clock,
+		Drain:           drain,
+		Stop:            stop,
+		BatchSize:       opts.BatchSize,
+		QueueLength:     opts.QueueLength,
+		StateCacheBytes: budget.stateCaches(),
+		Logger:          log,
+		Metrics:         metrics,
+		Range:           opts.timeRange(),
+		StopAtEnd:       opts.stopAtEnd,
 	}
 	if ckpts != nil {
 		cfg.CheckpointInterval = opts.CheckpointInterval
@@ -489,7 +501,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			log.Info("resuming from checkpoint", "id", resume.ID, "written", resume.Written)
 		}
 	}
-	log.Info("run starting", "mode", opts.Mode, "parallelism", opts.Parallelism, "state", backendDesc(&opts), "sources", strings.Join(g.Sources(), ","), "sinks", strings.Join(g.Sinks(), ","))
+	log.Info("run starting", "mode", opts.Mode, "parallelism", opts.Parallelism, "state", backendDesc(&opts), "memory", budget, "sources", strings.Join(g.Sources(), ","), "sinks", strings.Join(g.Sinks(), ","))
 	progressDone := make(chan struct{})
 	var progressWG sync.WaitGroup
 	var peakKeys, peakBytes atomic.Int64
@@ -853,7 +865,7 @@ func openBackend(o *Options, resume *checkpointMetaFile, stateOf func() (string,
 	}
 	// The run writes state beyond any checkpoint from here on.
 	os.Remove(filepath.Join(dir, stateMarker))
-	b, err := state.OpenPebble(dir, nil)
+	b, err := state.OpenPebble(dir, memoryBudget(o.Memory).pebble())
 	if err == nil && restoreLog {
 		if err = fromLog(b); err != nil {
 			b.Close()

@@ -54,6 +54,7 @@ type benchFlags struct {
 	outOfOrderGrp int64
 	format        string
 	header        bool
+	memory        string
 }
 
 func newBenchNexmarkCmd(a *app) *cobra.Command {
@@ -95,6 +96,7 @@ generator has produced --events events.`,
 	fl.DurationVar(&f.interval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
 	fl.StringVar(&f.stateBackend, "state-backend", "pebble", "state backend: pebble or memory")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the state and checkpoints go (default: a temporary directory, removed after)")
+	fl.StringVar(&f.memory, "memory", "1GiB", "the job's memory budget, as a pipeline's --memory (state caches, Pebble's cache, the Go heap's soft limit); none for Go's defaults")
 	fl.StringVar(&f.format, "format", "text", "text, or markdown: one row of the table make bench writes")
 	fl.BoolVar(&f.header, "header", false, "with --format markdown, print the table's header first")
 	_ = cmd.MarkFlagRequired("query")
@@ -133,6 +135,11 @@ func (f *benchFlags) validate() error {
 	}
 	if f.checkpoints && f.interval <= 0 {
 		bad = append(bad, fmt.Sprintf("--checkpoint-interval is %v, want more than 0", f.interval))
+	}
+	if f.memory != "none" {
+		if _, err := runner.ParseSize(f.memory); err != nil {
+			bad = append(bad, fmt.Sprintf("--memory %q: %v", f.memory, err))
+		}
 	}
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
@@ -178,6 +185,9 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 	if f.stateBackend == "memory" {
 		opts.StateDir = ""
 	}
+	if f.memory != "none" {
+		opts.Memory, _ = runner.ParseSize(f.memory)
+	}
 	if f.checkpoints {
 		opts.CheckpointDir = filepath.Join(dir, "checkpoints")
 		opts.CheckpointInterval = f.interval
@@ -207,7 +217,7 @@ func benchNexmark(ctx context.Context, a *app, f benchFlags) (*benchResult, erro
 }
 
 // benchTableHeader heads the rows of --format markdown.
-const benchTableHeader = "| query | events | events/s | elapsed | peak RSS | results | parallelism | state | checkpoints |\n|---|---:|---:|---:|---:|---:|---:|---|---|\n"
+const benchTableHeader = "| query | events | events/s | elapsed | peak RSS | results | parallelism | state | checkpoints | memory |\n|---|---:|---:|---:|---:|---:|---:|---|---|---|\n"
 
 func (r *benchResult) printRow(w io.Writer) error {
 	ck := "off"
@@ -218,8 +228,8 @@ func (r *benchResult) printRow(w io.Writer) error {
 	if r.peakRSS > 0 {
 		rss = fmt.Sprintf("%d MiB", r.peakRSS>>20)
 	}
-	_, err := fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %d | %d | %s | %s |\n", r.f.query, r.read, float64(r.read)/r.elapsed.Seconds(),
-		r.elapsed.Round(time.Millisecond), rss, r.written, r.f.parallelism, r.f.stateBackend, ck)
+	_, err := fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %d | %d | %s | %s | %s |\n", r.f.query, r.read, float64(r.read)/r.elapsed.Seconds(),
+		r.elapsed.Round(time.Millisecond), rss, r.written, r.f.parallelism, r.f.stateBackend, ck, r.f.memory)
 	return err
 }
 
@@ -243,6 +253,7 @@ func (r *benchResult) print(w io.Writer) error {
 	} else {
 		row("checkpoints", "off")
 	}
+	row("memory", "%s", r.f.memory)
 	return tw.Flush()
 }
 

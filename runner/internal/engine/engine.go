@@ -90,6 +90,10 @@ type Config struct {
 	// other sources (backfill, then stream) carries on as if the input
 	// had not changed.
 	StopAtEnd bool
+	// StateCacheBytes is the memory the keyed instances' write-back state
+	// caches share, split evenly among them (at least 1 MiB each). 0:
+	// state.DefaultCacheBytes each.
+	StateCacheBytes int64
 	// BatchSize is the number of elements per shuffle batch. Default 512.
 	BatchSize int
 	// QueueLength is the capacity, in batches, of each worker's input

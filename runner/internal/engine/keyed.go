@@ -61,7 +61,7 @@ func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
 		return nil, fmt.Errorf("engine: %s needs a state backend", name)
 	}
 	lo, hi := state.GroupRange(in.idx, in.st.instances, cfg.KeyGroups)
-	env := &keyedEnv{in: in, op: opID(name), backend: state.NewCache(cfg.Backend, state.DefaultCacheBytes), lo: lo, hi: hi, inputWM: windowing.MinTime}
+	env := &keyedEnv{in: in, op: opID(name), backend: state.NewCache(cfg.Backend, in.x.plan.cacheBytes), lo: lo, hi: hi, inputWM: windowing.MinTime}
 	for _, d := range []state.TimeDomain{state.EventTime, state.ProcessingTime} {
 		env.next[d] = make([]windowing.Time, hi-lo)
 		for kg := lo; kg < hi; kg++ {

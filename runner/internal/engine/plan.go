@@ -6,6 +6,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/state"
 )
 
 type stageKind uint8
@@ -46,8 +47,10 @@ type port struct {
 
 type plan struct {
 	stages []*stage
-	sinks  []*sinkWriter
-	dead   *sinkWriter
+	// cacheBytes is each keyed instance's state cache budget.
+	cacheBytes int64
+	sinks      []*sinkWriter
+	dead       *sinkWriter
 	// ports by consumer node id and input index (0 main, i side i-1).
 	ports map[portKey]*port
 	// senderBase by (sending stage, port).
@@ -180,6 +183,7 @@ func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) 
 			p.senders += st.instances
 		}
 	}
+	pl.cacheBytes = cacheBudget(pl.stages, cfg.StateCacheBytes)
 	return pl, nil
 }
 
@@ -250,4 +254,19 @@ func (pl *plan) join(c *coordinator) {
 	for _, s := range pl.sinks {
 		s.who = c.join(false)
 	}
+}
+
+// cacheBudget splits total among the instances of the keyed stages
+// (state.DefaultCacheBytes each when total is 0).
+func cacheBudget(stages []*stage, total int64) int64 {
+	if total <= 0 {
+		return state.DefaultCacheBytes
+	}
+	n := 0
+	for _, st := range stages {
+		if st.kind == stageKeyed {
+			n += st.instances
+		}
+	}
+	return max(total/int64(max(n, 1)), 1<<20)
 }

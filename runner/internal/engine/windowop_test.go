@@ -249,3 +249,16 @@ func fmtWindow(w windowing.Window) string {
 	}
 	return "[" + fmtTime(w.Start) + "," + fmtTime(w.End) + ")"
 }
+
+func TestCacheBudget(t *testing.T) {
+	stages := []*stage{{kind: stageSource, instances: 2}, {kind: stageKeyed, instances: 2}, {kind: stageKeyed, instances: 2}}
+	if got := cacheBudget(stages, 0); got != state.DefaultCacheBytes {
+		t.Errorf("no total: %d, want the default", got)
+	}
+	if got := cacheBudget(stages, 256<<20); got != 64<<20 {
+		t.Errorf("256 MiB over 4 keyed instances: %d, want 64 MiB each", got)
+	}
+	if got := cacheBudget(stages, 2<<20); got != 1<<20 {
+		t.Errorf("2 MiB over 4 keyed instances: %d, want the 1 MiB floor", got)
+	}
+}
