@@ -1,8 +1,10 @@
 // Package nexmark holds the queries of the Nexmark benchmark, written with
 // Weir's SDK as a user would write them, after the definitions of Apache
 // Beam's Nexmark suite: Q0 (pass-through), Q1 (currency conversion), Q2
-// (selection), Q3 (local item suggestion: a join in keyed state), Q5 (hot
-// items), Q7 (highest bid), Q8 (new users) and Q11 (user sessions).
+// (selection), Q3 (local item suggestion: a join in keyed state), Q4
+// (average price per category: winning bids by a join in keyed state with
+// timers, then a running mean), Q5 (hot items), Q7 (highest bid), Q8 (new
+// users) and Q11 (user sessions).
 //
 // Each query reads the logical input "events" (model.Event values: bind it
 // to nexmark://?events=N for generated events, or to files or a topic that
@@ -69,6 +71,7 @@ var Queries = map[string]Query{
 	"q1":  Q1,
 	"q2":  Q2,
 	"q3":  Q3,
+	"q4":  Q4,
 	"q5":  Q5,
 	"q7":  Q7,
 	"q8":  Q8,
