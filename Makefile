@@ -39,7 +39,7 @@ demo: build
 # goes to $(BENCH_OUT). BENCH_EVENTS=10000000 for the published numbers.
 BENCH_EVENTS ?= 1000000
 BENCH_PARALLELISM ?= 2
-BENCH_QUERIES ?= q0 q1 q2 q3 q5 q7 q8 q11
+BENCH_QUERIES ?= q0 q1 q2 q3 q4 q5 q7 q8 q11
 BENCH_OUT ?= $(BIN)/nexmark.md
 
 bench: build

@@ -169,6 +169,13 @@ func (t Trigger) Validate() error {
 	return errors.Join(errs...)
 }
 
+// WaitsForWatermark reports whether the trigger fires nothing before the
+// watermark passes the end of the window (AtWatermark without early
+// firings): a window's data may then be held back until that watermark.
+func (t Trigger) WaitsForWatermark() bool {
+	return t.kind == atWatermark && !t.early.isSet()
+}
+
 // HasDelay reports whether the trigger ever waits on processing time.
 func (t Trigger) HasDelay() bool {
 	return t.early.Delay > 0 || t.late.Delay > 0 || t.repeat.Delay > 0

@@ -267,6 +267,7 @@ func (in *instance) writer(p *port) *portWriter {
 	w := &portWriter{in: in, p: p, sender: base + in.idx, bufs: make([][]shuffled, len(p.inboxes)), rr: in.idx}
 	if p.combine != nil {
 		w.lift = newLifter(p.combine)
+		w.liftHold = p.node.Inputs[0].Strategy.Trigger.WaitsForWatermark()
 	}
 	in.writers[p] = w
 	return w
@@ -286,12 +287,15 @@ func (in *instance) forwardWatermark(wm windowing.Time) {
 		return
 	}
 	in.finishBundle()
-	in.flush()
 	if wm > in.outWM {
 		in.outWM = wm
 	}
 	in.idle = false
 	for _, w := range in.writers {
+		// Lifted accumulators of windows that the watermark cannot close
+		// yet stay to combine more: flushing all of them at every
+		// watermark (each read batch) left little to combine.
+		w.flushLiftedUpTo(in.outWM)
 		w.broadcast(msg{kind: msgWatermark, wm: in.outWM})
 	}
 }
@@ -332,6 +336,10 @@ type portWriter struct {
 	bufs   [][]shuffled
 	rr     int
 	lift   *lifter
+	// liftHold: the combine's trigger fires nothing before the watermark,
+	// so lifted accumulators wait until the watermark can close their
+	// window; with early or repeated firings they go with every watermark.
+	liftHold bool
 }
 
 func (w *portWriter) emit(e graph.Elem) {
@@ -403,15 +411,45 @@ func (w *portWriter) flushLifted() {
 	}
 }
 
+// flushLiftedUpTo sends the lifted accumulators of the windows that
+// watermark wm closes (their maximum timestamp is at or before it), when
+// the trigger waits for the watermark (all of them otherwise). Downstream,
+// data is late and windows fire by window, never by element time, so the
+// others may wait for a later watermark.
+func (w *portWriter) flushLiftedUpTo(wm windowing.Time) {
+	if w.lift == nil {
+		return
+	}
+	if !w.liftHold {
+		w.flushLifted()
+		return
+	}
+	p := w.p
+	for _, s := range w.lift.drainUpTo(wm) {
+		d := state.WorkerOf(s.kg, len(p.inboxes), w.in.x.cfg.KeyGroups)
+		w.push(d, s)
+	}
+}
+
 func (w *portWriter) flush() {
 	w.flushLifted()
+	w.sendBatches()
+}
+
+func (w *portWriter) sendBatches() {
 	for d := range w.bufs {
 		w.sendBatch(d)
 	}
 }
 
+// broadcast sends what is batched, then m to every instance of the port. A
+// watermark's sender has flushed the lifted accumulators it must have
+// (flushLiftedUpTo); anything else goes after all of them.
 func (w *portWriter) broadcast(m msg) {
-	w.flush()
+	if m.kind != msgWatermark {
+		w.flushLifted()
+	}
+	w.sendBatches()
 	m.port, m.sender = w.p.index, w.sender
 	for _, ch := range w.p.inboxes {
 		w.in.send(ch, m)
@@ -449,6 +487,24 @@ func (l *lifter) add(key any, kb []byte, kg state.KeyGroup, v any, e graph.Elem)
 	if e.Time < s.e.Time {
 		s.e.Time = e.Time
 	}
+}
+
+// drainUpTo returns, in first-seen order, the accumulators of the windows
+// whose maximum timestamp is at or before wm, and keeps the others.
+func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
+	var out []shuffled
+	kept := l.order[:0]
+	for _, k := range l.order {
+		if k.win.MaxTimestamp() > wm {
+			kept = append(kept, k)
+			continue
+		}
+		out = append(out, *l.entries[k])
+		delete(l.entries, k)
+	}
+	clear(l.order[len(kept):])
+	l.order = kept
+	return out
 }
 
 // drain returns the accumulators in first-seen order and empties the lifter.

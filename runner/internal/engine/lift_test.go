@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// TestLiftedHeldUntilWatermark: a watermark sends the lifted accumulators
+// of the windows it closes and keeps the others, unless the trigger fires
+// before the watermark, when it sends them all (a running count on the
+// global window must not wait for the end of the input).
+func TestLiftedHeldUntilWatermark(t *testing.T) {
+	early := windowing.DefaultStrategy()
+	early.Trigger = windowing.Repeatedly(windowing.Firing{Count: 1})
+	for _, c := range []struct {
+		name     string
+		strategy windowing.Strategy
+		want     int // accumulators sent by the watermark at 15
+	}{
+		{"at-watermark", windowing.DefaultStrategy(), 1},
+		{"repeatedly", early, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &Config{Backend: state.NewMem(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			cfg.ensureDefaults()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			x := &executor{cfg: cfg, ctx: ctx, cancel: cancel, plan: &plan{ports: map[portKey]*port{}, senderBase: map[senderKey]int{}}}
+			st := &stage{name: "src", kind: stageSource, instances: 1}
+			in := newInstance(x, st, 0)
+			in.outWM = windowing.MinTime
+			node := &graph.Node{Name: "Sum", Inputs: []*graph.PCol{{Strategy: c.strategy}}}
+			combine := &graph.CombineSpec{
+				Create: func() any { return 0 },
+				Add:    func(acc, v any) any { return acc.(int) + v.(int) },
+			}
+			p := &port{name: "Sum", route: routeKeyGroup, inboxes: []chan msg{make(chan msg, 16)}, combine: combine, node: node}
+			x.plan.senderBase[senderKey{st, p}] = 0
+			w := in.writer(p)
+			for i, win := range []windowing.Window{{Start: 0, End: 10}, {Start: 10, End: 20}, windowing.GlobalWindow} {
+				kb := []byte{byte(i)}
+				w.lift.add(i, kb, state.KeyGroupOf(kb, cfg.KeyGroups), 1, graph.Elem{Value: 1, Time: win.Start, Window: win})
+			}
+			in.forwardWatermark(15)
+			var sent []shuffled
+			for len(p.inboxes[0]) > 0 {
+				if m := <-p.inboxes[0]; m.kind == msgData {
+					sent = append(sent, m.elems...)
+				}
+			}
+			if len(sent) != c.want {
+				t.Fatalf("the watermark at 15 sent %d accumulators, want %d", len(sent), c.want)
+			}
+			if sent[0].e.Window != (windowing.Window{Start: 0, End: 10}) {
+				t.Errorf("sent window %v first, want [0, 10)", sent[0].e.Window)
+			}
+			if held := len(w.lift.entries); held != 3-c.want {
+				t.Errorf("%d accumulators held, want %d", held, 3-c.want)
+			}
+		})
+	}
+}
