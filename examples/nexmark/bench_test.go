@@ -13,7 +13,7 @@ import (
 
 // BenchmarkQuery runs each query over 500k generated events per iteration,
 // the way weir bench nexmark does (stream mode, Pebble state, two workers,
-// no checkpoints), so that a query's hot path can be profiled with
+// a 1 GiB memory budget, no checkpoints), so that a query's hot path can be profiled with
 // go test -bench Query/q5 -cpuprofile.
 func BenchmarkQuery(b *testing.B) {
 	const n = 500_000
@@ -36,6 +36,7 @@ func BenchmarkQuery(b *testing.B) {
 					StateDir:     filepath.Join(b.TempDir(), fmt.Sprint(i)),
 					ResetState:   true,
 					Parallelism:  2,
+					Memory:       1 << 30,
 					Progress:     -1,
 					Logger:       slog.New(slog.DiscardHandler),
 				})
