@@ -62,6 +62,7 @@ func CombinePerKey[K, V, A, O any](in PCollection[KV[K, V]], fn CombineFn[V, A, 
 	n.Combine = &graph.CombineSpec{
 		Create:   func() any { return fn.CreateAccumulator() },
 		Add:      func(acc, v any) any { return fn.AddInput(acc.(A), v.(V)) },
+		AddKV:    func(acc, kv any) any { return fn.AddInput(acc.(A), kv.(KV[K, V]).Value) },
 		Merge:    func(a, b any) any { return fn.MergeAccumulators(a.(A), b.(A)) },
 		Extract:  func(acc any) any { return fn.ExtractOutput(acc.(A)) },
 		AccCoder: coder.Of[A](),

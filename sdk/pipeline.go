@@ -77,13 +77,18 @@ type KV[K, V any] struct {
 
 // weirKV tells the graph that KV collections are keyed, and how to split them.
 func (KV[K, V]) weirKV() *graph.KVInfo {
+	kc := coder.Of[K]()
 	return &graph.KVInfo{
 		KeyType:   reflect.TypeFor[K](),
 		ValueType: reflect.TypeFor[V](),
-		KeyCoder:  coder.Of[K](),
+		KeyCoder:  kc,
 		Split: func(x any) (any, any) {
 			kv := x.(KV[K, V])
 			return kv.Key, kv.Value
+		},
+		Key: func(x any) any { return x.(KV[K, V]).Key },
+		AppendKey: func(dst []byte, x any) ([]byte, error) {
+			return coder.AppendKey(kc, dst, x.(KV[K, V]).Key)
 		},
 	}
 }

@@ -76,6 +76,27 @@ func For(t reflect.Type) Coder {
 // Of returns the coder for values of type T.
 func Of[T any]() Coder { return For(reflect.TypeFor[T]()) }
 
+// AppendKey appends c's encoding of k, c being the coder of K, without
+// boxing k when K is int64, int or string (the common keys): the shuffle
+// encodes a key per element.
+func AppendKey[K any](c Coder, dst []byte, k K) ([]byte, error) {
+	switch k := any(k).(type) {
+	case int64:
+		return appendInt(dst, k), nil
+	case int:
+		return appendInt(dst, int64(k)), nil
+	case string:
+		return append(dst, k...), nil
+	}
+	return c.Append(dst, k)
+}
+
+// appendInt is intCoder's encoding: sign-flipped big endian, so encoded
+// keys sort numerically.
+func appendInt(dst []byte, x int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(x)^(1<<63))
+}
+
 type intCoder struct{ t reflect.Type }
 
 func (c intCoder) Type() reflect.Type { return c.t }
@@ -89,8 +110,7 @@ func (c intCoder) Append(dst []byte, v any) ([]byte, error) {
 	default:
 		x = reflect.ValueOf(v).Int()
 	}
-	// Sign-flipped big endian, so encoded keys sort numerically.
-	return binary.BigEndian.AppendUint64(dst, uint64(x)^(1<<63)), nil
+	return appendInt(dst, x), nil
 }
 func (c intCoder) Decode(b []byte) (any, error) {
 	if len(b) != 8 {

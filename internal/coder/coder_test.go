@@ -65,3 +65,33 @@ func TestDecodeErrors(t *testing.T) {
 		t.Error("garbage decoded as a struct")
 	}
 }
+
+// TestAppendKeyMatchesAppend: the shuffle's boxing-free key encoding is the
+// coder's, or keys would land in other key groups than their state.
+func TestAppendKeyMatchesAppend(t *testing.T) {
+	type userID string
+	type pair struct{ A, B int64 }
+	check := func(name string, got, want []byte, err1, err2 error) {
+		t.Helper()
+		if err1 != nil || err2 != nil || string(got) != string(want) {
+			t.Errorf("%s: AppendKey %x (%v), Append %x (%v)", name, got, err1, want, err2)
+		}
+	}
+	for _, k := range []int64{0, -1, 1, 1 << 40, -1 << 62} {
+		got, err1 := AppendKey(Of[int64](), []byte("p"), k)
+		want, err2 := Of[int64]().Append([]byte("p"), k)
+		check("int64", got, want, err1, err2)
+		got, err1 = AppendKey(Of[int](), nil, int(k))
+		want, err2 = Of[int]().Append(nil, int(k))
+		check("int", got, want, err1, err2)
+	}
+	got, err1 := AppendKey(Of[string](), nil, "viewer-7")
+	want, err2 := Of[string]().Append(nil, "viewer-7")
+	check("string", got, want, err1, err2)
+	got, err1 = AppendKey(Of[userID](), nil, userID("u1"))
+	want, err2 = Of[userID]().Append(nil, userID("u1"))
+	check("named string", got, want, err1, err2)
+	got, err1 = AppendKey(Of[pair](), nil, pair{1, 2})
+	want, err2 = Of[pair]().Append(nil, pair{1, 2})
+	check("struct", got, want, err1, err2)
+}

@@ -110,6 +110,11 @@ type KVInfo struct {
 	KeyCoder           coder.Coder
 	// Split returns the key and the value of an element.
 	Split func(kv any) (key, value any)
+	// Key returns the key of an element (without boxing its value).
+	Key func(kv any) any
+	// AppendKey appends the encoding of an element's key (KeyCoder's),
+	// without boxing the key: the shuffle's per-element path.
+	AppendKey func(dst []byte, kv any) ([]byte, error)
 }
 
 // PCol is a collection: the output of one node, the input of others.
@@ -217,8 +222,11 @@ type GBKSpec struct {
 // CombineSpec is a CombinePerKey; the accumulator functions are Beam's
 // CombineFn.
 type CombineSpec struct {
-	Create   func() any
-	Add      func(acc, v any) any
+	Create func() any
+	Add    func(acc, v any) any
+	// AddKV adds the value of element kv (a KV) to acc, without boxing
+	// the value.
+	AddKV    func(acc, kv any) any
 	Merge    func(a, b any) any
 	Extract  func(acc any) any
 	AccCoder coder.Coder

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -336,6 +337,7 @@ type portWriter struct {
 	bufs   [][]shuffled
 	rr     int
 	lift   *lifter
+	keyBuf []byte // scratch for encoding keys
 	// liftHold: the combine's trigger fires nothing before the watermark,
 	// so lifted accumulators wait until the watermark can close their
 	// window; with early or repeated firings they go with every watermark.
@@ -346,16 +348,18 @@ func (w *portWriter) emit(e graph.Elem) {
 	p := w.p
 	switch p.route {
 	case routeKeyGroup:
-		key, val := p.kv.Split(e.Value)
-		kb, err := p.kv.KeyCoder.Append(nil, key)
+		// The key is encoded into a scratch buffer, and copied only where
+		// it is kept: the lifter looks its entries up by it.
+		kb, err := p.kv.AppendKey(w.keyBuf[:0], e.Value)
 		if err != nil {
 			w.in.fail(fmt.Errorf("engine: %s: encoding key: %w", p.name, err))
 		}
+		w.keyBuf = kb
 		kg := state.KeyGroupOf(kb, w.in.x.cfg.KeyGroups)
 		if w.lift != nil {
 			// The combine's AddInput runs here, before the shuffle.
 			w.in.callUser(p.node, func() error {
-				w.lift.add(key, kb, kg, val, e)
+				w.lift.add(p.kv, kb, kg, e)
 				return nil
 			})
 			if len(w.lift.entries) >= 4*w.in.x.cfg.BatchSize {
@@ -364,7 +368,7 @@ func (w *portWriter) emit(e graph.Elem) {
 			return
 		}
 		d := state.WorkerOf(kg, len(p.inboxes), w.in.x.cfg.KeyGroups)
-		w.push(d, shuffled{e: e, key: key, keyBytes: kb, kg: kg, n: 1})
+		w.push(d, shuffled{e: e, key: p.kv.Key(e.Value), keyBytes: bytes.Clone(kb), kg: kg, n: 1})
 	case routeRoundRobin:
 		w.push(w.rr%len(p.inboxes), shuffled{e: e, n: 1})
 		if len(w.bufs[w.rr%len(p.inboxes)]) == 0 {
@@ -473,16 +477,18 @@ func newLifter(fn *graph.CombineSpec) *lifter {
 	return &lifter{fn: fn, entries: map[liftKey]*shuffled{}}
 }
 
-func (l *lifter) add(key any, kb []byte, kg state.KeyGroup, v any, e graph.Elem) {
-	k := liftKey{string(kb), e.Window}
-	s, ok := l.entries[k]
+// add adds element e, of key kb (encoded; the caller's buffer) and key
+// group kg, to its key's and window's accumulator.
+func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Elem) {
+	s, ok := l.entries[liftKey{string(kb), e.Window}] // no copy of kb to look up
 	if !ok {
+		k := liftKey{string(kb), e.Window}
 		s = &shuffled{e: graph.Elem{Value: l.fn.Create(), Time: e.Time, Window: e.Window, Pane: windowing.NoFiring},
-			key: key, keyBytes: kb, kg: kg, lifted: true}
+			key: kv.Key(e.Value), keyBytes: []byte(k.key), kg: kg, lifted: true}
 		l.entries[k] = s
 		l.order = append(l.order, k)
 	}
-	s.e.Value = l.fn.Add(s.e.Value, v)
+	s.e.Value = l.fn.AddKV(s.e.Value, e.Value)
 	s.n++
 	if e.Time < s.e.Time {
 		s.e.Time = e.Time

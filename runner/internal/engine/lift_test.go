@@ -39,13 +39,15 @@ func TestLiftedHeldUntilWatermark(t *testing.T) {
 			combine := &graph.CombineSpec{
 				Create: func() any { return 0 },
 				Add:    func(acc, v any) any { return acc.(int) + v.(int) },
+				AddKV:  func(acc, kv any) any { return acc.(int) + kv.([2]int)[1] },
 			}
+			kv := &graph.KVInfo{Key: func(x any) any { return x.([2]int)[0] }}
 			p := &port{name: "Sum", route: routeKeyGroup, inboxes: []chan msg{make(chan msg, 16)}, combine: combine, node: node}
 			x.plan.senderBase[senderKey{st, p}] = 0
 			w := in.writer(p)
 			for i, win := range []windowing.Window{{Start: 0, End: 10}, {Start: 10, End: 20}, windowing.GlobalWindow} {
 				kb := []byte{byte(i)}
-				w.lift.add(i, kb, state.KeyGroupOf(kb, cfg.KeyGroups), 1, graph.Elem{Value: 1, Time: win.Start, Window: win})
+				w.lift.add(kv, kb, state.KeyGroupOf(kb, cfg.KeyGroups), graph.Elem{Value: [2]int{i, 1}, Time: win.Start, Window: win})
 			}
 			in.forwardWatermark(15)
 			var sent []shuffled
