@@ -234,6 +234,30 @@ type executor struct {
 	// when none is.
 	readersLeft atomic.Int32
 	allAtEnd    chan struct{}
+
+	// batches recycles the shuffle's batches: a batch is BatchSize
+	// elements, tens of KiB, which the heap would otherwise allocate and
+	// zero per batch as a large object.
+	batches sync.Pool
+}
+
+// newBatch returns an empty batch of capacity BatchSize.
+func (x *executor) newBatch() []shuffled {
+	if b, ok := x.batches.Get().(*[]shuffled); ok {
+		return *b
+	}
+	return make([]shuffled, 0, x.cfg.BatchSize)
+}
+
+// freeBatch takes back a batch its receiver is done with. Only batches
+// sent to one receiver come back (a broadcast's is shared).
+func (x *executor) freeBatch(b []shuffled) {
+	if cap(b) != x.cfg.BatchSize {
+		return
+	}
+	clear(b)
+	b = b[:0]
+	x.batches.Put(&b)
 }
 
 // sinkCommitted records that a sink writer committed checkpoint id.

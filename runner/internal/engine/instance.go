@@ -394,7 +394,7 @@ func (w *portWriter) sendBatch(d int) {
 	// Data after an idle marker makes this instance active again for its
 	// receivers, so a later idle spell must be announced anew.
 	w.in.idle = false
-	w.bufs[d] = make([]shuffled, 0, w.in.x.cfg.BatchSize)
+	w.bufs[d] = w.in.x.newBatch()
 	if w.p.route == routeBroadcast {
 		for _, ch := range w.p.inboxes {
 			w.in.send(ch, msg{port: w.p.index, sender: w.sender, kind: msgData, elems: b})
@@ -611,6 +611,7 @@ func (s *sinkWriter) run(x *executor) error {
 					return fmt.Errorf("engine: writing %q: %w", s.binding, err)
 				}
 			}
+			x.freeBatch(m.elems)
 			if s.dead && s.sink == nil {
 				continue // counted by the readers
 			}

@@ -358,6 +358,7 @@ func (in *instance) runKeyed() error {
 				}
 				return op.finishBundle()
 			})
+			x.freeBatch(m.elems)
 			in.finishBundle()
 			cached.Store(env.backend.Bytes())
 		case msgWatermark:
