@@ -362,6 +362,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		lastCheckpoint  int64
 		finalCheckpoint bool
 		checkpoints     int64
+		// positions reports completed checkpoints' positions to the
+		// sources that take them (nil: none does, or no checkpoints).
+		positions *positionCommitter
 	)
 	defer func() { cleanup(lastCheckpoint) }()
 
@@ -493,6 +496,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 			}
 			lastCheckpoint, finalCheckpoint = id, final
 			checkpoints++
+			positions.committed(splits)
 			log.Info("checkpoint", "id", id, "mb", size>>20, "took", time.Since(begin).Round(time.Millisecond))
 			return nil
 		}
@@ -539,6 +543,9 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	// Tables are loaded before the pipeline runs; followed topics stop
 	// with the run, and a failing one fails it.
 	runCtx, stopRun := context.WithCancelCause(ctx)
+	if ckpts != nil {
+		positions = startPositionCommitter(ctx, sources, log)
+	}
 	tables, runErr := loadTables(runCtx, g, &opts, backend, log, stopRun)
 	if runErr == nil {
 		runErr = engine.Run(runCtx, g, cfg)
@@ -553,6 +560,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	sample()
 	close(progressDone)
 	progressWG.Wait()
+	positions.close()
 	closeSources()
 
 	res := &Result{Mode: opts.Mode, Elapsed: time.Since(start), DeadLettered: metrics.DeadLettered.Load(), OutOfRange: metrics.OutOfRange.Load(), Checkpoints: checkpoints, Drained: drained(), Stopped: stopped(),

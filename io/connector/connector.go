@@ -321,6 +321,18 @@ type CheckpointSink interface {
 	Recover(ctx context.Context, id int64, handle []byte) error
 }
 
+// PositionCommitter is a source that tells the system it reads from where
+// the job is, once a checkpoint is complete (a Kafka consumer group's
+// offsets, which Kafka's tools show as the group's lag; Flink's KafkaSource
+// does the same). CommitPositions gets the positions of the source's splits
+// at the checkpoint, by split ID (a split not read yet is absent). It is
+// for monitoring, not recovery: a job resumes from its checkpoints. An
+// error is logged, and the job goes on.
+type PositionCommitter interface {
+	Source
+	CommitPositions(ctx context.Context, positions map[string][]byte) error
+}
+
 // ImmediateSink is a sink whose Write makes records visible at once (a
 // Kafka producer without transactions). With checkpoints, its output is
 // at-least-once: a job restarted from a checkpoint writes again what it

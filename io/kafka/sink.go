@@ -30,8 +30,8 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 	if err != nil {
 		return nil, err
 	}
-	if o.start.kind != "earliest" || o.until.kind != "" {
-		return nil, fmt.Errorf("%w: start= and until= apply to sources only", ErrBadURI)
+	if o.start.kind != "earliest" || o.until.kind != "" || o.group != "" {
+		return nil, fmt.Errorf("%w: start=, until= and group= apply to sources only", ErrBadURI)
 	}
 	s := &sink{o: o, binding: spec.Binding}
 	if s.encode, err = encoder(o, spec.Type); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -28,6 +29,11 @@ type source struct {
 	spec   connector.SourceSpec
 	decode func([]byte) (any, error)
 	splits []connector.Split
+
+	// adm commits offsets to the group (group=); made at the first
+	// commit, closed by Close.
+	mu  sync.Mutex
+	adm *kadm.Client
 }
 
 func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec) (connector.Source, error) {
@@ -52,7 +58,7 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	if err != nil {
 		return nil, err
 	}
-	start, err := offsets(ctx, adm, o, o.start)
+	start, err := startOffsets(ctx, adm, o)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +117,84 @@ func decoder(o *options, t reflect.Type) (func([]byte) (any, error), error) {
 
 func (s *source) Splits(context.Context) ([]connector.Split, error) { return s.splits, nil }
 func (s *source) Bounded() bool                                     { return s.o.until.kind != "" }
-func (s *source) Close() error                                      { return nil }
+
+func (s *source) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.adm != nil {
+		s.adm.Close()
+		s.adm = nil
+	}
+	return nil
+}
+
+// startOffsets resolves start= to an offset per partition. start=group
+// takes the group's committed offsets, and the earliest offset of the
+// partitions it has none for.
+func startOffsets(ctx context.Context, adm *kadm.Client, o *options) (map[int32]int64, error) {
+	if o.start.kind != "group" {
+		return offsets(ctx, adm, o, o.start)
+	}
+	start, err := offsets(ctx, adm, o, position{kind: "earliest"})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := adm.FetchOffsetsForTopics(ctx, o.group, o.topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: fetching the offsets group %q committed for %q: %w", o.group, o.topic, err)
+	}
+	resp.Each(func(r kadm.OffsetResponse) {
+		if _, ok := start[r.Partition]; ok && r.At >= 0 {
+			start[r.Partition] = max(r.At, start[r.Partition])
+		}
+	})
+	return start, nil
+}
+
+// CommitPositions commits the offsets of a completed checkpoint to the
+// consumer group of group=, if any: what the job has read, as Kafka's
+// tools see it.
+func (s *source) CommitPositions(ctx context.Context, positions map[string][]byte) error {
+	if s.o.group == "" {
+		return nil
+	}
+	var offs kadm.Offsets
+	for _, sp := range s.splits {
+		sp := sp.(*split)
+		pos, ok := positions[sp.ID()]
+		if !ok || len(pos) == 0 {
+			continue
+		}
+		off, err := strconv.ParseInt(string(pos), 10, 64)
+		if err != nil || off < 0 {
+			return fmt.Errorf("kafka: bad position %q for %s", pos, sp.ID())
+		}
+		offs.Add(kadm.Offset{Topic: s.o.topic, Partition: sp.partition, At: off, LeaderEpoch: -1})
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.adm == nil {
+		cl, err := newClient(s.o)
+		if err != nil {
+			return err
+		}
+		s.adm = kadm.NewClient(cl)
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if err := s.adm.CommitAllOffsets(ctx, s.o.group, offs); err != nil {
+		return fmt.Errorf("kafka: committing offsets of %q to group %q: %w", s.o.topic, s.o.group, err)
+	}
+	return nil
+}
 
 // split is one partition, from start to end (exclusive; -1: unbounded).
 type split struct {

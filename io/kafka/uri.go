@@ -29,11 +29,15 @@ func (p position) String() string {
 
 // options is a parsed kafka:// URI:
 //
-//	kafka://host:port[,host:port]/topic?start=earliest|latest|TIME&until=latest|TIME&format=json|raw&key=FIELD
+//	kafka://host:port[,host:port]/topic?start=earliest|latest|group|TIME&until=latest|TIME&format=json|raw&key=FIELD&group=NAME
 //	    &delivery=at-least-once|exactly-once&txn-id=ID&txn-timeout=DURATION
 //	    &offsets=P:OFFSET,P:OFFSET
 //
-// TIME is RFC 3339 or epoch milliseconds. offsets= gives a source the offset
+// TIME is RFC 3339 or epoch milliseconds. group= names a consumer group:
+// a source commits the offsets of each completed checkpoint to it, so that
+// Kafka's tools show the job's lag (the job itself resumes from its
+// checkpoints), and start=group starts from the group's committed offsets
+// (the earliest offset where the group has none). offsets= gives a source the offset
 // to start from in some partitions (others start at start=): where a
 // backfill of the topic's history ended (see Handover). delivery, txn-id and txn-timeout
 // are for sinks: exactly-once writes in Kafka transactions under the
@@ -45,6 +49,9 @@ type options struct {
 	until   position // unset: unbounded
 	format  string   // "json" (default) or "raw"
 	key     string   // sink: the field whose value keys each record
+	// group is the consumer group a source commits its checkpoints'
+	// offsets to, and start=group starts from.
+	group string
 	// Sinks: exactly-once delivery (transactions) under txnID.
 	offsets     map[int32]int64 // source: start offsets by partition
 	exactlyOnce bool
@@ -58,7 +65,7 @@ type options struct {
 // checkpoint pre-committed; Kafka's default transaction.max.timeout.ms.
 const defaultTxnTimeout = 15 * time.Minute
 
-var knownOptions = []string{"delivery", "format", "key", "offsets", "start", "txn-id", "txn-timeout", "until"}
+var knownOptions = []string{"delivery", "format", "group", "key", "offsets", "start", "txn-id", "txn-timeout", "until"}
 
 func parseURI(u *url.URL) (*options, error) {
 	o := &options{format: "json", start: position{kind: "earliest"}, txnTimeout: defaultTxnTimeout, query: u.Query()}
@@ -88,6 +95,11 @@ func parseURI(u *url.URL) (*options, error) {
 			o.format = v
 		case "key":
 			o.key = v
+		case "group":
+			if v == "" {
+				errs = append(errs, fmt.Errorf("%w: group= needs a consumer group name", ErrBadURI))
+			}
+			o.group = v
 		case "delivery":
 			if v != "at-least-once" && v != "exactly-once" {
 				errs = append(errs, fmt.Errorf("%w: delivery=%q: want at-least-once or exactly-once", ErrBadURI, v))
@@ -118,6 +130,9 @@ func parseURI(u *url.URL) (*options, error) {
 			if err == nil && p.kind == "earliest" {
 				err = errors.New("until=earliest would read nothing")
 			}
+			if err == nil && p.kind == "group" {
+				err = errors.New("until=group is not a bound: want latest or a time")
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%w: until=%q: %v", ErrBadURI, v, err))
 			}
@@ -126,6 +141,9 @@ func parseURI(u *url.URL) (*options, error) {
 			sort.Strings(knownOptions)
 			errs = append(errs, fmt.Errorf("%w: unknown option %q (known: %s)", ErrBadURI, k, strings.Join(knownOptions, ", ")))
 		}
+	}
+	if o.start.kind == "group" && o.group == "" {
+		errs = append(errs, fmt.Errorf("%w: start=group needs group=NAME, the consumer group whose committed offsets to start from", ErrBadURI))
 	}
 	if o.exactlyOnce && o.txnID == "" {
 		errs = append(errs, fmt.Errorf("%w: delivery=exactly-once needs txn-id=ID, a transactional id unique to this job (a second producer with the same id fences the first)", ErrBadURI))
@@ -170,7 +188,7 @@ func FormatOffsets(m map[int32]int64) string {
 
 func parsePosition(s string) (position, error) {
 	switch s {
-	case "earliest", "latest":
+	case "earliest", "latest", "group":
 		return position{kind: s}, nil
 	}
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -181,7 +199,7 @@ func parsePosition(s string) (position, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return position{}, errors.New("want earliest, latest, an RFC 3339 time or epoch milliseconds")
+		return position{}, errors.New("want earliest, latest, group, an RFC 3339 time or epoch milliseconds")
 	}
 	return position{kind: "time", ms: t.UnixMilli()}, nil
 }
