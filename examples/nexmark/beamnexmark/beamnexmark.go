@@ -1,0 +1,226 @@
+// Package beamnexmark holds Nexmark queries written on the Apache Beam Go
+// SDK, as a Beam user would write them, with the definitions and parameters
+// of Weir's own (examples/nexmark): Q0, Q1, Q2, Q3, Q5, Q7, Q8 and Q11.
+// They read the events of Weir's generator (io/nexmark/model), split as
+// nexmark:// splits them, and run on prism, Beam's local runner, inside
+// this process; their results are counted, not written. weir bench nexmark
+// --vs prism runs them beside Weir's to compare the two on equal work.
+//
+// Dependency direction: beamnexmark imports Beam and io/nexmark/model. No
+// package of Weir's engine (runner, state, sdk, windowing, io) imports it
+// or Beam; cmd/weir does, for the comparison.
+package beamnexmark
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	// Beam's callers of common function shapes without reflection, as
+	// beamx imports them.
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec/optimized"
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/weir-dev/weir/io/nexmark/model"
+)
+
+// Names returns the names of the queries, in numeric order.
+func Names() []string {
+	var n []string
+	for k := range Queries {
+		n = append(n, k)
+	}
+	sort.Slice(n, func(i, j int) bool {
+		if len(n[i]) != len(n[j]) {
+			return len(n[i]) < len(n[j])
+		}
+		return n[i] < n[j]
+	})
+	return n
+}
+
+// Input is the events a run reads: those of the generator's configuration,
+// in Splits splits (nexmark://?splits=Splits).
+type Input struct {
+	Generator model.Config
+	Splits    int
+}
+
+// Result is what a run counted.
+type Result struct {
+	// Events is the number of events generated, Results the number of
+	// results.
+	Events, Results int64
+	// Fingerprint is the sum of the results' fingerprints (see
+	// Fingerprint), when the run was asked for it.
+	Fingerprint int64
+	// Elapsed is the time from the pipeline's submission to its end.
+	Elapsed time.Duration
+}
+
+// ErrTimeout is returned by Run when its context ends before the job does.
+var ErrTimeout = errors.New("beamnexmark: the job did not finish in time")
+
+// runs serializes Run: prism's job service and Beam's options are global.
+var runs sync.Mutex
+
+var jobSeq atomic.Int64
+
+var (
+	initOnce   sync.Once
+	initErr    error
+	jobService jobpb.JobServiceClient // prism's, in this process
+)
+
+// startJobService starts prism's job service in this process, as
+// prism.Execute does on its first call, but keeps a client of it to cancel
+// jobs with, and has Execute use it (with the SDK's workers in this process
+// too: loopback).
+func startJobService() (jobpb.JobServiceClient, error) {
+	lis, err := net.Listen("tcp", "localhost:0")
+	if err != nil {
+		return nil, err
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	lis.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, err := prism.CreateJobServer(ctx, prism.Options{Port: port})
+	if err != nil {
+		return nil, err
+	}
+	*jobopts.Endpoint = fmt.Sprintf("localhost:%d", port)
+	*jobopts.EnvironmentType = "loopback"
+	return client, nil
+}
+
+// Run runs a query over the events of in on prism, in this process, and
+// counts its results (and adds up their fingerprints, with fingerprint).
+// Prism and the Beam SDK log to slog's default logger.
+// When ctx ends first, Run cancels the job, waits for prism to stop it, and
+// returns an error wrapping ErrTimeout. Runs are one at a time.
+func Run(ctx context.Context, name string, in Input, c Config, fingerprint bool) (Result, error) {
+	q, ok := Queries[strings.ToLower(name)]
+	if !ok {
+		return Result{}, fmt.Errorf("beamnexmark: no query %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	if in.Splits < 1 {
+		return Result{}, fmt.Errorf("beamnexmark: %d splits, want at least 1", in.Splits)
+	}
+	if err := in.Generator.Validate(); err != nil {
+		return Result{}, fmt.Errorf("beamnexmark: %w", err)
+	}
+	runs.Lock()
+	defer runs.Unlock()
+	initOnce.Do(func() {
+		// beam.Init makes a logger of Beam's the process's default: keep
+		// the caller's, which prism then logs to.
+		d := slog.Default()
+		beam.Init()
+		slog.SetDefault(d)
+		jobService, initErr = startJobService()
+	})
+	if initErr != nil {
+		return Result{}, fmt.Errorf("beamnexmark: starting prism: %w", initErr)
+	}
+
+	p, s := beam.NewPipelineWithRoot()
+	events := Events(s, in.Generator, in.Splits)
+	Count(s, q(s.Scope(strings.ToLower(name)), events, c), fingerprint)
+
+	// Each job its own name, to find it again in prism's job service.
+	job := fmt.Sprintf("nexmark-%s-%d", strings.ToLower(name), jobSeq.Add(1))
+	*jobopts.JobName = job
+	abortGenerators.Store(false)
+	start := time.Now()
+	// Not ctx: prism's worker panics when the data stream's context ends
+	// with a deadline. A job that runs too long is cancelled through the
+	// job service instead, which ends Execute.
+	var (
+		pr   beam.PipelineResult
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		pr, err = prism.Execute(context.Background(), p)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		elapsed := time.Since(start).Round(time.Millisecond)
+		abortGenerators.Store(true)
+		if cerr := cancelJob(job, done); cerr != nil {
+			return Result{}, fmt.Errorf("%w (after %s); cancelling it: %v", ErrTimeout, elapsed, cerr)
+		}
+		return Result{}, fmt.Errorf("%w (after %s)", ErrTimeout, elapsed)
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		return Result{}, fmt.Errorf("beamnexmark: %s on prism: %w", name, err)
+	}
+	r := Result{Elapsed: elapsed}
+	for _, cr := range pr.Metrics().Query(func(sr metrics.SingleResult) bool {
+		return sr.Namespace() == metricsNamespace
+	}).Counters() {
+		switch cr.Name() {
+		case "events":
+			r.Events += cr.Result()
+		case "results":
+			r.Results += cr.Result()
+		case "fingerprint":
+			r.Fingerprint += cr.Result()
+		}
+	}
+	return r, nil
+}
+
+// cancelJob asks prism's job service to cancel the job of a name, and
+// waits until Execute has returned (done) and the generators have stopped,
+// a minute at most: a job left running would take the cores from whatever
+// runs next.
+func cancelJob(name string, done <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cancelled := false
+	for {
+		if !cancelled {
+			// The job may not be submitted yet: look again until it is.
+			jobs, err := jobService.GetJobs(ctx, &jobpb.GetJobsRequest{})
+			if err != nil {
+				return err
+			}
+			for _, j := range jobs.GetJobInfo() {
+				if j.GetJobName() == name {
+					if _, err := jobService.Cancel(ctx, &jobpb.CancelJobRequest{JobId: j.GetJobId()}); err != nil {
+						return err
+					}
+					cancelled = true
+				}
+			}
+		}
+		select {
+		case <-done:
+			if activeGenerators.Load() == 0 {
+				return nil
+			}
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("job %s still running after a minute", name)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
