@@ -59,6 +59,7 @@ type benchFlags struct {
 
 func newBenchNexmarkCmd(a *app) *cobra.Command {
 	var f benchFlags
+	var v vsFlags
 	cmd := &cobra.Command{
 		Use:   "nexmark --query qN [--events N] [--parallelism N] [--checkpoints=false]",
 		Short: "Run a Nexmark query in stream mode over generated events",
@@ -69,9 +70,13 @@ temporary directory; then print the events per second, the elapsed time
 and the peak resident memory of the process. The run ends when the
 generator has produced --events events.`,
 		Example: `  weir bench nexmark --query q5 --events 10000000
-  weir bench nexmark --query q7 --events 1000000 --parallelism 1 --checkpoints=false`,
+  weir bench nexmark --query q7 --events 1000000 --parallelism 1 --checkpoints=false
+  weir bench nexmark --vs prism --query q0,q1,q2,q5,q7,q8 --events 1000000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v.against != "" {
+				return benchVs(cmd, a, f, v)
+			}
 			r, err := benchNexmark(cmd.Context(), a, f)
 			if err != nil {
 				return err
@@ -99,6 +104,7 @@ generator has produced --events events.`,
 	fl.StringVar(&f.memory, "memory", "1GiB", "the job's memory budget, as a pipeline's --memory (state caches, Pebble's cache, the Go heap's soft limit); none for Go's defaults")
 	fl.StringVar(&f.format, "format", "text", "text, or markdown: one row of the table make bench writes")
 	fl.BoolVar(&f.header, "header", false, "with --format markdown, print the table's header first")
+	v.register(fl)
 	_ = cmd.MarkFlagRequired("query")
 	return cmd
 }

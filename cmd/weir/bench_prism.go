@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/weir-dev/weir/examples/nexmark/beamnexmark"
+	"github.com/weir-dev/weir/io/nexmark/model"
+)
+
+// vsFlags are the flags of weir bench nexmark --vs prism: the same queries
+// on the same events on Weir and on Beam's prism runner, in this process.
+type vsFlags struct {
+	against string
+	timeout time.Duration
+}
+
+func (v *vsFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&v.against, "vs", "", "also run the queries on prism (Beam's local runner, in this process), after Weir, and print both rates and their ratio; --query takes a comma-separated list")
+	fl.DurationVar(&v.timeout, "prism-timeout", 2*time.Minute, "with --vs prism, how long a query may run on prism before it is cancelled")
+}
+
+// vsRow is one query's comparison.
+type vsRow struct {
+	query  string
+	events int64
+	weir   *benchResult
+	prism  beamnexmark.Result
+	// timedOut: prism did not finish in the timeout.
+	timedOut bool
+}
+
+// benchVs runs each query of f.query (comma-separated) on Weir as weir
+// bench nexmark does, then on prism over the same events (same generator
+// configuration, same splits), and prints a table of both rates.
+func benchVs(cmd *cobra.Command, a *app, f benchFlags, v vsFlags) error {
+	if v.against != "prism" {
+		return fmt.Errorf("--vs %q: want prism", v.against)
+	}
+	if v.timeout <= 0 {
+		return fmt.Errorf("--prism-timeout is %v, want more than 0", v.timeout)
+	}
+	var queries []string
+	for q := range strings.SplitSeq(strings.ToLower(f.query), ",") {
+		if q = strings.TrimSpace(q); q == "" {
+			continue
+		}
+		if _, ok := beamnexmark.Queries[q]; !ok {
+			return fmt.Errorf("--query %q: want some of %s", q, strings.Join(beamnexmark.Names(), ", "))
+		}
+		queries = append(queries, q)
+	}
+	if len(queries) == 0 {
+		return errors.New("--query: no query given")
+	}
+	g := model.Config{Events: f.events, Rate: f.rate, Seed: f.seed, OutOfOrderGroupSize: f.outOfOrderGrp}
+
+	// Prism and the Beam SDK log through slog's default logger: only with
+	// --verbose. Their errors come back from the run.
+	prev := slog.Default()
+	slog.SetDefault(slog.New(&minLevelHandler{next: a.log.Handler(), min: prismLogLevel(a)}))
+	defer slog.SetDefault(prev)
+
+	ctx := cmd.Context()
+	var rows []vsRow
+	for _, q := range queries {
+		fq := f
+		fq.query = q
+		w, err := benchNexmark(ctx, a, fq)
+		if err != nil {
+			return fmt.Errorf("%s on Weir: %w", q, err)
+		}
+		row := vsRow{query: q, events: f.events, weir: w}
+		pctx, cancel := context.WithTimeout(ctx, v.timeout)
+		row.prism, err = beamnexmark.Run(pctx, q, beamnexmark.Input{Generator: g, Splits: f.parallelism}, beamnexmark.Config{}, false)
+		cancel()
+		switch {
+		case errors.Is(err, beamnexmark.ErrTimeout) && ctx.Err() == nil:
+			row.timedOut = true
+		case err != nil:
+			return fmt.Errorf("%s on prism: %w", q, err)
+		case row.prism.Events != f.events:
+			return fmt.Errorf("%s on prism: %d events generated, want %d", q, row.prism.Events, f.events)
+		}
+		rows = append(rows, row)
+		a.log.Debug("bench vs prism", "query", q, "weir", w.elapsed, "prism", row.prism.Elapsed, "timed out", row.timedOut)
+	}
+	return printVs(cmd.OutOrStdout(), f, v, rows)
+}
+
+func prismLogLevel(a *app) slog.Level {
+	if a.verbose {
+		return slog.LevelDebug
+	}
+	return slog.LevelError + 4 // none
+}
+
+// printVs prints the comparison as a table: aligned text, or Markdown with
+// --format markdown.
+func printVs(w io.Writer, f benchFlags, v vsFlags, rows []vsRow) error {
+	header := []string{"query", "events", "Weir events/s", "prism events/s", "Weir/prism", "Weir results", "prism results"}
+	var cells [][]string
+	for _, r := range rows {
+		weirRate := float64(r.events) / r.weir.elapsed.Seconds()
+		c := []string{r.query, fmt.Sprint(r.events), fmt.Sprintf("%.0f", weirRate)}
+		if r.timedOut {
+			// Prism's rate was below events/timeout: the ratio is above
+			// Weir's rate over that.
+			c = append(c, "did not finish in "+v.timeout.String(), fmt.Sprintf("> %.1f", weirRate*v.timeout.Seconds()/float64(r.events)), fmt.Sprint(r.weir.written), "-")
+		} else {
+			prismRate := float64(r.events) / r.prism.Elapsed.Seconds()
+			res := fmt.Sprint(r.prism.Results)
+			if r.prism.Results != r.weir.written {
+				res += " (differs)"
+			}
+			c = append(c, fmt.Sprintf("%.0f", prismRate), fmt.Sprintf("%.2f", weirRate/prismRate), fmt.Sprint(r.weir.written), res)
+		}
+		cells = append(cells, c)
+	}
+	if f.format == "markdown" {
+		if f.header {
+			fmt.Fprintf(w, "| %s |\n|---|---:|---:|---:|---:|---:|---:|\n", strings.Join(header, " | "))
+		}
+		for _, c := range cells {
+			fmt.Fprintf(w, "| %s |\n", strings.Join(c, " | "))
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\t\n", strings.Join(header, "\t"))
+	for _, c := range cells {
+		fmt.Fprintf(tw, "%s\t\n", strings.Join(c, "\t"))
+	}
+	return tw.Flush()
+}
