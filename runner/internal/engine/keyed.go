@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
@@ -85,7 +87,41 @@ const inputWMMeta = "inputwm/"
 
 func (env *keyedEnv) saveInputWatermark() error {
 	k := state.MetaKey(env.op, fmt.Sprintf("%s%d", inputWMMeta, env.in.idx))
-	return env.backend.Set(k, binary.BigEndian.AppendUint64(nil, uint64(env.inputWM)))
+	if err := env.backend.Set(k, binary.BigEndian.AppendUint64(nil, uint64(env.inputWM))); err != nil {
+		return err
+	}
+	if env.in.idx == 0 {
+		return env.dropStaleInputWatermarks()
+	}
+	return nil
+}
+
+// dropStaleInputWatermarks deletes the input watermarks saved by instances
+// a run with more of them had: restoredInputWatermark takes the lowest
+// saved, so they would hold every later restore at their old value. No
+// instance of this run writes them, so the first one may.
+func (env *keyedEnv) dropStaleInputWatermarks() error {
+	prefix := state.MetaKey(env.op, inputWMMeta)
+	it, err := env.backend.NewIter(prefix, state.PrefixEnd(prefix))
+	if err != nil {
+		return err
+	}
+	var stale [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		idx, err := strconv.Atoi(string(it.Key()[len(prefix):]))
+		if err != nil || idx >= env.in.st.instances {
+			stale = append(stale, bytes.Clone(it.Key()))
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := env.backend.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // restoredInputWatermark returns the lowest input watermark the operator's
