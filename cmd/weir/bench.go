@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,6 +56,7 @@ type benchFlags struct {
 	format        string
 	header        bool
 	memory        string
+	cpuProfile    string
 }
 
 func newBenchNexmarkCmd(a *app) *cobra.Command {
@@ -76,6 +78,17 @@ generator has produced --events events.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if v.against != "" {
 				return benchVs(cmd, a, f, v)
+			}
+			if f.cpuProfile != "" {
+				pf, err := os.Create(f.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			r, err := benchNexmark(cmd.Context(), a, f)
 			if err != nil {
@@ -102,6 +115,7 @@ generator has produced --events events.`,
 	fl.StringVar(&f.stateBackend, "state-backend", "pebble", "state backend: pebble or memory")
 	fl.StringVar(&f.stateDir, "state-dir", "", "where the state and checkpoints go (default: a temporary directory, removed after)")
 	fl.StringVar(&f.memory, "memory", "1GiB", "the job's memory budget, as a pipeline's --memory (state caches, Pebble's cache, the Go heap's soft limit); none for Go's defaults")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	fl.StringVar(&f.format, "format", "text", "text, or markdown: one row of the table make bench writes")
 	fl.BoolVar(&f.header, "header", false, "with --format markdown, print the table's header first")
 	v.register(fl)
