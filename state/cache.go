@@ -56,6 +56,11 @@ type Cache struct {
 	ver     uint64
 	fingers [4]cacheFinger
 	finger  int // the next slot to fill
+	// owned are key ranges the backend held nothing in when the cache
+	// took them over, and that only this cache writes: until it spills
+	// (dropping entries it wrote back), a key there that the cache does
+	// not hold is not in the backend either, and a miss needs no read.
+	owned [][2][]byte
 }
 
 type cacheFinger struct {
@@ -149,6 +154,39 @@ func (c *Cache) remove(key []byte) {
 	}
 }
 
+// Own tells the cache that only it writes the keys in ranges ([start,
+// end) pairs) from now on. Those the backend holds nothing in are the
+// cache's to answer: a miss there reads nothing, until the cache spills.
+// A keyed instance owns its operator's cells and timers in its key
+// groups; on a fresh store that spares a read per new key and window.
+func (c *Cache) Own(ranges [][2][]byte) error {
+	for _, r := range ranges {
+		it, err := c.b.NewIter(r[0], r[1])
+		if err != nil {
+			return err
+		}
+		empty := !it.First()
+		if err := it.Close(); err != nil {
+			return err
+		}
+		if empty {
+			c.owned = append(c.owned, r)
+		}
+	}
+	return nil
+}
+
+// knownAbsent reports whether key, which the cache does not hold, is
+// known to be missing from the backend too.
+func (c *Cache) knownAbsent(key []byte) bool {
+	for _, r := range c.owned {
+		if bytes.Compare(key, r[0]) >= 0 && bytes.Compare(key, r[1]) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // spill writes back and empties the cache if it is over its budget.
 func (c *Cache) spill() error {
 	if c.bytes <= c.budget {
@@ -157,6 +195,8 @@ func (c *Cache) spill() error {
 	if err := c.WriteBack(); err != nil {
 		return err
 	}
+	// The backend now holds keys the cache no longer does.
+	c.owned = nil
 	// Open iterators keep the old nodes; none of them is changed again.
 	c.tree = memTree{gen: c.tree.gen + 1}
 	c.ver++
@@ -181,9 +221,15 @@ func (c *Cache) lookup(key []byte) ([]byte, bool, error) {
 		}
 		return cacheValue(it), true, nil
 	}
-	v, ok, err := c.b.Get(key)
-	if err != nil {
-		return nil, false, err
+	var (
+		v   []byte
+		ok  bool
+		err error
+	)
+	if !c.knownAbsent(key) {
+		if v, ok, err = c.b.Get(key); err != nil {
+			return nil, false, err
+		}
 	}
 	var flags byte
 	if !ok {

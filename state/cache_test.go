@@ -320,3 +320,102 @@ func TestCacheShortLivedTimer(t *testing.T) {
 type changeFunc func(key, value []byte) error
 
 func (f changeFunc) Changed(key, value []byte) error { return f(key, value) }
+
+// getCounter counts the point reads that reach a backend.
+type getCounter struct {
+	state.Backend
+	gets int
+}
+
+func (g *getCounter) Get(key []byte) ([]byte, bool, error) {
+	g.gets++
+	return g.Backend.Get(key)
+}
+
+// TestCacheOwnedRanges: in key groups a cache owns on a fresh store, a
+// miss reads nothing, and the answers stay right across write-backs and
+// deletions; groups holding data, keys outside, and any key after a spill
+// are read from the backend.
+func TestCacheOwnedRanges(t *testing.T) {
+	mem := state.NewMem()
+	held := state.AppendCell(nil, state.Cell{Op: 7, KG: 5, Key: []byte("old"), Name: "n"})
+	if err := mem.Set(held, []byte("v0")); err != nil {
+		t.Fatal(err)
+	}
+	b := &getCounter{Backend: mem}
+	c := state.NewCache(b, 1<<20)
+	if err := c.Own(state.GroupRanges(7, 0, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Own(state.GroupRanges(7, 4, 8)); err != nil { // holds "old": not owned
+		t.Fatal(err)
+	}
+	cell := func(kg state.KeyGroup, key string) []byte {
+		return state.AppendCell(nil, state.Cell{Op: 7, KG: kg, Key: []byte(key), Name: "n"})
+	}
+	get := func(k []byte) (string, bool) {
+		t.Helper()
+		v, ok, err := c.Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(v), ok
+	}
+	if _, ok := get(cell(1, "a")); ok || b.gets != 0 {
+		t.Fatalf("a miss in an owned group: found %v, %d backend reads, want none", ok, b.gets)
+	}
+	if v, ok := get(held); !ok || v != "v0" || b.gets != 1 {
+		t.Fatalf("a key in a group holding data: %q %v, %d reads, want v0 from one read", v, ok, b.gets)
+	}
+	timer := state.Timer{Op: 7, KG: 2, Key: []byte("a"), Window: windowing.GlobalWindow, Name: "t", Time: 10}
+	if err := state.SetTimer(c, timer); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(cell(2, "b"), []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(cell(3, "c"), []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteBack(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(cell(3, "c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteBack(); err != nil { // forgets the deletion
+		t.Fatal(err)
+	}
+	before := b.gets
+	if v, ok := get(cell(2, "b")); !ok || v != "v1" {
+		t.Errorf("a written-back cell: %q %v", v, ok)
+	}
+	if _, ok := get(cell(3, "c")); ok {
+		t.Error("a deleted, written-back cell is found")
+	}
+	if got, ok, err := state.TimerTime(c, timer); err != nil || !ok || got != 10 {
+		t.Errorf("a written-back timer: %d, %v", got, err)
+	}
+	if b.gets != before {
+		t.Errorf("%d backend reads for owned keys, want none", b.gets-before)
+	}
+	other := state.AppendCell(nil, state.Cell{Op: 8, KG: 1, Key: []byte("x"), Name: "n"})
+	get(other)
+	if b.gets != before+1 {
+		t.Errorf("another operator's key: %d reads, want 1", b.gets-before)
+	}
+
+	// A spill drops written-back entries the backend now holds: from then
+	// on misses are read.
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	if err := c.Set(cell(1, "big"), big); err != nil {
+		t.Fatal(err)
+	}
+	before = b.gets
+	if v, ok := get(cell(2, "b")); !ok || v != "v1" {
+		t.Errorf("after a spill: %q %v, want v1 from the backend", v, ok)
+	}
+	if b.gets != before+1 {
+		t.Errorf("after a spill: %d reads, want 1", b.gets-before)
+	}
+}

@@ -134,6 +134,21 @@ func DecodeCell(b []byte) (Cell, []byte, error) {
 	return c, b[m:], nil
 }
 
+// GroupRanges returns the key ranges, [start, end) pairs, of operator op's
+// cells, timers and timer index in key groups [lo, hi): what a keyed
+// instance owning those groups alone writes (Cache.Own).
+func GroupRanges(op uint32, lo, hi KeyGroup) [][2][]byte {
+	var rs [][2][]byte
+	for _, tag := range []byte{tagCell, tagTimer, tagTimerIndex} {
+		at := func(kg KeyGroup) []byte {
+			k := binary.BigEndian.AppendUint32([]byte{tag}, op)
+			return binary.BigEndian.AppendUint16(k, uint16(kg))
+		}
+		rs = append(rs, [2][]byte{at(lo), at(hi)})
+	}
+	return rs
+}
+
 // PrefixEnd returns the smallest key greater than every key with the given
 // prefix, or nil if there is none (the prefix is all 0xff).
 func PrefixEnd(prefix []byte) []byte {

@@ -64,6 +64,11 @@ func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
 	}
 	lo, hi := state.GroupRange(in.idx, in.st.instances, cfg.KeyGroups)
 	env := &keyedEnv{in: in, op: opID(name), backend: state.NewCache(cfg.Backend, in.x.plan.cacheBytes), lo: lo, hi: hi, inputWM: windowing.MinTime}
+	// The instance alone writes its operator's cells and timers in its key
+	// groups: on a fresh store its cache answers misses there itself.
+	if err := env.backend.Own(state.GroupRanges(env.op, lo, hi)); err != nil {
+		return nil, err
+	}
 	for _, d := range []state.TimeDomain{state.EventTime, state.ProcessingTime} {
 		env.next[d] = make([]windowing.Time, hi-lo)
 		for kg := lo; kg < hi; kg++ {
