@@ -88,9 +88,13 @@ func Lookup(name string) (Query, error) {
 }
 
 // Names returns the names of the queries, in numeric order.
-func Names() []string {
+func Names() []string { return SortedNames(Queries) }
+
+// SortedNames returns the keys of a set of queries by name ("q0" ... "q11"),
+// in numeric order.
+func SortedNames[Q any](queries map[string]Q) []string {
 	var n []string
-	for k := range Queries {
+	for k := range queries {
 		n = append(n, k)
 	}
 	sort.Slice(n, func(i, j int) bool {

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,23 +31,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	"github.com/weir-dev/weir/examples/nexmark"
 	"github.com/weir-dev/weir/io/nexmark/model"
 )
 
 // Names returns the names of the queries, in numeric order.
-func Names() []string {
-	var n []string
-	for k := range Queries {
-		n = append(n, k)
-	}
-	sort.Slice(n, func(i, j int) bool {
-		if len(n[i]) != len(n[j]) {
-			return len(n[i]) < len(n[j])
-		}
-		return n[i] < n[j]
-	})
-	return n
-}
+func Names() []string { return nexmark.SortedNames(Queries) }
 
 // Input is the events a run reads: those of the generator's configuration,
 // in Splits splits (nexmark://?splits=Splits).
