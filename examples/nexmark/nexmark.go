@@ -50,6 +50,14 @@ type Config struct {
 	OutOfOrderness time.Duration
 }
 
+// WithDefaults returns c with its unset fields at their defaults: the
+// parameters every implementation of the queries (Weir's here, Beam's in
+// beamnexmark) runs with.
+func (c Config) WithDefaults() Config {
+	c.ensureDefaults()
+	return c
+}
+
 func (c *Config) ensureDefaults() {
 	if c.Window == 0 {
 		c.Window = 10 * time.Second

@@ -2,7 +2,6 @@ package beamnexmark
 
 import (
 	"slices"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
@@ -10,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
+	"github.com/weir-dev/weir/examples/nexmark"
 	"github.com/weir-dev/weir/io/nexmark/model"
 )
 
@@ -52,31 +52,10 @@ func init() {
 	register.Emitter1[LocalItem]()
 }
 
-// Config holds the parameters of the queries. The zero value is Weir's
-// configuration of the same queries (examples/nexmark.Config's defaults),
-// which is also that of Beam's Nexmark suite but for Q5's period.
-type Config struct {
-	// Window is the size of the fixed windows of Q7 and Q8, of Q5's
-	// sliding windows, and the gap of Q11's sessions. Default 10s.
-	Window time.Duration
-	// Period is how often Q5's sliding windows start. Default 2s.
-	Period time.Duration
-	// AuctionSkip: Q2 keeps the bids on auctions whose id is a multiple of
-	// it. Default 123.
-	AuctionSkip int64
-}
-
-func (c *Config) ensureDefaults() {
-	if c.Window == 0 {
-		c.Window = 10 * time.Second
-	}
-	if c.Period == 0 {
-		c.Period = 2 * time.Second
-	}
-	if c.AuctionSkip == 0 {
-		c.AuctionSkip = 123
-	}
-}
+// Config holds the parameters of the queries: Weir's, so that both run
+// the same work (the zero value is the defaults, which are Beam's Nexmark
+// suite's but for Q5's period). OutOfOrderness does not apply here.
+type Config = nexmark.Config
 
 // Query adds a query's transforms to s, from the events to its results.
 type Query func(s beam.Scope, events beam.PCollection, c Config) beam.PCollection
@@ -174,7 +153,7 @@ func toEuros(b model.Bid) model.Bid {
 // Q2 selects the bids on the auctions whose id is a multiple of
 // AuctionSkip, as (auction, price) rows.
 func Q2(s beam.Scope, events beam.PCollection, c Config) beam.PCollection {
-	c.ensureDefaults()
+	c = c.WithDefaults()
 	chosen := beam.ParDo(s.Scope("SomeAuctions"), &someAuctionsFn{Skip: c.AuctionSkip}, Bids(s, events))
 	return beam.ParDo(s.Scope("ToAuctionPrice"), toAuctionPrice, chosen)
 }
@@ -205,7 +184,7 @@ type MostBids struct {
 // Nexmark: count the bids per auction, lift each count into a singleton,
 // and combine the singletons globally, keeping the largest.
 func Q5(s beam.Scope, events beam.PCollection, c Config) beam.PCollection {
-	c.ensureDefaults()
+	c = c.WithDefaults()
 	windowed := beam.WindowInto(s.Scope("SlidingWindows"), window.NewSlidingWindows(c.Period, c.Window), Bids(s, events))
 	counts := stats.Count(s, beam.ParDo(s.Scope("ByAuction"), bidAuction, windowed))
 	singles := beam.ParDo(s.Scope("ToSingletons"), toMostBids, counts)
@@ -243,7 +222,7 @@ func hotItemRows(w beam.Window, m MostBids, emit func(HotItem)) {
 // Nexmark does: the maximum price of the window as a side input, and a
 // ParDo that keeps the bids at that price.
 func Q7(s beam.Scope, events beam.PCollection, c Config) beam.PCollection {
-	c.ensureDefaults()
+	c = c.WithDefaults()
 	windowed := beam.WindowInto(s.Scope("FixedWindows"), window.NewFixedWindows(c.Window), Bids(s, events))
 	maxPrice := stats.Max(s, beam.ParDo(s.Scope("BidToPrice"), bidPrice, windowed))
 	return beam.ParDo(s.Scope("Select"), highestBids, windowed, beam.SideInput{Input: maxPrice})
@@ -260,7 +239,7 @@ func highestBids(b model.Bid, maxPrice int64, emit func(model.Bid)) {
 // Q8 finds new users: the people who registered and opened auctions in the
 // same fixed window of Window, one row per such auction.
 func Q8(s beam.Scope, events beam.PCollection, c Config) beam.PCollection {
-	c.ensureDefaults()
+	c = c.WithDefaults()
 	ps := beam.WindowInto(s.Scope("PersonWindows"), window.NewFixedWindows(c.Window), beam.ParDo(s.Scope("Persons"), persons, events))
 	as := beam.WindowInto(s.Scope("AuctionWindows"), window.NewFixedWindows(c.Window), beam.ParDo(s.Scope("Auctions"), auctions, events))
 	byID := beam.ParDo(s.Scope("ByPerson"), personByID, ps)
@@ -293,7 +272,7 @@ func newUserRows(_ int64, persons func(*model.Person) bool, auctions func(*model
 // Q11 counts the bids of each bidder's sessions: runs of bids less than
 // Window apart.
 func Q11(s beam.Scope, events beam.PCollection, c Config) beam.PCollection {
-	c.ensureDefaults()
+	c = c.WithDefaults()
 	sessions := beam.WindowInto(s.Scope("Sessions"), window.NewSessions(c.Window), Bids(s, events))
 	counts := stats.Count(s, beam.ParDo(s.Scope("ByBidder"), bidBidder, sessions))
 	return beam.ParDo(s.Scope("ToRows"), sessionRows, counts)
