@@ -80,6 +80,13 @@ type SinkSpec struct {
 	URI *url.URL
 	// Type is the Go type of the values written.
 	Type reflect.Type
+	// Task names the writer when several tasks of one job write this sink
+	// at the same time (a job scaled out over a Kafka consumer group, one
+	// task per input partition): each task's files and transactions are
+	// its own, so that one task's recovery never touches another's output.
+	// Empty for a job that is one task. A sink that cannot be shared this
+	// way fails to open with ErrUnsupported.
+	Task string
 }
 
 // Source is an opened, bound input. It is split into independent Splits that

@@ -30,7 +30,10 @@
 // fsyncs and renames it into place, replacing any file there, so that a run
 // that dies never leaves output that looks complete. A sink URI ending in
 // '/' names a directory, in which the sink writes part-00000.jsonl (or
-// .parquet with ?format=parquet).
+// .parquet with ?format=parquet). A sink written by one of several tasks of
+// a job (connector.SinkSpec.Task) must be a directory; every file it writes
+// there carries the task's name (part-<task>-00000.jsonl), and its
+// checkpoints and recovery touch only its own files.
 //
 // Dependency direction: file imports io/connector, io/codec, io/fsys and
 // io/internal/filefmt, and registers itself under "file" and "hdfs" in init;

@@ -23,9 +23,15 @@ import (
 // Recover after a restart (pending files up to the checkpoint resumed from
 // are committed, later ones deleted). Readers of the directory skip hidden
 // files, so nothing uncommitted is ever read.
+//
+// A sink of one of several tasks (SinkSpec.Task) puts the task in every
+// name it writes (part-<task>-00000, .pending-<task>-cN, part-<task>-cN,
+// and their temporary files) and only ever looks at, commits or deletes
+// its own: the tasks' checkpoint ids are independent counters.
 type partsSink struct {
 	fs       fsys.FS
 	dir, ext string
+	task     string // SinkSpec.Task; "" for a job that is one task
 	open     func() (*sink, error)
 
 	mu struct {
@@ -37,10 +43,39 @@ type partsSink struct {
 
 var _ connector.CheckpointSink = (*partsSink)(nil)
 
-const pendingPrefix = ".pending-c"
+// pendingPrefix starts the names of the task's pending files:
+// ".pending-c", or ".pending-<task>-c".
+func (ps *partsSink) pendingPrefix() string {
+	if ps.task == "" {
+		return ".pending-c"
+	}
+	return ".pending-" + ps.task + "-c"
+}
 
 func (ps *partsSink) pendingPath(id int64) string {
-	return path.Join(ps.dir, fmt.Sprintf("%s%012d%s", pendingPrefix, id, ps.ext))
+	return path.Join(ps.dir, fmt.Sprintf("%s%012d%s", ps.pendingPrefix(), id, ps.ext))
+}
+
+// isTemp says whether name is a temporary file of the task's parts,
+// ".part[-<task>]-00000.<ext>.tmp-<digits>" (of any extension), and not
+// another task's.
+func (ps *partsSink) isTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, "."+partStem(ps.task)+"00000.")
+	if !ok {
+		return false
+	}
+	ext, n, ok := strings.Cut(rest, ".tmp-")
+	return ok && ext != "" && !strings.ContainsAny(ext, ".-") && digits(n)
+}
+
+// digits says whether s is a non-empty string of decimal digits.
+func digits(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (ps *partsSink) Write(ctx context.Context, values []any) error {
@@ -88,7 +123,7 @@ func (ps *partsSink) preCommit(id int64) error {
 	return ps.fs.SyncDir(ps.dir)
 }
 
-// pending returns the ids of the pending files, sorted.
+// pending returns the ids of the task's pending files, sorted.
 func (ps *partsSink) pending() ([]int64, error) {
 	entries, err := ps.fs.ReadDir(ps.dir)
 	if err != nil {
@@ -96,10 +131,12 @@ func (ps *partsSink) pending() ([]int64, error) {
 	}
 	var ids []int64
 	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), pendingPrefix)
+		name, ok := strings.CutPrefix(e.Name(), ps.pendingPrefix())
 		if !ok || !strings.HasSuffix(name, ps.ext) {
 			continue
 		}
+		// Another task's ".pending-<task>-c..." leaves a name that does
+		// not parse.
 		if id, err := strconv.ParseInt(strings.TrimSuffix(name, ps.ext), 10, 64); err == nil {
 			ids = append(ids, id)
 		}
@@ -124,7 +161,7 @@ func (ps *partsSink) commitUpToLocked(id int64) error {
 		if k > id {
 			break
 		}
-		final := path.Join(ps.dir, fmt.Sprintf("part-c%012d%s", k, ps.ext))
+		final := path.Join(ps.dir, fmt.Sprintf("%sc%012d%s", partStem(ps.task), k, ps.ext))
 		if err := ps.fs.Rename(ps.pendingPath(k), final); err != nil {
 			return fmt.Errorf("%s: committing checkpoint %d in %s: %w", prefix, k, where(ps.fs, ps.dir), err)
 		}
@@ -132,8 +169,9 @@ func (ps *partsSink) commitUpToLocked(id int64) error {
 	return ps.fs.SyncDir(ps.dir)
 }
 
-// Recover commits what was pre-committed up to id and deletes what was
-// pre-committed after it, and any part a crashed run left half written.
+// Recover commits what the task pre-committed up to id and deletes what it
+// pre-committed after it, and any part of the task a crashed run left half
+// written; other tasks' files are left alone.
 func (ps *partsSink) Recover(_ context.Context, id int64, _ []byte) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -152,7 +190,7 @@ func (ps *partsSink) Recover(_ context.Context, id int64, _ []byte) error {
 	}
 	entries, _ := ps.fs.ReadDir(ps.dir)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "."+partName) && strings.Contains(e.Name(), ".tmp-") {
+		if ps.isTemp(e.Name()) {
 			errs = append(errs, ps.fs.Remove(path.Join(ps.dir, e.Name())))
 		}
 	}
@@ -163,8 +201,8 @@ func (ps *partsSink) Recover(_ context.Context, id int64, _ []byte) error {
 }
 
 // Commit ends the run: the part being written is published (as
-// part-00000 when the run took no checkpoint), and so is anything still
-// pending.
+// part[-<task>]-00000 when the run took no checkpoint), and so is anything
+// the task still has pending.
 func (ps *partsSink) Commit(ctx context.Context) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -180,7 +218,7 @@ func (ps *partsSink) Commit(ctx context.Context) error {
 	if cur := ps.mu.cur; cur != nil {
 		ps.mu.cur = nil
 		if ps.mu.ckpts {
-			cur.path = path.Join(ps.dir, fmt.Sprintf("part-end-%d%s", time.Now().UnixNano(), ps.ext))
+			cur.path = path.Join(ps.dir, fmt.Sprintf("%send-%d%s", partStem(ps.task), time.Now().UnixNano(), ps.ext))
 		}
 		if err := cur.Commit(ctx); err != nil {
 			return err

@@ -20,6 +20,26 @@ import (
 // partName is the file a sink writes in a directory (a URI ending in '/').
 const partName = "part-00000"
 
+// partStem starts the name of every part a task writes in a directory:
+// "part-", or "part-<task>-" for one of several tasks (SinkSpec.Task).
+func partStem(task string) string {
+	if task == "" {
+		return "part-"
+	}
+	return "part-" + task + "-"
+}
+
+// checkTask checks a SinkSpec.Task, which becomes part of file names in
+// the sink at p.
+func checkTask(p, task string) error {
+	for _, c := range []byte(task) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%s: %s: bad task name %q: want letters, digits, '.', '_' and '-' only", prefix, p, task)
+		}
+	}
+	return nil
+}
+
 // sink writes one file through a hidden temporary file.
 type sink struct {
 	fs   fsys.FS
@@ -44,9 +64,16 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTask(where(fsy, p), spec.Task); err != nil {
+		return nil, err
+	}
 	q := spec.URI.Query()
 	var format codec.Format
 	parts := strings.HasSuffix(p, "/")
+	if !parts && spec.Task != "" {
+		return nil, fmt.Errorf("%s: %s: task %q: a sink written by several tasks must be a directory (a URI ending in '/'): %w",
+			prefix, where(fsy, path.Clean(p)), spec.Task, connector.ErrUnsupported)
+	}
 	if parts {
 		format = codec.JSONL
 		if name := q.Get("format"); name != "" {
@@ -54,7 +81,7 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 				return nil, fmt.Errorf("%s: %s: %w", prefix, p, err)
 			}
 		}
-		p = path.Join(p, partName+format.Ext())
+		p = path.Join(p, partStem(spec.Task)+"00000"+format.Ext())
 	} else {
 		p = path.Clean(p)
 		if fi, err := fsy.Stat(p); err == nil && fi.IsDir() {
@@ -69,7 +96,7 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 		return nil, err
 	}
 	if parts {
-		ps := &partsSink{fs: fsy, dir: path.Dir(p), ext: format.Ext(), open: func() (*sink, error) { return openFile(fsy, p, format, spec) }}
+		ps := &partsSink{fs: fsy, dir: path.Dir(p), ext: format.Ext(), task: spec.Task, open: func() (*sink, error) { return openFile(fsy, p, format, spec) }}
 		if err := fsy.MkdirAll(ps.dir); err != nil {
 			return nil, fmt.Errorf("%s: creating %s: %w", prefix, where(fsy, ps.dir), err)
 		}
