@@ -36,6 +36,7 @@ type Changelog struct {
 	topics map[uint32]string // by operator state id
 	parts  int32
 	groups int
+	task   int32 // the one partition written and read, or -1: all
 	plain  *kgo.Client
 	w      *txnWriter
 	ctx    context.Context
@@ -51,6 +52,12 @@ type ChangelogConfig struct {
 	Operators map[uint32]string
 	// KeyGroups is the pipeline's number of key groups.
 	KeyGroups int
+	// Tasks, when not zero, says the job is scaled out over a consumer
+	// group in this many tasks, one per input partition, each with state
+	// of its own (Samza's tasks): the topics then have a partition per
+	// task, and this changelog writes and restores partition Task alone,
+	// under a transactional id of its own.
+	Tasks, Task int32
 }
 
 // defaultChangelogPartitions is the number of partitions of a changelog
@@ -70,7 +77,15 @@ func OpenChangelog(ctx context.Context, rawURI string, cfg ChangelogConfig) (*Ch
 	}
 	parts := int32(defaultChangelogPartitions)
 	q := u.Query()
-	if v := q.Get("partitions"); v != "" {
+	if cfg.Tasks > 0 {
+		if q.Has("partitions") {
+			return nil, fmt.Errorf("%w: changelog %s: partitions= does not apply to a job of %d tasks (a partition per task)", ErrBadURI, u.Redacted(), cfg.Tasks)
+		}
+		if cfg.Task < 0 || cfg.Task >= cfg.Tasks {
+			return nil, fmt.Errorf("kafka: changelog: task %d of %d", cfg.Task, cfg.Tasks)
+		}
+		parts = cfg.Tasks
+	} else if v := q.Get("partitions"); v != "" {
 		n, err := fmt.Sscanf(v, "%d", &parts)
 		if n != 1 || err != nil || parts < 1 || int(parts) > cfg.KeyGroups {
 			return nil, fmt.Errorf("%w: changelog partitions=%q: want 1 to %d (the key groups)", ErrBadURI, v, cfg.KeyGroups)
@@ -86,7 +101,11 @@ func OpenChangelog(ctx context.Context, rawURI string, cfg ChangelogConfig) (*Ch
 		return nil, fmt.Errorf("%w: changelog %s: only partitions= and txn-timeout= apply", ErrBadURI, u.Redacted())
 	}
 	o.txnID = o.topic + "-changelog"
-	c := &Changelog{o: o, topics: map[uint32]string{}, parts: parts, groups: cfg.KeyGroups}
+	c := &Changelog{o: o, topics: map[uint32]string{}, parts: parts, groups: cfg.KeyGroups, task: -1}
+	if cfg.Tasks > 0 {
+		c.task = cfg.Task
+		o.txnID = fmt.Sprintf("%s-task-%d", o.txnID, cfg.Task)
+	}
 	used := map[string]bool{}
 	for _, id := range sortedIDs(cfg.Operators) {
 		t := o.topic + "-" + unsafeTopicChars.ReplaceAllString(cfg.Operators[id], "_") + "-changelog"
@@ -164,8 +183,12 @@ func (c *Changelog) ensureTopics(ctx context.Context) error {
 	return nil
 }
 
-// partition is the changelog partition of a key group: contiguous ranges.
+// partition is the changelog partition of a key group: contiguous ranges,
+// or the task's partition.
 func (c *Changelog) partition(kg state.KeyGroup) int32 {
+	if c.task >= 0 {
+		return c.task
+	}
 	return int32(int(kg) * int(c.parts) / c.groups)
 }
 
@@ -207,8 +230,9 @@ func (c *Changelog) Recover(ctx context.Context, id int64, handle []byte) error 
 	return c.w.recover(ctx, id, handle)
 }
 
-// Ends returns the end of what is committed in every changelog partition:
-// a job starting with empty state takes them as its base offsets.
+// Ends returns the end of what is committed in every changelog partition
+// (of a task: in its partition): a job starting with empty state takes them
+// as its base offsets.
 func (c *Changelog) Ends(ctx context.Context) (ChangelogOffsets, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
@@ -225,6 +249,9 @@ func (c *Changelog) Ends(ctx context.Context) (ChangelogOffsets, error) {
 		return nil, fmt.Errorf("kafka: changelog end offsets: %w", err)
 	}
 	lo.Each(func(l kadm.ListedOffset) {
+		if c.task >= 0 && l.Partition != c.task {
+			return // another task's
+		}
 		if out[l.Topic] == nil {
 			out[l.Topic] = map[int32]int64{}
 		}

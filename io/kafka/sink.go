@@ -30,8 +30,13 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 	if err != nil {
 		return nil, err
 	}
-	if o.start.kind != "earliest" || o.until.kind != "" || o.group != "" {
-		return nil, fmt.Errorf("%w: start=, until= and group= apply to sources only", ErrBadURI)
+	if o.start.kind != "earliest" || o.until.kind != "" || o.group != "" || o.only != nil || o.offsets != nil {
+		return nil, fmt.Errorf("%w: start=, until=, group=, partitions= and offsets= apply to sources only", ErrBadURI)
+	}
+	if spec.Task != "" && o.exactlyOnce {
+		// Each task has a transactional id of its own, as each Kafka
+		// Streams task does: the task's next owner fences its last one.
+		o.txnID += "-" + spec.Task
 	}
 	s := &sink{o: o, binding: spec.Binding}
 	if s.encode, err = encoder(o, spec.Type); err != nil {

@@ -58,6 +58,11 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	if err != nil {
 		return nil, err
 	}
+	if o.only != nil {
+		if ps, err = onlyPartitions(o, ps); err != nil {
+			return nil, err
+		}
+	}
 	start, err := startOffsets(ctx, adm, o)
 	if err != nil {
 		return nil, err
@@ -96,6 +101,15 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 		s.splits = append(s.splits, sp)
 	}
 	return s, nil
+}
+
+// onlyPartitions returns the partitions of partitions= after checking that
+// the topic has them.
+func onlyPartitions(o *options, all []int32) ([]int32, error) {
+	if len(o.only) > 0 && int(o.only[len(o.only)-1]) >= len(all) {
+		return nil, fmt.Errorf("%w: partitions=: topic %q has no partition %d (it has %d)", ErrBadURI, o.topic, o.only[len(o.only)-1], len(all))
+	}
+	return o.only, nil
 }
 
 func decoder(o *options, t reflect.Type) (func([]byte) (any, error), error) {

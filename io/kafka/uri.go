@@ -31,7 +31,7 @@ func (p position) String() string {
 //
 //	kafka://host:port[,host:port]/topic?start=earliest|latest|group|TIME&until=latest|TIME&format=json|raw&key=FIELD&group=NAME
 //	    &delivery=at-least-once|exactly-once&txn-id=ID&txn-timeout=DURATION
-//	    &offsets=P:OFFSET,P:OFFSET
+//	    &offsets=P:OFFSET,P:OFFSET&partitions=P,P
 //
 // TIME is RFC 3339 or epoch milliseconds. group= names a consumer group:
 // a source commits the offsets of each completed checkpoint to it, so that
@@ -39,7 +39,9 @@ func (p position) String() string {
 // checkpoints), and start=group starts from the group's committed offsets
 // (the earliest offset where the group has none). offsets= gives a source the offset
 // to start from in some partitions (others start at start=): where a
-// backfill of the topic's history ended (see Handover). delivery, txn-id and txn-timeout
+// backfill of the topic's history ended (see Handover). partitions= reads
+// only those partitions (a job scaled out over a consumer group gives each
+// task its own). delivery, txn-id and txn-timeout
 // are for sinks: exactly-once writes in Kafka transactions under the
 // transactional id txn-id, which must be unique to the job.
 type options struct {
@@ -54,6 +56,7 @@ type options struct {
 	group string
 	// Sinks: exactly-once delivery (transactions) under txnID.
 	offsets     map[int32]int64 // source: start offsets by partition
+	only        []int32         // source: read only these partitions (nil: all)
 	exactlyOnce bool
 	txnID       string
 	txnTimeout  time.Duration
@@ -65,7 +68,7 @@ type options struct {
 // checkpoint pre-committed; Kafka's default transaction.max.timeout.ms.
 const defaultTxnTimeout = 15 * time.Minute
 
-var knownOptions = []string{"delivery", "format", "group", "key", "offsets", "start", "txn-id", "txn-timeout", "until"}
+var knownOptions = []string{"delivery", "format", "group", "key", "offsets", "partitions", "start", "txn-id", "txn-timeout", "until"}
 
 func parseURI(u *url.URL) (*options, error) {
 	o := &options{format: "json", start: position{kind: "earliest"}, txnTimeout: defaultTxnTimeout, query: u.Query()}
@@ -111,6 +114,12 @@ func parseURI(u *url.URL) (*options, error) {
 				errs = append(errs, fmt.Errorf("%w: offsets=%q: %v", ErrBadURI, v, err))
 			}
 			o.offsets = m
+		case "partitions":
+			ps, err := parsePartitions(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: partitions=%q: %v", ErrBadURI, v, err))
+			}
+			o.only = ps
 		case "txn-id":
 			o.txnID = v
 		case "txn-timeout":
@@ -153,6 +162,24 @@ func parseURI(u *url.URL) (*options, error) {
 		return nil, errors.Join(errs...)
 	}
 	return o, nil
+}
+
+// parsePartitions reads a list of partition numbers, P,P,...
+func parsePartitions(s string) ([]int32, error) {
+	var ps []int32
+	seen := map[int32]bool{}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a partition number", f)
+		}
+		if !seen[int32(n)] {
+			seen[int32(n)] = true
+			ps = append(ps, int32(n))
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	return ps, nil
 }
 
 func parseOffsets(s string) (map[int32]int64, error) {

@@ -1,0 +1,182 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// MemberConfig describes a process of a job that is scaled out over a Kafka
+// consumer group.
+//
+// The job's tasks are its input partitions, Samza's way: task p reads
+// partition p of every source topic and keeps state of its own, so the
+// topics must have as many partitions each, and a key's records must all
+// be in one partition (the topics are partitioned by the key the job groups
+// by, as a producer keyed by it does). Kafka's group protocol, with the
+// range assignor, gives each member the same partition numbers of every
+// topic; the member runs those tasks.
+type MemberConfig struct {
+	// Sources are the kafka:// URIs of the job's sources, all on the same
+	// brokers.
+	Sources []string
+	// Group is the consumer group's name.
+	Group string
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating before it hands its tasks to the others (Kafka's
+	// session.timeout.ms; default 45s).
+	SessionTimeout time.Duration
+	// RebalanceTimeout is how long the members have to stop their tasks
+	// when the group rebalances (default 60s).
+	RebalanceTimeout time.Duration
+	// Assigned is called with the tasks the member owns after a rebalance,
+	// out of all of the job's, or with the error that makes the assignment
+	// unusable. Revoked is
+	// called before the member rejoins the group: the tasks must stop, with
+	// their state handed over (a final checkpoint), before it returns.
+	// Lost is called when the member learns it was dropped from the group
+	// (its session expired): another member may own the tasks already, so
+	// they must stop without committing anything. Each is called from the
+	// group's own goroutine, one at a time.
+	Assigned func(tasks []int32, of int32, err error)
+	Revoked  func()
+	Lost     func()
+}
+
+// Member is a process's membership of its job's consumer group. The
+// member fetches nothing: the tasks read their partitions themselves, from
+// their checkpoints' offsets.
+type Member struct {
+	cl     *kgo.Client
+	tasks  int32
+	topics []string
+	closed sync.Once
+}
+
+// JoinGroup joins the consumer group of a scaled-out job. It fails at once,
+// with a message naming the source, when a source is not a plain kafka://
+// topic (group=, partitions= and offsets= are the group's to decide), when
+// the sources are on different brokers, or when their topics have
+// different numbers of partitions.
+func JoinGroup(ctx context.Context, cfg MemberConfig) (*Member, error) {
+	if cfg.Group == "" {
+		return nil, fmt.Errorf("%w: a consumer group needs a name", ErrBadURI)
+	}
+	if len(cfg.Sources) == 0 {
+		return nil, fmt.Errorf("%w: a job scaled out over consumer group %q needs a kafka:// source", ErrBadURI, cfg.Group)
+	}
+	var (
+		brokers []string
+		topics  []string
+		first   *options
+	)
+	for _, raw := range cfg.Sources {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != Scheme {
+			return nil, fmt.Errorf("%w: %s: a job scaled out over consumer group %q reads kafka:// sources only", ErrBadURI, raw, cfg.Group)
+		}
+		o, err := parseURI(u)
+		if err != nil {
+			return nil, err
+		}
+		if o.group != "" || o.only != nil || o.offsets != nil {
+			return nil, fmt.Errorf("%w: %s: group=, partitions= and offsets= do not apply in consumer group %q (the group assigns partitions, checkpoints keep offsets)", ErrBadURI, u.Redacted(), cfg.Group)
+		}
+		b := slices.Clone(o.brokers)
+		sort.Strings(b)
+		if first == nil {
+			first, brokers = o, b
+		} else if !slices.Equal(b, brokers) {
+			return nil, fmt.Errorf("%w: %s: the sources of consumer group %q must be on the same brokers (%s)", ErrBadURI, u.Redacted(), cfg.Group, strings.Join(brokers, ","))
+		}
+		if !slices.Contains(topics, o.topic) {
+			topics = append(topics, o.topic)
+		}
+	}
+	sort.Strings(topics)
+	m := &Member{topics: topics}
+
+	adminCl, err := newClient(first)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, t := range topics {
+		o := *first
+		o.topic = t
+		ps, err := partitions(ctx, kadm.NewClient(adminCl), &o)
+		if err != nil {
+			adminCl.Close()
+			return nil, err
+		}
+		counts[t] = len(ps)
+	}
+	adminCl.Close()
+	for _, t := range topics {
+		if counts[t] != counts[topics[0]] {
+			return nil, fmt.Errorf("%w: topics %q (%d partitions) and %q (%d) of consumer group %q must have as many partitions: task p reads partition p of each", ErrBadURI, topics[0], counts[topics[0]], t, counts[t], cfg.Group)
+		}
+	}
+	m.tasks = int32(counts[topics[0]])
+
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(topics...),
+		// Eager: every member stops all its tasks before any task moves,
+		// so no task ever runs twice at once. The range assignor gives a
+		// member the same partition numbers of every topic.
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+			tasks, err := m.tasksOf(a)
+			cfg.Assigned(tasks, m.tasks, err)
+		}),
+		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { cfg.Revoked() }),
+		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { cfg.Lost() }),
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 100*time.Millisecond)))
+	}
+	if cfg.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(cfg.RebalanceTimeout))
+	}
+	if m.cl, err = newClient(first, opts...); err != nil {
+		return nil, err
+	}
+	// The member fetches nothing: the tasks read their partitions.
+	m.cl.PauseFetchTopics(topics...)
+	return m, nil
+}
+
+// tasksOf turns an assignment into tasks: the partition numbers assigned
+// in every topic, which must be the same.
+func (m *Member) tasksOf(a map[string][]int32) ([]int32, error) {
+	var tasks []int32
+	for i, t := range m.topics {
+		ps := slices.Clone(a[t])
+		slices.Sort(ps)
+		if i == 0 {
+			tasks = ps
+			continue
+		}
+		if !slices.Equal(ps, tasks) {
+			return nil, fmt.Errorf("kafka: consumer group assigned partitions %v of %q but %v of %q: a task needs the same partition of each topic (is another kind of consumer in the group?)", tasks, m.topics[0], ps, t)
+		}
+	}
+	return tasks, nil
+}
+
+// Tasks is the number of tasks: the partitions of each source topic.
+func (m *Member) Tasks() int32 { return m.tasks }
+
+// Close leaves the group (Revoked is called first if tasks are assigned)
+// and closes the client.
+func (m *Member) Close() { m.closed.Do(m.cl.Close) }
