@@ -56,7 +56,11 @@ func openChangelog(ctx context.Context, g *graph.Graph, o *Options, resume *chec
 			handle = nil // committed already: only abort what came after
 		}
 	}
-	log, err := kafka.OpenChangelog(ctx, o.Changelog, kafka.ChangelogConfig{Operators: engine.StateOperators(g), KeyGroups: g.KeyGroups})
+	cfg := kafka.ChangelogConfig{Operators: engine.StateOperators(g), KeyGroups: g.KeyGroups}
+	if o.task != nil {
+		cfg.Tasks, cfg.Task = o.task.of, o.task.id
+	}
+	log, err := kafka.OpenChangelog(ctx, o.Changelog, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("runner: --changelog: %w", err)
 	}

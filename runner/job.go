@@ -55,6 +55,7 @@ func (o Options) withJob() (Options, error) {
 	o.StateDir = sub("--state-dir", o.StateDir)
 	o.CheckpointDir = sub("--checkpoint-dir", o.CheckpointDir)
 	o.Changelog = sub("--changelog", o.Changelog)
+	o.Group = sub("--group", o.Group)
 	o.DeadLetter = sub("--dead-letter", o.DeadLetter)
 	o.Handover = sub("--handover", o.Handover)
 	if o.JobID != "" {

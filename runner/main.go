@@ -43,6 +43,9 @@ type Flags struct {
 	Handover           string
 	JobID              string
 	Memory             string
+	Group              string
+	GroupSession       time.Duration
+	GroupRebalance     time.Duration
 }
 
 // Register adds the runner's flags to fs.
@@ -66,6 +69,9 @@ func (f *Flags) Register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
 	fs.StringVar(&f.To, "to", "", "only event times before this (same forms as --from)")
 	fs.StringVar(&f.Memory, "memory", "", "the memory the job may use, e.g. 2GiB: a quarter goes to the keyed workers' state caches, an eighth to Pebble's block cache, and the Go heap is held under the rest with a lazier garbage collector (unless GOMEMLIMIT or GOGC are set) (default: no budget; Go's defaults and 32 MiB of state cache per keyed worker)")
+	fs.StringVar(&f.Group, "group", "", "stream mode: scale the job out over this Kafka consumer group: every process started with it runs the tasks the group assigns it (task p reads partition p of each source topic, with its own state, checkpoints under a shared --checkpoint-dir, and transactions); a task that moves resumes from its latest checkpoint")
+	fs.DurationVar(&f.GroupSession, "group-session-timeout", 0, "with --group: how long the group waits for a process that stopped answering before its tasks move to the others (default 45s)")
+	fs.DurationVar(&f.GroupRebalance, "group-rebalance-timeout", 0, "with --group: how long a rebalance waits for the processes to stop their tasks with a final checkpoint and rejoin (default 60s)")
 	fs.StringVar(&f.Changelog, "changelog", "", "with --checkpoint-dir: also write every state change to Kafka, kafka://host:port/PREFIX (a compacted topic PREFIX-<transform>-changelog per keyed transform); checkpoints then keep no copy of the state, and a restart on another machine rebuilds it from the changelog")
 }
 
@@ -85,6 +91,7 @@ type JobFile struct {
 	Handover      string            `yaml:"handover"`
 	JobID         string            `yaml:"job-id"`
 	Memory        string            `yaml:"memory"`
+	Group         string            `yaml:"group"`
 }
 
 // LoadJobFile reads a job file; unknown keys are errors, so a typo does not
@@ -114,7 +121,7 @@ func (f *Flags) Options() (Options, error) {
 			return o, err
 		}
 		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
-		o.CheckpointDir, o.Changelog, o.Handover, o.JobID = j.CheckpointDir, j.Changelog, j.Handover, j.JobID
+		o.CheckpointDir, o.Changelog, o.Handover, o.JobID, o.Group = j.CheckpointDir, j.Changelog, j.Handover, j.JobID, j.Group
 		if f.Memory == "" {
 			f.Memory = j.Memory
 		}
@@ -188,6 +195,10 @@ func (f *Flags) Options() (Options, error) {
 	if f.JobID != "" {
 		o.JobID = f.JobID
 	}
+	if f.Group != "" {
+		o.Group = f.Group
+	}
+	o.GroupSessionTimeout, o.GroupRebalanceTimeout = f.GroupSession, f.GroupRebalance
 	for _, b := range f.TableTopics {
 		name, uri, ok := strings.Cut(b, "=")
 		if !ok || name == "" || uri == "" {

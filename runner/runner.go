@@ -148,6 +148,22 @@ type Options struct {
 	// phase and stopAtEnd drive the two runs of BackfillThenStream.
 	phase     string
 	stopAtEnd bool
+	// Group, in stream mode, scales the job out over the Kafka consumer
+	// group of this name (group.go): every process started with it runs
+	// the tasks, one per input partition, that the group assigns it, each
+	// with state, checkpoints (under CheckpointDir, which the processes
+	// share) and transactions of its own. A task that moves to another
+	// process resumes there from its latest checkpoint.
+	Group string
+	// GroupSessionTimeout is how long the group waits for a process that
+	// stopped answering before its tasks move (default 45s).
+	GroupSessionTimeout time.Duration
+	// GroupRebalanceTimeout is how long a rebalance waits for the
+	// processes to stop their tasks and rejoin (default 60s); a process
+	// killed during a rebalance holds it this long.
+	GroupRebalanceTimeout time.Duration
+	// task is set on the runs of a group's tasks.
+	task *task
 	// Changelog, with CheckpointDir, writes every state change to a Kafka
 	// changelog too (kafka://host:port/PREFIX; see kafka.OpenChangelog),
 	// in a transaction per checkpoint. Checkpoints then keep no copy of the
@@ -237,6 +253,22 @@ func (o *Options) Validate() error {
 	if !o.To.IsZero() && !o.From.Before(o.To) {
 		errs = append(errs, fmt.Errorf("%w: --from %s is not before --to %s", ErrOptions, o.From.Format(time.RFC3339), o.To.Format(time.RFC3339)))
 	}
+	if o.Group != "" {
+		if o.Mode != Stream {
+			errs = append(errs, fmt.Errorf("%w: --group is for --mode=stream", ErrOptions))
+		}
+		if o.CheckpointDir == "" {
+			errs = append(errs, fmt.Errorf("%w: --group needs --checkpoint-dir, shared by the group's processes (a task that moves resumes from its checkpoints)", ErrOptions))
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--group-session-timeout", o.GroupSessionTimeout}, {"--group-rebalance-timeout", o.GroupRebalanceTimeout}} {
+		if d.v < 0 || (d.v > 0 && o.Group == "") {
+			errs = append(errs, fmt.Errorf("%w: %s=%s: want a positive duration, with --group", ErrOptions, d.flag, d.v))
+		}
+	}
 	if o.Changelog != "" && o.CheckpointDir == "" {
 		errs = append(errs, fmt.Errorf("%w: --changelog needs --checkpoint-dir (the checkpoints keep where the changelog is)", ErrOptions))
 	}
@@ -290,8 +322,14 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Group != "" && opts.task == nil {
+		return runGroup(ctx, p, opts)
+	}
 	budget := memoryBudget(opts.Memory)
-	defer budget.applyGC()()
+	if opts.task == nil {
+		// A group's tasks share the process's settings (runGroup).
+		defer budget.applyGC()()
+	}
 	if opts.Mode == BackfillThenStream {
 		return runBackfillThenStream(ctx, p, opts)
 	}
@@ -725,7 +763,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 				errs = append(errs, fmt.Errorf("%w %q: %v", ErrBinding, n.Sink.Binding, err))
 				continue
 			}
-			s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: n.Sink.Binding, URI: u, Type: n.Sink.Type})
+			s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: n.Sink.Binding, URI: u, Type: n.Sink.Type, Task: o.task.name()})
 			if err != nil {
 				errs = append(errs, bindingErr(err))
 				continue
@@ -737,7 +775,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options) (map[string]c
 	if o.DeadLetter != "" {
 		u, err := connector.ParseURI(o.DeadLetter)
 		if err == nil {
-			dead, err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "dead-letter", URI: u, Type: reflect.TypeFor[connector.DeadLetter]()})
+			dead, err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "dead-letter", URI: u, Type: reflect.TypeFor[connector.DeadLetter](), Task: o.task.name()})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w --dead-letter: %v", ErrBinding, err))

@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/weir-dev/weir/examples/events"
+	"github.com/weir-dev/weir/examples/pipelines"
+)
+
+// member is one process of a job scaled out over a consumer group.
+type member struct {
+	name string
+	cmd  *exec.Cmd
+	errb *syncBuffer
+	done chan struct{} // closed when the process has exited
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startMember(t *testing.T, name string, args []string) *member {
+	t.Helper()
+	m := &member{name: name, errb: &syncBuffer{}, done: make(chan struct{})}
+	m.cmd = exec.Command(filepath.Join(bin, "profileviews"), args...)
+	m.cmd.Stderr = m.errb
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.cmd.Wait(); close(m.done) }()
+	return m
+}
+
+func (m *member) exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// restoredRe matches the log line of a restore that read state.
+var restoredRe = regexp.MustCompile(`state restored from changelog.* records=[1-9]`)
+
+// TestGroupKillDashNine runs profileviews as two processes of one consumer
+// group over a 4-partition topic, so that each runs some of the job's four
+// tasks, and kills one or the other with SIGKILL at random moments,
+// restarting it each time. Every kill makes the group move the dead
+// process's tasks to the other one once its session times out, and every
+// restart moves some back: each move resumes a task, in another process,
+// from its latest checkpoint, with its state restored from the changelog
+// (the processes have state directories of their own, as on two
+// machines), and commits or aborts its transactions under the task's own
+// transactional id. When the topic is read to its end, the committed
+// output equals the answer of one uninterrupted run.
+func TestGroupKillDashNine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the job runs in its own processes (make test runs it without -short)")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "pageviews"), kfake.SeedTopics(3, "counts"),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/"
+	views, _, err := events.Generate(events.GenConfig{Seed: 9, PageViews: 1500000, Profiles: 2000, Span: 24 * time.Hour, LateFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keyed by the viewed profile, which the job counts by: the topic is
+	// partitioned as the job's tasks need.
+	t0 := time.Now()
+	produce(t, k+"pageviews?key=viewedProfileId", views)
+	t.Logf("%d views produced in %s", len(views), time.Since(t0).Round(time.Millisecond))
+	want, _ := refProfileViews(views, pipelines.ProfileViewsConfig{Window: time.Hour, OutOfOrderness: 5 * time.Minute})
+
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "checkpoints")
+	args := func(name string) []string {
+		return []string{"--mode=stream", "--parallelism=1", "--progress=0",
+			"--group", "profileviews", "--group-session-timeout", "1s", "--group-rebalance-timeout", "5s",
+			"--bind", "pageviews=" + k + "pageviews?until=latest",
+			"--bind", "counts=" + k + "counts?delivery=exactly-once&txn-id=pv-counts&key=profileId",
+			"--bind", "late=file://" + filepath.Join(dir, "late") + "/",
+			"--checkpoint-dir", ckpt, "--checkpoint-interval", "50ms",
+			"--changelog", k + "pv",
+			"--state-dir", filepath.Join(dir, "state-"+name)}
+	}
+	allFinished := func() bool {
+		for p := range 4 {
+			if _, err := os.Stat(filepath.Join(ckpt, fmt.Sprintf("task-%d", p), "FINISHED")); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	ms := []*member{startMember(t, "a", args("a")), startMember(t, "b", args("b"))}
+	defer func() {
+		for _, m := range ms {
+			m.cmd.Process.Kill()
+			<-m.done
+		}
+	}()
+	began := time.Now()
+	rng := rand.New(rand.NewPCG(9, 10))
+	kills := 0
+	var logs []string // of the killed processes
+	const wantKills = 6
+	for kills < wantKills && !allFinished() {
+		i := rng.IntN(2)
+		m := ms[i]
+		// Kill it while it runs tasks: once one has started, at a random
+		// moment of the next second.
+		for !m.exited() && !strings.Contains(m.errb.String(), "run starting") && !allFinished() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(time.Second))))
+		if m.exited() {
+			if m.cmd.ProcessState.ExitCode() != 0 {
+				t.Fatalf("process %s failed:\n%s", m.name, m.errb.String())
+			}
+			break // the job finished
+		}
+		m.cmd.Process.Signal(syscall.SIGKILL)
+		<-m.done
+		logs = append(logs, m.errb.String())
+		if allFinished() {
+			break
+		}
+		kills++
+		ms[i] = startMember(t, m.name, args(m.name))
+	}
+	t.Logf("%d kills in %s", kills, time.Since(began).Round(time.Millisecond))
+	if kills < wantKills {
+		t.Fatalf("the job finished after %d kills; the test needs %d", kills, wantKills)
+	}
+	timeout := time.After(3 * time.Minute)
+	for _, m := range ms {
+		select {
+		case <-m.done:
+		case <-timeout:
+			t.Fatalf("process %s did not end when the topic was read:\n%s", m.name, m.errb.String())
+		}
+		if code := m.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("process %s: exit %d\n%s", m.name, code, m.errb.String())
+		}
+	}
+	if !allFinished() {
+		t.Fatalf("the processes ended before every task did")
+	}
+	t.Logf("the job ended %s after it started", time.Since(began).Round(time.Millisecond))
+	restored := 0
+	for _, m := range ms {
+		logs = append(logs, m.errb.String())
+	}
+	for _, l := range logs {
+		restored += len(restoredRe.FindAllString(l, -1))
+	}
+	t.Logf("%d task runs restored state from the changelog", restored)
+	if restored == 0 {
+		t.Errorf("no task moved with its state (no restore from the changelog)")
+	}
+	got := consume[pipelines.ProfileViewCount](t, k+"counts")
+	sameRows(t, "counts after kill -9s of group members", got, want)
+}
