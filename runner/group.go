@@ -41,8 +41,12 @@ import (
 // groups by (a producer keyed by it does that), as Samza and Kafka Streams
 // require of co-partitioned inputs.
 
-// task is task id of a job of `of` tasks.
-type task struct{ id, of int32 }
+// task is task id of a job of `of` tasks; its checkpoints' positions go
+// to the group.
+type task struct {
+	id, of int32
+	group  committer
+}
 
 // name names the task in directories, files and transactional ids; "" for
 // a job that is not scaled out.
@@ -140,6 +144,8 @@ type groupRun struct {
 	opts    Options
 	sources []string // the source bindings
 	budget  memoryBudget
+	member  *kafka.Member // set before ready is closed
+	ready   chan struct{} // the group's callbacks wait for it
 	// notify says events has something; evMu guards events.
 	notify chan struct{}
 	evMu   sync.Mutex
@@ -171,6 +177,7 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 	gr := &groupRun{
 		ctx: ctx, p: p, opts: opts, sources: g.Sources(), budget: budget,
 		notify:   make(chan struct{}, 1),
+		ready:    make(chan struct{}),
 		running:  map[int32]*taskRun{},
 		finished: map[int32]bool{},
 		res:      Result{Mode: opts.Mode, Read: map[string]int64{}, Written: map[string]int64{}, Late: map[string]int64{}},
@@ -187,6 +194,8 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w --group %s: %v", ErrBinding, opts.Group, err)
 	}
+	gr.member = member
+	close(gr.ready)
 	opts.Logger.Info("joined consumer group", "group", opts.Group, "sources", strings.Join(gr.sources, ","))
 	result := func(err error) (*Result, error) {
 		gr.mu.Lock()
@@ -241,6 +250,7 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 
 // assigned starts the tasks the group gave this process.
 func (gr *groupRun) assigned(tasks []int32, of int32, err error) {
+	<-gr.ready
 	if err != nil {
 		gr.post(groupEvent{task: -1, err: err})
 		return
@@ -264,7 +274,7 @@ func (gr *groupRun) assigned(tasks []int32, of int32, err error) {
 		if gr.taskFinishedLocked(id) {
 			continue
 		}
-		if err := gr.startLocked(&task{id: id, of: of}, memory); err != nil {
+		if err := gr.startLocked(&task{id: id, of: of, group: gr.member}, memory); err != nil {
 			gr.post(groupEvent{task: id, err: err})
 			return
 		}

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/runner"
@@ -172,6 +174,27 @@ func TestGroupHandsTasksOver(t *testing.T) {
 		t.Errorf("no task resumed from a checkpoint in the second process:\n%s", b.log.String())
 	}
 
+	// The group holds the offsets of the tasks' last checkpoints: the
+	// ends of the partitions, which Kafka's tools show as no lag.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	offs, err := adm.FetchOffsets(ctx, "totals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(e kadm.ListedOffset) {
+		if o, ok := offs.Lookup("in", e.Partition); !ok || o.At != e.Offset {
+			t.Errorf("partition %d: the group's offset is %v, want its end %d", e.Partition, o.At, e.Offset)
+		}
+	})
 	totals := map[string][]int{}
 	for _, l := range committed() {
 		key, n, _ := strings.Cut(l, " ")

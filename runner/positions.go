@@ -16,7 +16,7 @@ import (
 // report, never the job. Only the newest checkpoint's positions wait to
 // be sent.
 type positionCommitter struct {
-	sources map[string]connector.PositionCommitter
+	sources map[string]committer
 	log     *slog.Logger
 	ctx     context.Context
 
@@ -26,13 +26,22 @@ type positionCommitter struct {
 	done    chan struct{}
 }
 
+// committer takes a completed checkpoint's positions by split id: a
+// connector.PositionCommitter, or a scaled-out job's group membership.
+type committer interface {
+	CommitPositions(ctx context.Context, positions map[string][]byte) error
+}
+
 // startPositionCommitter starts a committer for the sources that take
-// positions, or returns nil if none does.
-func startPositionCommitter(ctx context.Context, sources map[string]connector.Source, log *slog.Logger) *positionCommitter {
-	pc := &positionCommitter{sources: map[string]connector.PositionCommitter{}, log: log, ctx: ctx,
+// positions, or returns nil if none does. A task of a scaled-out job
+// reports every source's positions to its group instead (group).
+func startPositionCommitter(ctx context.Context, sources map[string]connector.Source, group committer, log *slog.Logger) *positionCommitter {
+	pc := &positionCommitter{sources: map[string]committer{}, log: log, ctx: ctx,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	for b, s := range sources {
-		if c, ok := s.(connector.PositionCommitter); ok {
+		if group != nil {
+			pc.sources[b] = group
+		} else if c, ok := s.(connector.PositionCommitter); ok {
 			pc.sources[b] = c
 		}
 	}

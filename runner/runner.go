@@ -582,7 +582,11 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 	// with the run, and a failing one fails it.
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	if ckpts != nil {
-		positions = startPositionCommitter(ctx, sources, log)
+		var group committer
+		if opts.task != nil {
+			group = opts.task.group
+		}
+		positions = startPositionCommitter(ctx, sources, group, log)
 	}
 	tables, runErr := loadTables(runCtx, g, &opts, backend, log, stopRun)
 	if runErr == nil {

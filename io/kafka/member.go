@@ -6,12 +6,15 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // MemberConfig describes a process of a job that is scaled out over a Kafka
@@ -53,7 +56,7 @@ type MemberConfig struct {
 
 // Member is a process's membership of its job's consumer group. The
 // member fetches nothing: the tasks read their partitions themselves, from
-// their checkpoints' offsets.
+// their checkpoints' offsets, and report those through CommitPositions.
 type Member struct {
 	cl     *kgo.Client
 	tasks  int32
@@ -172,6 +175,52 @@ func (m *Member) tasksOf(a map[string][]int32) ([]int32, error) {
 		}
 	}
 	return tasks, nil
+}
+
+// CommitPositions commits the offsets of a task's completed checkpoint to
+// the group, under the member's current generation: Kafka's tools then
+// show the job's lag as a consumer group's (a task resumes from its
+// checkpoints, not from these). positions are by split id, topic/partition,
+// as a kafka source's splits report them. A commit during a rebalance may
+// be refused; the next checkpoint's commit makes up for it.
+func (m *Member) CommitPositions(ctx context.Context, positions map[string][]byte) error {
+	offs := map[string]map[int32]kgo.EpochOffset{}
+	for id, pos := range positions {
+		i := strings.LastIndexByte(id, '/')
+		p, perr := strconv.ParseInt(id[i+1:], 10, 32)
+		off, oerr := strconv.ParseInt(string(pos), 10, 64)
+		if i < 0 || perr != nil || oerr != nil || off < 0 {
+			return fmt.Errorf("kafka: bad position %q of split %q", pos, id)
+		}
+		t := id[:i]
+		if offs[t] == nil {
+			offs[t] = map[int32]kgo.EpochOffset{}
+		}
+		offs[t][int32(p)] = kgo.EpochOffset{Epoch: -1, Offset: off}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var err error
+	m.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, cerr error) {
+		if cerr != nil {
+			err = cerr
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil && err == nil {
+					err = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, perr)
+				}
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: committing a task's offsets to its consumer group: %w", err)
+	}
+	return nil
 }
 
 // Tasks is the number of tasks: the partitions of each source topic.
