@@ -329,17 +329,21 @@ func (c *Changelog) Restore(ctx context.Context, base ChangelogOffsets, apply fu
 		progressed := false
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := left[r.Topic][r.Partition]
-			if !ok || r.Offset >= end || ferr != nil {
+			if !ok || ferr != nil {
 				return
 			}
 			progressed = true
 			if r.Offset+1 >= end {
+				// The partition's end, or past it: compaction may have
+				// removed the record just before the end, when more were
+				// written after it (the log's tail, its active segment, is
+				// never cleaned).
 				delete(left[r.Topic], r.Partition)
 				if len(left[r.Topic]) == 0 {
 					delete(left, r.Topic)
 				}
 			}
-			if r.Attrs.IsControl() {
+			if r.Offset >= end || r.Attrs.IsControl() {
 				return
 			}
 			st.Records++
