@@ -208,8 +208,17 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 		res.Elapsed = time.Since(start)
 		return &res, err
 	}
+	// A process whose tasks have all ended learns that the others' have
+	// from their directories: a rebalance may never come to tell it.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C:
+			if gr.idle() && gr.allFinished() {
+				opts.Logger.Info("every task of the group ran to its end")
+				return result(nil)
+			}
 		case <-ctx.Done():
 			gr.cancelAll()
 			return result(ctx.Err())
@@ -406,6 +415,13 @@ func (gr *groupRun) taskFinishedLocked(id int32) bool {
 	}
 	gr.finished[id] = true
 	return true
+}
+
+// idle reports whether the process runs no task.
+func (gr *groupRun) idle() bool {
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	return len(gr.running) == 0
 }
 
 // allFinished reports whether every task of the job ran to its end.
