@@ -313,6 +313,8 @@ func (c *Cache) Delete(key []byte) error {
 		case f&cacheGone != 0:
 			return nil // deleted already
 		}
+	} else if c.knownAbsent(key) {
+		return nil // neither the cache nor the backend holds it
 	}
 	c.put(newCacheItem(key, nil, cacheGone|cacheDirty))
 	c.dirty = true

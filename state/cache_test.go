@@ -419,3 +419,80 @@ func TestCacheOwnedRanges(t *testing.T) {
 		t.Errorf("after a spill: %d reads, want 1", b.gets-before)
 	}
 }
+
+// TestFixedTimers: a fixed timer is a timer key alone, found by a search
+// and by FixedTimerSet, and cleared with its time; clearing one also
+// removes the index an indexed timer of the same identity kept (state
+// written before the timer became fixed), and a cache that owns a fresh
+// key range writes nothing back for a timer set and cleared in it.
+func TestFixedTimers(t *testing.T) {
+	for _, name := range []string{"memory", "cache over memory"} {
+		t.Run(name, func(t *testing.T) {
+			mem := state.NewMem()
+			var b state.Backend = mem
+			if name != "memory" {
+				b = state.NewCache(mem, 1<<20)
+			}
+			tm := state.Timer{Op: 7, KG: 2, Domain: state.EventTime, Time: 99, Key: []byte("k"), Window: windowing.Window{Start: 90, End: 100}, Name: "eow"}
+			if err := state.SetFixedTimer(b, tm, true); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := state.FixedTimerSet(b, tm); err != nil || !ok {
+				t.Fatalf("set: %v %v", ok, err)
+			}
+			if _, ok, _ := state.TimerTime(b, tm); ok {
+				t.Error("a fixed timer has an index")
+			}
+			due, err := state.DueTimers(b, 7, 2, state.EventTime, windowing.MinTime, 99, nil, 10)
+			if err != nil || len(due) != 1 || due[0].Time != 99 || due[0].Name != "eow" {
+				t.Fatalf("due: %v %v", due, err)
+			}
+			if err := state.DeleteFixedTimer(b, tm); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := state.FixedTimerSet(b, tm); ok {
+				t.Error("cleared, still set")
+			}
+
+			// An indexed timer of the same identity, as an older version
+			// set it, goes entirely.
+			if err := state.SetTimer(b, tm); err != nil {
+				t.Fatal(err)
+			}
+			if err := state.DeleteFixedTimer(b, tm); err != nil {
+				t.Fatal(err)
+			}
+			if c, ok := b.(*state.Cache); ok {
+				if err := c.WriteBack(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := mem.Metrics().Keys; n != 0 {
+				t.Errorf("%d keys left after clearing an indexed timer as a fixed one", n)
+			}
+		})
+	}
+
+	mem := state.NewMem()
+	b := &getCounter{Backend: mem}
+	c := state.NewCache(b, 1<<20)
+	if err := c.Own(state.GroupRanges(7, 0, 4)); err != nil {
+		t.Fatal(err)
+	}
+	tm := state.Timer{Op: 7, KG: 2, Domain: state.EventTime, Time: 5, Key: []byte("k"), Name: "eow"}
+	if err := state.SetFixedTimer(c, tm, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := state.DeleteFixedTimer(c, tm); err != nil {
+		t.Fatal(err)
+	}
+	if c.Bytes() != 0 {
+		t.Errorf("the cache holds %d bytes for a timer set and cleared in an owned range", c.Bytes())
+	}
+	if err := c.WriteBack(); err != nil {
+		t.Fatal(err)
+	}
+	if n := mem.Metrics().Keys; n != 0 || b.gets != 0 {
+		t.Errorf("%d keys written back and %d reads for a timer set and cleared in an owned range, want none", n, b.gets)
+	}
+}

@@ -146,6 +146,45 @@ func DeleteTimer(b Backend, t Timer) error {
 	return b.Delete(idx)
 }
 
+// A fixed timer is one whose time follows from its identity, such as the
+// timer at the end of a window: nobody needs to look its time up, so it is
+// kept without the index that SetTimer keeps beside each timer (a timer
+// key alone: one write to set it, one to clear it). Set, test and clear
+// fixed timers with the three functions below only, and always with their
+// time.
+
+// SetFixedTimer sets the fixed timer t; isNew says the caller knows it is
+// not set (on a Cache, a timer set so and cleared before the cache writes
+// back never reaches the backend).
+func SetFixedTimer(b Backend, t Timer, isNew bool) error {
+	if c, ok := b.(*Cache); ok && isNew {
+		return c.SetNew(appendTimerKey(nil, t), nil)
+	}
+	return b.Set(appendTimerKey(nil, t), nil)
+}
+
+// FixedTimerSet reports whether the fixed timer t is set.
+func FixedTimerSet(b Backend, t Timer) (bool, error) {
+	k := appendTimerKey(nil, t)
+	if c, ok := b.(*Cache); ok {
+		_, ok, err := c.View(k)
+		return ok, err
+	}
+	_, ok, err := b.Get(k)
+	return ok, err
+}
+
+// DeleteFixedTimer clears the fixed timer t. It also deletes the index
+// SetTimer would have kept, so that a timer set by SetTimer (by an earlier
+// version of Weir, in a checkpoint restored now) goes entirely; on a Cache
+// that knows the backend has no such index this costs nothing.
+func DeleteFixedTimer(b Backend, t Timer) error {
+	if err := b.Delete(appendTimerKey(nil, t)); err != nil {
+		return err
+	}
+	return b.Delete(appendTimerIndex(nil, t))
+}
+
 // NextTimer returns the earliest timer of operator op in key group kg and
 // domain d whose time is at most upTo, if any.
 func NextTimer(b Backend, op uint32, kg KeyGroup, d TimeDomain, upTo windowing.Time) (Timer, bool, error) {

@@ -55,7 +55,13 @@ type keyedEnv struct {
 	setDuringFire windowing.Time
 	due           []state.Timer // fire's batch
 	sa            stateAccess
+	// fixed says which of the operator's timers are fixed timers (see
+	// state.SetFixedTimer): set and cleared with their time, kept without
+	// an index.
+	fixed func(name string) bool
 }
+
+func noFixedTimers(string) bool { return false }
 
 func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
 	cfg := in.x.cfg
@@ -63,7 +69,7 @@ func newKeyedEnv(in *instance, name string) (*keyedEnv, error) {
 		return nil, fmt.Errorf("engine: %s needs a state backend", name)
 	}
 	lo, hi := state.GroupRange(in.idx, in.st.instances, cfg.KeyGroups)
-	env := &keyedEnv{in: in, op: opID(name), backend: state.NewCache(cfg.Backend, in.x.plan.cacheBytes), lo: lo, hi: hi, inputWM: windowing.MinTime}
+	env := &keyedEnv{in: in, op: opID(name), backend: state.NewCache(cfg.Backend, in.x.plan.cacheBytes), lo: lo, hi: hi, inputWM: windowing.MinTime, fixed: noFixedTimers}
 	// The instance alone writes its operator's cells and timers in its key
 	// groups: on a fresh store its cache answers misses there itself.
 	if err := env.backend.Own(state.GroupRanges(env.op, lo, hi)); err != nil {
@@ -180,9 +186,39 @@ func (env *keyedEnv) setNewTimer(t state.Timer) error {
 	return nil
 }
 
+// setFixedTimer is setTimer for a fixed timer (see state.SetFixedTimer,
+// and keyedEnv.fixed); isNew says it is not set.
+func (env *keyedEnv) setFixedTimer(t state.Timer, isNew bool) error {
+	t.Op = env.op
+	if err := state.SetFixedTimer(env.backend, t, isNew); err != nil {
+		return err
+	}
+	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
+		env.next[t.Domain][i] = t.Time
+	}
+	if t.Time < env.setDuringFire {
+		env.setDuringFire = t.Time
+	}
+	return nil
+}
+
+// deleteTimer clears a timer; a fixed one needs its time.
 func (env *keyedEnv) deleteTimer(t state.Timer) error {
 	t.Op = env.op
+	if env.fixed(t.Name) {
+		return state.DeleteFixedTimer(env.backend, t)
+	}
 	return state.DeleteTimer(env.backend, t)
+}
+
+// timerSet reports whether the timer t (as found by a search) is still
+// set for its time.
+func (env *keyedEnv) timerSet(t state.Timer) (bool, error) {
+	if env.fixed(t.Name) {
+		return state.FixedTimerSet(env.backend, t)
+	}
+	at, ok, err := state.TimerTime(env.backend, t)
+	return ok && at == t.Time, err
 }
 
 // dueBatch is how many due timers one search of a key group finds.
@@ -219,16 +255,16 @@ func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (
 					break // a timer set by firing goes first: search again
 				}
 				if j > 0 {
-					at, ok, err := state.TimerTime(env.backend, t)
+					ok, err := env.timerSet(t)
 					if err != nil {
 						return fired, err
 					}
-					if !ok || at != t.Time {
+					if !ok {
 						continue // deleted or moved by an earlier firing
 					}
 				}
 				env.next[d][i] = t.Time
-				if err := state.DeleteTimer(env.backend, t); err != nil {
+				if err := env.deleteTimer(t); err != nil {
 					return fired, err
 				}
 				if err := op.onTimer(t); err != nil {
@@ -468,6 +504,18 @@ func (a *stateAccess) setNew(name string, sub, value []byte) error {
 // setNewTimer is SetTimer for a timer the operator knows is not set.
 func (a *stateAccess) setNewTimer(name string, domain uint8, t windowing.Time) error {
 	return a.env.setNewTimer(state.Timer{KG: a.kg, Domain: state.TimeDomain(domain), Time: t, Key: a.key, Window: a.window, Name: name})
+}
+
+// setFixedTimer sets a fixed timer of the current key and window at t, its
+// time; isNew says it is not set.
+func (a *stateAccess) setFixedTimer(name string, domain uint8, t windowing.Time, isNew bool) error {
+	return a.env.setFixedTimer(state.Timer{KG: a.kg, Domain: state.TimeDomain(domain), Time: t, Key: a.key, Window: a.window, Name: name}, isNew)
+}
+
+// clearFixedTimer clears the fixed timer of the current key and window set
+// for t.
+func (a *stateAccess) clearFixedTimer(name string, domain uint8, t windowing.Time) error {
+	return a.env.deleteTimer(state.Timer{KG: a.kg, Domain: state.TimeDomain(domain), Time: t, Key: a.key, Window: a.window, Name: name})
 }
 
 func (a *stateAccess) Delete(name string, sub []byte) error {

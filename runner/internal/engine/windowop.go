@@ -19,7 +19,8 @@ import (
 // for merging window functions). Timers per key and window: "eow" (event
 // time, the window's maximum timestamp: the on-time pane), "gc" (event time,
 // end of allowed lateness: the final pane and garbage collection), "pt"
-// (processing time: a delayed early or late firing).
+// (processing time: a delayed early or late firing). The eow timer is a
+// fixed timer (state.SetFixedTimer).
 type windowOp struct {
 	env     *keyedEnv
 	node    *graph.Node
@@ -54,8 +55,13 @@ func newWindowOp(env *keyedEnv, n *graph.Node) (*windowOp, error) {
 	op.merging, _ = in.Strategy.Fn.(windowing.MergingWindowFn)
 	op.hasDelay = in.Strategy.Trigger.HasDelay()
 	op.out = env.in.emitterFor(n.Outputs[0])
+	env.fixed = isFixedTimer
 	return op, nil
 }
+
+// isFixedTimer: the eow timer of a window is always at its maximum
+// timestamp, so it is kept as a fixed timer, without an index.
+func isFixedTimer(name string) bool { return name == timerEOW }
 
 func (op *windowOp) finishBundle() error { return nil }
 
@@ -85,7 +91,7 @@ func (op *windowOp) process(s *shuffled) error {
 	// garbage collected with it: without trigger state the window has no
 	// accumulator, bag or timers to read, in the cache or the backend.
 	if !exists {
-		if err := sa.setNewTimer(timerEOW, graph.DomainEvent, w.MaxTimestamp()); err != nil {
+		if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, w.MaxTimestamp(), true); err != nil {
 			return err
 		}
 	}
@@ -272,12 +278,16 @@ func (op *windowOp) onTimer(t state.Timer) error {
 // strategy never sets are not looked for.
 func (op *windowOp) gc(w windowing.Window, fired string) error {
 	sa := &op.env.sa
+	if fired != timerEOW {
+		if err := sa.clearFixedTimer(timerEOW, graph.DomainEvent, w.MaxTimestamp()); err != nil {
+			return err
+		}
+	}
 	for _, t := range []struct {
 		name string
 		d    uint8
 		set  bool
 	}{
-		{timerEOW, graph.DomainEvent, true},
 		{timerGC, graph.DomainEvent, op.strat.AllowedLateness > 0},
 		{timerPT, graph.DomainProcessing, op.hasDelay},
 	} {
@@ -398,7 +408,7 @@ func (op *windowOp) mergeWindow(kg state.KeyGroup, key []byte, nw windowing.Wind
 			if err := op.storeTrigger(&merged); err != nil {
 				return nw, err
 			}
-			if err := sa.SetTimer(timerEOW, graph.DomainEvent, m.To.MaxTimestamp()); err != nil {
+			if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, m.To.MaxTimestamp(), false); err != nil {
 				return nw, err
 			}
 			if merged.Deadline != 0 {
