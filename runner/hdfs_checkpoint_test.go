@@ -44,9 +44,11 @@ func TestCheckpointsOnHDFS(t *testing.T) {
 			case <-time.After(2 * time.Millisecond):
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
 		close(stop)
-		return col.Values(), <-done
+		// The stop's final checkpoint commits the output: read it after
+		// the run has returned.
+		err := <-done
+		return col.Values(), err
 	}
 	var feed []any
 	for i := 0; i < 200; i++ {

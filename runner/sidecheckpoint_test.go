@@ -64,7 +64,8 @@ func TestSideInputBuffersSurviveARestart(t *testing.T) {
 		feed()
 		time.Sleep(300 * time.Millisecond)
 		close(stop)
-		return col.Values(), <-done
+		err := <-done // the stop's final checkpoint commits the output
+		return col.Values(), err
 	}
 	// Window [0,10): rates arrive, the side input's watermark stays inside
 	// the window, so the main elements wait.
