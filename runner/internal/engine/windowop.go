@@ -36,7 +36,20 @@ type windowOp struct {
 	tbuf    [25]byte // storeTrigger's encoding
 	// hasDelay says the trigger can set processing-time timers ("pt").
 	hasDelay bool
+	// inline: a combine over windows that do not merge keeps its
+	// accumulator in the trigger-state cell, after the trigger state: one
+	// cell per key and window, read once and written once per element.
+	// acc, legacy and fresh describe the current window as loadTrigger
+	// found it: its accumulator; whether it was stored the older way, in
+	// a cell of its own ("a", in state from a checkpoint taken before
+	// cells were inlined); and whether it had no state.
+	inline, legacy, fresh bool
+	acc                   any
 }
+
+// inlineMark follows the trigger state in a cell that holds the
+// accumulator too; a trigger state alone is 25 bytes.
+const inlineMark = 1
 
 const (
 	cellTrigger = "t"
@@ -55,6 +68,7 @@ func newWindowOp(env *keyedEnv, n *graph.Node) (*windowOp, error) {
 	op.merging, _ = in.Strategy.Fn.(windowing.MergingWindowFn)
 	op.hasDelay = in.Strategy.Trigger.HasDelay()
 	op.out = env.in.emitterFor(n.Outputs[0])
+	op.inline = op.combine != nil && op.merging == nil
 	env.fixed = isFixedTimer
 	return op, nil
 }
@@ -123,6 +137,19 @@ func (op *windowOp) process(s *shuffled) error {
 // the window has no state yet.
 func (op *windowOp) addValue(s *shuffled, fresh bool) error {
 	sa := &op.env.sa
+	if op.inline {
+		// Stored with the trigger state by storeTrigger.
+		if op.acc == nil {
+			op.acc = op.combine.Create()
+		}
+		if s.lifted {
+			op.acc = op.combine.Merge(op.acc, s.e.Value)
+		} else {
+			_, v := op.kv.Split(s.e.Value)
+			op.acc = op.combine.Add(op.acc, v)
+		}
+		return nil
+	}
 	if op.combine != nil {
 		var acc any
 		if fresh {
@@ -187,7 +214,9 @@ func (op *windowOp) storeAcc(acc any) error {
 func (op *windowOp) emitPane(ts *windowing.TriggerState, w windowing.Window, key any, timing windowing.PaneTiming, last bool) error {
 	sa := &op.env.sa
 	var value any
-	if op.combine != nil {
+	if op.inline {
+		value = op.combine.Make(key, op.combine.Extract(op.acc))
+	} else if op.combine != nil {
 		acc, err := op.loadAcc()
 		if err != nil {
 			return err
@@ -210,7 +239,9 @@ func (op *windowOp) emitPane(ts *windowing.TriggerState, w windowing.Window, key
 	}
 	pane := op.trig.OnFire(ts, timing, last)
 	op.out(graph.Elem{Value: value, Time: w.MaxTimestamp(), Window: w, Pane: pane})
-	if op.strat.Mode == windowing.Discarding && !last {
+	if op.strat.Mode == windowing.Discarding && !last && op.inline {
+		op.acc = op.combine.Create() // stored with the trigger state
+	} else if op.strat.Mode == windowing.Discarding && !last {
 		if err := sa.Delete(cellAcc, nil); err != nil {
 			return err
 		}
@@ -301,6 +332,13 @@ func (op *windowOp) gc(w windowing.Window, fired string) error {
 	// The window's cells are known: no scan for them.
 	if err := sa.Delete(cellTrigger, nil); err != nil {
 		return err
+	}
+	if op.inline {
+		if !op.legacy {
+			return nil
+		}
+		op.legacy = false
+		return sa.Delete(cellAcc, nil)
 	}
 	if op.combine != nil {
 		if err := sa.Delete(cellAcc, nil); err != nil {
@@ -497,11 +535,25 @@ func (op *windowOp) storeActive(ws []windowing.Window) error {
 
 func (op *windowOp) loadTrigger() (windowing.TriggerState, bool, error) {
 	var ts windowing.TriggerState
+	op.acc, op.legacy = nil, false
 	b, ok, err := op.env.sa.view(cellTrigger, nil)
+	op.fresh = err == nil && !ok
 	if err != nil || !ok {
 		return ts, false, err
 	}
-	if len(b) != 25 {
+	switch {
+	case len(b) == 25 && op.inline:
+		// Stored before accumulators were inlined: it is in its own
+		// cell, deleted when this window is next stored or collected.
+		if op.acc, err = op.loadAcc(); err != nil {
+			return ts, false, err
+		}
+		op.legacy = true
+	case len(b) > 25 && b[25] == inlineMark && op.inline:
+		if op.acc, err = op.combine.AccCoder.Decode(b[26:]); err != nil {
+			return ts, false, fmt.Errorf("engine: %s: decoding accumulator: %w", op.node, err)
+		}
+	case len(b) != 25:
 		return ts, false, fmt.Errorf("engine: %s: corrupt trigger state (%d bytes)", op.node, len(b))
 	}
 	ts.Count = int64(binary.BigEndian.Uint64(b))
@@ -520,5 +572,28 @@ func (op *windowOp) storeTrigger(ts *windowing.TriggerState) error {
 	if ts.OnTimeFired {
 		b[24] = 1
 	}
-	return op.env.sa.Set(cellTrigger, nil, b)
+	sa := &op.env.sa
+	if !op.inline {
+		return sa.Set(cellTrigger, nil, b)
+	}
+	v := append(append(op.buf[:0], b...), inlineMark)
+	v, err := op.combine.AccCoder.Append(v, op.acc)
+	if err != nil {
+		return fmt.Errorf("engine: %s: encoding accumulator: %w", op.node, err)
+	}
+	op.buf = v
+	if op.fresh {
+		// Neither the cache nor the backend held the window: a window
+		// collected before the cache writes back never reaches it.
+		op.fresh = false
+		return sa.setNew(cellTrigger, nil, v)
+	}
+	if err := sa.Set(cellTrigger, nil, v); err != nil {
+		return err
+	}
+	if op.legacy {
+		op.legacy = false
+		return sa.Delete(cellAcc, nil)
+	}
+	return nil
 }

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,13 +33,28 @@ import (
 //	proctime TIME   processing time advances to TIME; due processing-time timers fire
 //
 // Times are durations since the epoch ("1m30s"); "+inf" is the end of time.
+//
+// Each file runs twice, on a GroupByKey and on a CombinePerKey whose
+// accumulator collects the values (the combine keeps its accumulator with
+// the trigger state when the windows do not merge): the panes are the
+// same.
 func TestWindowOp(t *testing.T) {
+	for _, combine := range []bool{false, true} {
+		name := "GroupByKey"
+		if combine {
+			name = "CombinePerKey"
+		}
+		t.Run(name, func(t *testing.T) { testWindowOp(t, combine) })
+	}
+}
+
+func testWindowOp(t *testing.T, combine bool) {
 	datadriven.Walk(t, "testdata/windowop", func(t *testing.T, path string) {
 		var h *opHarness
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			switch d.Cmd {
 			case "strategy":
-				h = newOpHarness(t, d)
+				h = newOpHarness(t, d, combine)
 				return ""
 			case "elements":
 				for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
@@ -69,7 +86,15 @@ type opHarness struct {
 	node *graph.Node
 }
 
-func newOpHarness(t *testing.T, d *datadriven.TestData) *opHarness {
+// collect is a combine whose accumulator is its values.
+type collect struct{}
+
+func (collect) CreateAccumulator() []string              { return nil }
+func (collect) AddInput(acc []string, v string) []string { return append(acc, v) }
+func (collect) MergeAccumulators(a, b []string) []string { return append(a, b...) }
+func (collect) ExtractOutput(acc []string) []string      { return acc }
+
+func newOpHarness(t *testing.T, d *datadriven.TestData, combine bool) *opHarness {
 	var fn windowing.WindowFn = windowing.Global()
 	var opts []sdk.Option
 	trig := windowing.AtWatermark()
@@ -123,13 +148,19 @@ func newOpHarness(t *testing.T, d *datadriven.TestData) *opHarness {
 	opts = append(opts, sdk.Trigger(trig))
 	p := sdk.NewPipeline()
 	in := sdk.Read[sdk.KV[string, string]](p, "in")
-	sdk.GroupByKey(sdk.WindowInto(in, fn, opts...))
+	kind := graph.KindGroupByKey
+	if combine {
+		sdk.CombinePerKey(sdk.WindowInto(in, fn, opts...), sdk.CombineFn[string, []string, []string](collect{}))
+		kind = graph.KindCombinePerKey
+	} else {
+		sdk.GroupByKey(sdk.WindowInto(in, fn, opts...))
+	}
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	var node *graph.Node
 	for _, n := range p.Graph().Nodes {
-		if n.Kind == graph.KindGroupByKey {
+		if n.Kind == kind {
 			node = n
 		}
 	}
@@ -260,5 +291,55 @@ func TestCacheBudget(t *testing.T) {
 	}
 	if got := cacheBudget(stages, 2<<20); got != 1<<20 {
 		t.Errorf("2 MiB over 4 keyed instances: %d, want the 1 MiB floor", got)
+	}
+}
+
+// TestWindowOpReadsTwoCellState: a combine's window as a checkpoint taken
+// before accumulators moved into the trigger-state cell kept it (trigger
+// state in "t", accumulator in "a", an eow timer with an index) fires as
+// before, and none of it is left afterwards.
+func TestWindowOpReadsTwoCellState(t *testing.T) {
+	h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:1m"}}}}, true)
+	w := windowing.Window{Start: 0, End: 60000}
+	kb := []byte("k")
+	kg := state.KeyGroupOf(kb, h.x.cfg.KeyGroups)
+	mem := h.x.cfg.Backend
+	sa := stateAccess{env: h.env, kg: kg, key: kb, window: w}
+	var trig [25]byte
+	binary.BigEndian.PutUint64(trig[:], 2) // two elements
+	acc, err := h.op.combine.AccCoder.Append(nil, []string{"k@1s", "k@2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Set(bytes.Clone(sa.cellKey(cellTrigger, nil)), trig[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Set(bytes.Clone(sa.cellKey(cellAcc, nil)), acc); err != nil {
+		t.Fatal(err)
+	}
+	eow := state.Timer{Op: h.env.op, KG: kg, Domain: state.EventTime, Time: w.MaxTimestamp(), Key: kb, Window: w, Name: timerEOW}
+	if err := state.SetTimer(mem, eow); err != nil {
+		t.Fatal(err)
+	}
+	// A keyed instance opened on this state, as after a restore.
+	env, err := newKeyedEnv(h.env.in, h.node.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := newWindowOp(env, h.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.env, h.op = env, op
+	h.element(t, "k", 3000) // one more, stored the new way
+	h.watermark(t, 60000)
+	if got, want := h.flush(), "pane k [0s,1m0s) on-time#0,first,last at=59.999s: [k@1s k@2s k@3s]\n"; got != want {
+		t.Errorf("panes:\n%s\nwant:\n%s", got, want)
+	}
+	if err := env.backend.WriteBack(); err != nil {
+		t.Fatal(err)
+	}
+	if n := mem.Metrics().Keys; n != 0 {
+		t.Errorf("%d keys left of the fired window", n)
 	}
 }
