@@ -237,7 +237,7 @@ func elementwise[I, O any](in PCollection[I], kind string, opts []Option, proces
 	o.only(p.g, fmt.Sprintf("%s %q", kind, name))
 	n := p.g.AddNode(graph.KindParDo, name, []*graph.PCol{in.col}, reflect.TypeFor[O]())
 	f := simpleFn{process: process}
-	n.DoFn = &graph.DoFnSpec{New: func() graph.DoFn { return f }}
+	n.DoFn = &graph.DoFnSpec{New: func() graph.DoFn { return f }, WindowAgnostic: true}
 	return output[O](p, n, 0)
 }
 

@@ -259,6 +259,11 @@ type DoFnSpec struct {
 	New func() DoFn
 	// Stateful DoFns run keyed, with state and timers.
 	Stateful bool
+	// WindowAgnostic says the DoFn never looks at an element's window or
+	// pane, and keeps its timestamp (Map, FlatMap, Filter): the runner may
+	// run it before the WindowInto it follows, once per element instead of
+	// once per window the element is assigned to.
+	WindowAgnostic bool
 	States   []StateSpec
 	Timers   []TimerSpec
 }

@@ -188,8 +188,23 @@ func (in *instance) compile(c *graph.Node) graph.Emit {
 }
 
 func (in *instance) compileWindowInto(c *graph.Node) graph.Emit {
+	return in.windowInto(c, c.Outputs[0])
+}
+
+// windowInto assigns the windows of WindowInto c to elements and passes
+// them to the consumers of col (c's output, or the output of the
+// window-agnostic ParDos moved before it). An element in several windows
+// (sliding windows) goes downstream once per window; a Map or Filter that
+// directly follows is run first, once per element, when nothing else reads
+// c's output or its late data (which has the type of c's input): the
+// elements reaching its consumers are the same, with fewer calls and
+// allocations.
+func (in *instance) windowInto(c *graph.Node, col *graph.PCol) graph.Emit {
+	if p := in.agnosticConsumer(col); p != nil && len(in.x.plan.edges(c.Outputs[1])) == 0 {
+		return in.compileParDoInto(p, []graph.Emit{in.windowInto(c, p.Outputs[0])})
+	}
 	s := c.Window.Strategy
-	main := in.emitterFor(c.Outputs[0])
+	main := in.emitterFor(col)
 	late := in.emitterFor(c.Outputs[1])
 	partial := in.x.cfg.Metrics.Late(c.Name)
 	var wins []windowing.Window
@@ -222,13 +237,33 @@ func (in *instance) compileWindowInto(c *graph.Node) graph.Emit {
 	}
 }
 
+// agnosticConsumer returns the one transform that reads col, when it is a
+// window-agnostic ParDo of one input and one output running in this chain.
+func (in *instance) agnosticConsumer(col *graph.PCol) *graph.Node {
+	es := in.x.plan.edges(col)
+	if len(es) != 1 || es[0].port != nil {
+		return nil
+	}
+	n := es[0].node
+	if n.Kind != graph.KindParDo || n.DoFn == nil || !n.DoFn.WindowAgnostic || n.DoFn.Stateful ||
+		len(n.Inputs) != 1 || len(n.Sides) != 0 || len(n.Outputs) != 1 {
+		return nil
+	}
+	return n
+}
+
 func (in *instance) compileParDo(c *graph.Node) graph.Emit {
-	fn := c.DoFn.New()
-	x := &graph.ExecCtx{Ctx: in.x.ctx, Transform: c.Name}
 	outs := make([]graph.Emit, len(c.Outputs))
 	for i, o := range c.Outputs {
 		outs[i] = in.emitterFor(o)
 	}
+	return in.compileParDoInto(c, outs)
+}
+
+// compileParDoInto compiles ParDo c with its outputs going to outs.
+func (in *instance) compileParDoInto(c *graph.Node, outs []graph.Emit) graph.Emit {
+	fn := c.DoFn.New()
+	x := &graph.ExecCtx{Ctx: in.x.ctx, Transform: c.Name}
 	in.callUser(c, func() error { return userErr(c, fn.Setup(x)) })
 	in.finishers = append(in.finishers, func() {
 		in.callUser(c, func() error { return userErr(c, fn.FinishBundle(x, outs)) })
