@@ -158,39 +158,25 @@ func (env *keyedEnv) restoredInputWatermark() (windowing.Time, error) {
 
 // setTimer sets a timer and keeps the earliest-timer cache.
 func (env *keyedEnv) setTimer(t state.Timer) error {
-	t.Op = env.op
-	if err := state.SetTimer(env.backend, t); err != nil {
-		return err
-	}
-	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
-		env.next[t.Domain][i] = t.Time
-	}
-	if t.Time < env.setDuringFire {
-		env.setDuringFire = t.Time
-	}
-	return nil
+	return env.set(t, state.SetTimer)
 }
 
 // setNewTimer is setTimer for a timer the operator knows is not set.
 func (env *keyedEnv) setNewTimer(t state.Timer) error {
-	t.Op = env.op
-	if err := state.SetNewTimer(env.backend, t); err != nil {
-		return err
-	}
-	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
-		env.next[t.Domain][i] = t.Time
-	}
-	if t.Time < env.setDuringFire {
-		env.setDuringFire = t.Time
-	}
-	return nil
+	return env.set(t, state.SetNewTimer)
 }
 
 // setFixedTimer is setTimer for a fixed timer (see state.SetFixedTimer,
 // and keyedEnv.fixed); isNew says it is not set.
 func (env *keyedEnv) setFixedTimer(t state.Timer, isNew bool) error {
+	return env.set(t, func(b state.Backend, t state.Timer) error { return state.SetFixedTimer(b, t, isNew) })
+}
+
+// set sets t with set, then lowers the earliest-timer cache of its key
+// group, and the earliest time set during a firing, to its time.
+func (env *keyedEnv) set(t state.Timer, set func(state.Backend, state.Timer) error) error {
 	t.Op = env.op
-	if err := state.SetFixedTimer(env.backend, t, isNew); err != nil {
+	if err := set(env.backend, t); err != nil {
 		return err
 	}
 	if i := t.KG - env.lo; t.Time < env.next[t.Domain][i] {
