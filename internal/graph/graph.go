@@ -264,8 +264,8 @@ type DoFnSpec struct {
 	// run it before the WindowInto it follows, once per element instead of
 	// once per window the element is assigned to.
 	WindowAgnostic bool
-	States   []StateSpec
-	Timers   []TimerSpec
+	States         []StateSpec
+	Timers         []TimerSpec
 }
 
 // StateSpec declares a state cell of a stateful DoFn.
