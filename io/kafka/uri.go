@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,19 +168,15 @@ func parseURI(u *url.URL) (*options, error) {
 // parsePartitions reads a list of partition numbers, P,P,...
 func parsePartitions(s string) ([]int32, error) {
 	var ps []int32
-	seen := map[int32]bool{}
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("%q is not a partition number", f)
 		}
-		if !seen[int32(n)] {
-			seen[int32(n)] = true
-			ps = append(ps, int32(n))
-		}
+		ps = append(ps, int32(n))
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	return ps, nil
+	slices.Sort(ps)
+	return slices.Compact(ps), nil
 }
 
 func parseOffsets(s string) (map[int32]int64, error) {
