@@ -20,9 +20,12 @@ import (
 )
 
 func newCpCmd(a *app) *cobra.Command {
-	var limit int64
+	var (
+		limit int64
+		dead  string
+	)
 	cmd := &cobra.Command{
-		Use:   "cp SRC DST [--limit N]",
+		Use:   "cp SRC DST [--limit N] [--dead-letter URI]",
 		Short: "Copy records from one bound URI to another (files, Kafka topics)",
 		Long: `Copy every record of SRC to DST, through the same connectors pipelines use.
 JSON records are copied as they are; Parquet records are read as maps and
@@ -30,23 +33,30 @@ written as JSON. A source without an end (a Kafka topic without ?until=)
 is copied until --limit records or Ctrl-C; DST is committed then. A
 bounded topic copied whole into a directory (DST ending in /) leaves
 _kafka-offsets.json there: the offsets that follow the copy, from which
---mode=backfill-then-stream --handover continues exactly.`,
+--mode=backfill-then-stream --handover continues exactly. Records that
+cannot be read are counted and the first is named; with --dead-letter
+each goes there with its position and reason, as in a pipeline.`,
 		Example: `  weir cp file://events.jsonl 'kafka://127.0.0.1:9092/pageviews?key=viewerId'
   weir cp 'kafka://127.0.0.1:9092/counts?until=latest' file://counts.jsonl`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, bad, err := cp(cmd.Context(), a, args[0], args[1], limit)
+			r, err := cp(cmd.Context(), a, args[0], args[1], dead, limit)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "copied %d records from %s to %s\n", n, args[0], args[1])
-			if bad > 0 {
-				a.log.Warn("records that could not be read were skipped", "count", bad)
+			fmt.Fprintf(cmd.OutOrStdout(), "copied %d records from %s to %s\n", r.n, args[0], args[1])
+			if r.bad > 0 {
+				where := "skipped"
+				if dead != "" {
+					where = "written to " + dead
+				}
+				a.log.Warn("records that could not be read were "+where, "count", r.bad, "first", r.first.Position, "reason", r.first.Reason)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().Int64Var(&limit, "limit", 0, "stop after this many records (0: no limit)")
+	cmd.Flags().StringVar(&dead, "dead-letter", "", "URI where records that cannot be read go, with their position and reason (default: count them and name the first)")
 	return cmd
 }
 
@@ -81,9 +91,22 @@ func isParquet(u *url.URL) bool {
 	return u.Scheme == "file" && codec.FormatOf(u.Path) == codec.Parquet
 }
 
-// cp copies records from src to dst and returns how many it copied and how
-// many it could not read.
-func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64, err error) {
+// cpResult is what a copy did: the records copied, those that could not
+// be read, and the first of those.
+type cpResult struct {
+	n, bad int64
+	first  connector.DeadLetter
+}
+
+// cp copies records from src to dst; those it cannot read go to deadURI if
+// it is set.
+func cp(ctx context.Context, a *app, src, dst, deadURI string, limit int64) (res cpResult, err error) {
+	n, bad, err := cpRecords(ctx, a, src, dst, deadURI, limit, &res.first)
+	res.n, res.bad = n, bad
+	return res, err
+}
+
+func cpRecords(ctx context.Context, a *app, src, dst, deadURI string, limit int64, first *connector.DeadLetter) (n, bad int64, err error) {
 	su, err := connector.ParseURI(src)
 	if err != nil {
 		return 0, 0, err
@@ -94,6 +117,16 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 	}
 	if isParquet(du) {
 		return 0, 0, fmt.Errorf("copying into Parquet needs a schema: write Parquet from a pipeline (or weir gen), or copy to JSON Lines")
+	}
+	var dead connector.Sink
+	if deadURI != "" {
+		u, err := connector.ParseURI(deadURI)
+		if err == nil {
+			dead, err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "dead-letter", URI: u, Type: reflect.TypeFor[connector.DeadLetter]()})
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("--dead-letter: %w", err)
+		}
 	}
 	t := reflect.TypeFor[json.RawMessage]()
 	if isParquet(su) {
@@ -121,6 +154,9 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 				if s != nil && (i == 0 || perSplit) {
 					s.Abort()
 				}
+			}
+			if dead != nil {
+				dead.Abort()
 			}
 		}
 	}()
@@ -155,6 +191,7 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 	}
 	buf := make([]connector.Record, 512)
 	vals := make([]any, 0, len(buf))
+	var deads []any
 	open := len(readers)
 	for open > 0 && (limit <= 0 || n < limit) && ctx.Err() == nil {
 		for i, rd := range readers {
@@ -166,14 +203,24 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 				want = int(limit - n)
 			}
 			k, rerr := rd.Read(ctx, buf[:want])
-			vals = vals[:0]
+			vals, deads = vals[:0], deads[:0]
 			for _, r := range buf[:k] {
 				if r.Err != nil {
+					d := connector.DeadLetter{Binding: "source", Position: r.Pos, Reason: r.Err.Error(), Record: string(r.Raw)}
+					if bad == 0 {
+						*first = d
+					}
 					bad++
 					a.log.Debug("unreadable record", "position", r.Pos, "reason", r.Err)
+					deads = append(deads, d)
 					continue
 				}
 				vals = append(vals, r.Value)
+			}
+			if dead != nil && len(deads) > 0 {
+				if err := dead.Write(context.WithoutCancel(ctx), deads); err != nil {
+					return n, bad, fmt.Errorf("--dead-letter: %w", err)
+				}
 			}
 			if len(vals) > 0 {
 				// Records already read are written even when Ctrl-C
@@ -208,6 +255,11 @@ func cp(ctx context.Context, a *app, src, dst string, limit int64) (n, bad int64
 		}
 		if err := s.Commit(context.WithoutCancel(ctx)); err != nil {
 			return n, bad, err
+		}
+	}
+	if dead != nil {
+		if err := dead.Commit(context.WithoutCancel(ctx)); err != nil {
+			return n, bad, fmt.Errorf("--dead-letter: %w", err)
 		}
 	}
 	committed = true

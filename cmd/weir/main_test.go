@@ -369,3 +369,34 @@ func TestCollector(t *testing.T) {
 		}
 	}
 }
+
+// TestCpUnreadableRecords: weir cp copies what it can read, names the
+// first record it cannot read and how many it could not, and with
+// --dead-letter writes each of those there with its position and reason.
+func TestCpUnreadableRecords(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(in, []byte("{\"a\":1}\nnot json\n{\"a\":2}\n{\"a\":\n{\"a\":3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := weir(t, "cp", "file://"+in, "file://"+filepath.Join(dir, "out.jsonl"))
+	if code != 0 || !strings.HasPrefix(out, "copied 3 records") {
+		t.Fatalf("exit %d, %q", code, out)
+	}
+	if !strings.Contains(errs, "count=2") || !strings.Contains(errs, "in.jsonl:2") {
+		t.Errorf("stderr %q does not name the first unreadable record and the count", errs)
+	}
+	dead := filepath.Join(dir, "dead.jsonl")
+	_, errs, code = weir(t, "cp", "file://"+in, "file://"+filepath.Join(dir, "out2.jsonl"), "--dead-letter", "file://"+dead)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"position":"`) || !strings.Contains(lines[0], "in.jsonl:2") || !strings.Contains(lines[1], "in.jsonl:4") || !strings.Contains(lines[0], `"reason":"`) {
+		t.Errorf("dead letters:\n%s", b)
+	}
+}
