@@ -131,6 +131,7 @@ func Run(ctx context.Context, name string, in Input, c Config, fingerprint bool)
 	job := fmt.Sprintf("nexmark-%s-%d", strings.ToLower(name), jobSeq.Add(1))
 	*jobopts.JobName = job
 	abortGenerators.Store(false)
+	startedGenerators.Store(0)
 	start := time.Now()
 	// Not ctx: prism's worker panics when the data stream's context ends
 	// with a deadline. A job that runs too long is cancelled through the
@@ -183,7 +184,11 @@ func cancelJob(name string, done <-chan struct{}) error {
 	defer cancel()
 	cancelled := false
 	for {
-		if !cancelled {
+		// Not before the job's SDK worker is up: prism starts it through
+		// the loopback worker pool that Execute stops when it returns, and
+		// panics when it cannot (a job cancelled that early ends Execute
+		// first).
+		if !cancelled && startedGenerators.Load() > 0 {
 			// The job may not be submitted yet: look again until it is.
 			jobs, err := jobService.GetJobs(ctx, &jobpb.GetJobsRequest{})
 			if err != nil {

@@ -83,12 +83,16 @@ func (fn *generateFn) CreateTracker(r offsetrange.Restriction) *sdf.LockRTracker
 // cancellation of a job does not reach a bundle that its SDK worker is
 // running, and a generator left running would take the cores from the next
 // run. Runs are one at a time, so one flag serves.
+// startedGenerators counts the generator bundles a run has started: once
+// one has, the run's SDK worker is up.
 var (
-	abortGenerators  atomic.Bool
-	activeGenerators atomic.Int64
+	abortGenerators   atomic.Bool
+	activeGenerators  atomic.Int64
+	startedGenerators atomic.Int64
 )
 
 func (fn *generateFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, sp Split, emit func(beam.EventTime, model.Event)) error {
+	startedGenerators.Add(1)
 	activeGenerators.Add(1)
 	defer activeGenerators.Add(-1)
 	g, err := model.NewGenerator(fn.Config)
