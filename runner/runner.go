@@ -613,6 +613,13 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 		// and stopped there: the live part resumes from its checkpoint.
 		res.Stopped = true
 	}
+	if ckpts != nil && res.Stopped && !finalCheckpoint && runErr == nil {
+		// The stop came once the run had ended (its input read, or a drain
+		// done), too late for a final checkpoint: the run went to its end,
+		// and is committed and marked finished as such. Resuming it from
+		// an earlier checkpoint would repeat its output.
+		res.Stopped = false
+	}
 	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		runErr = cause
 	}
