@@ -198,9 +198,7 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 	close(gr.ready)
 	opts.Logger.Info("joined consumer group", "group", opts.Group, "sources", strings.Join(gr.sources, ","))
 	result := func(err error) (*Result, error) {
-		gr.mu.Lock()
-		gr.closing = true
-		gr.mu.Unlock()
+		gr.close()
 		member.Close() // stops what still runs (Revoked), and leaves
 		gr.mu.Lock()
 		defer gr.mu.Unlock()
@@ -220,6 +218,7 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 				return result(nil)
 			}
 		case <-ctx.Done():
+			gr.close()
 			gr.cancelAll()
 			return result(ctx.Err())
 		case <-opts.Stop:
@@ -246,6 +245,7 @@ func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, erro
 				}
 			}
 			if len(errs) > 0 {
+				gr.close()
 				gr.cancelAll()
 				return result(errors.Join(errs...))
 			}
@@ -347,11 +347,20 @@ func (gr *groupRun) addLocked(r *Result) {
 	gr.res.PartlyCommitted = append(gr.res.PartlyCommitted, r.PartlyCommitted...)
 }
 
+// close starts no task from now on.
+func (gr *groupRun) close() {
+	gr.mu.Lock()
+	gr.closing = true
+	gr.mu.Unlock()
+}
+
 // revoked stops every task with a final checkpoint and waits for them: the
 // group hands them out again when it returns.
 func (gr *groupRun) revoked() {
 	gr.wait(func(tr *taskRun) {
-		if !tr.stopped {
+		// A draining task runs to its end: it fires and commits
+		// everything, and is then finished, so nothing is handed over.
+		if !tr.stopped && !tr.drained {
 			tr.stopped = true
 			close(tr.stop)
 		}
@@ -361,7 +370,7 @@ func (gr *groupRun) revoked() {
 // lost cancels every task: another process may own them already, so
 // nothing more may be committed.
 func (gr *groupRun) lost() {
-	gr.opts.Logger.Warn("the group dropped this process (its session expired): cancelling its tasks")
+	gr.opts.Logger.Warn("this process lost its place in the group (its session expired, or the group failed it): cancelling its tasks")
 	gr.cancelAll()
 }
 
