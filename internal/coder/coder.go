@@ -6,7 +6,8 @@
 // values faithfully (integers stay integers, byte slices stay bytes, structs
 // keep their fields by name), is compact and fast, and has a deterministic
 // "core" mode: keys must encode the same way every time, or the same key would
-// land in two key groups.
+// land in two key groups. Structs and slices made of integers, strings and
+// booleans take a faster path that writes the same bytes (plain.go).
 //
 // State values in the backend carry a header ahead of their encoding: a
 // format byte and a schema version (header.go).
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -70,8 +72,20 @@ func For(t reflect.Type) Coder {
 	case reflect.Bool:
 		return boolCoder{t}
 	}
-	return cborCoder{t}
+	if c, ok := plainCoders.Load(t); ok {
+		return c.(Coder)
+	}
+	var c Coder = cborCoder{t}
+	if pc, ok := newPlainCoder(t); ok {
+		c = pc
+	}
+	plainCoders.Store(t, c)
+	return c
 }
+
+// plainCoders caches For's CBOR coders by type: planning one encodes and
+// decodes a probe value.
+var plainCoders sync.Map // reflect.Type -> Coder
 
 // Of returns the coder for values of type T.
 func Of[T any]() Coder { return For(reflect.TypeFor[T]()) }
