@@ -183,15 +183,16 @@ type Generator struct {
 	lead     int64
 	seedHash uint64
 	oooMul   int64 // multiplier permuting a full out-of-order group
-	src      rand.PCG
-	r        *rand.Rand
+	r        rng
 	buf      []byte
 	// Tables made once per process, held here to keep sync.Once off the
 	// per-event path.
 	pow10    []float64
 	text     string
 	extra    string
-	channels *channels
+	hotURLs  []string
+	channels string // channelText
+	bidExtra extraSize
 }
 
 // NewGenerator returns a generator of the events of c.
@@ -207,9 +208,10 @@ func NewGenerator(c Config) (*Generator, error) {
 		lead:     int64(max(c.IDLead, 0)),
 		seedHash: mix64(c.Seed),
 	}
-	g.r = rand.New(&g.src)
-	g.pow10, g.text, g.extra, g.channels = pow10Steps(), textPool(), extraPool(), channelTable()
+	g.pow10, g.text, g.extra = pow10Steps(), textPool(), extraPool()
+	g.hotURLs, g.channels = hotChannelURLs(), channelText()
 	g.oooMul = coprimeMultiplier(c.OutOfOrderGroupSize)
+	g.bidExtra = newExtraSize(8+8+8+8, c.AvgBidBytes)
 	return g, nil
 }
 
@@ -275,7 +277,7 @@ func gcd(a, b int64) int64 {
 func (g *Generator) Event(n int64) Event {
 	id := g.ID(n)
 	ts := g.Timestamp(n)
-	g.src.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
+	g.r.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
 	switch rem := id % ProportionDenominator; {
 	case rem < PersonProportion:
 		return Event{Person: g.person(id, ts)}
@@ -336,7 +338,7 @@ var (
 )
 
 func (g *Generator) person(id, ts int64) *Person {
-	r := g.r
+	r := &g.r
 	p := &Person{ID: LastBase0PersonID(id) + FirstPersonID, DateTime: ts}
 	p.Name = firstNames[r.IntN(len(firstNames))] + " " + lastNames[r.IntN(len(lastNames))]
 	p.EmailAddress = g.nextString(7) + "@" + g.nextString(5) + ".com"
@@ -352,12 +354,12 @@ func (g *Generator) person(id, ts int64) *Person {
 	p.City = usCities[r.IntN(len(usCities))]
 	p.State = usStates[r.IntN(len(usStates))]
 	size := 8 + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State)
-	p.Extra = g.nextExtra(size, g.c.AvgPersonBytes)
+	p.Extra = g.nextExtra(newExtraSize(size, g.c.AvgPersonBytes))
 	return p
 }
 
 func (g *Generator) auction(n, id, ts int64) *Auction {
-	r := g.r
+	r := &g.r
 	a := &Auction{ID: LastBase0AuctionID(id) + FirstAuctionID, DateTime: ts}
 	if r.IntN(g.c.HotSellersRatio) > 0 {
 		a.Seller = LastBase0PersonID(id) / hotBatch * hotBatch
@@ -376,12 +378,12 @@ func (g *Generator) auction(n, id, ts int64) *Auction {
 	a.Description = g.nextString(100)
 	a.Reserve = a.InitialBid + g.nextPrice()
 	size := 8 + len(a.ItemName) + len(a.Description) + 8 + 8 + 8 + 8 + 8
-	a.Extra = g.nextExtra(size, g.c.AvgAuctionBytes)
+	a.Extra = g.nextExtra(newExtraSize(size, g.c.AvgAuctionBytes))
 	return a
 }
 
 func (g *Generator) bid(id, ts int64) *Bid {
-	r := g.r
+	r := &g.r
 	b := &Bid{DateTime: ts}
 	if r.IntN(g.c.HotAuctionRatio) > 0 {
 		b.Auction = LastBase0AuctionID(id) / hotBatch * hotBatch
@@ -400,15 +402,13 @@ func (g *Generator) bid(id, ts int64) *Bid {
 	}
 	b.Bidder += FirstPersonID
 	b.Price = g.nextPrice()
-	ch := g.channels
 	if r.IntN(hotChannelsRatio) > 0 {
 		i := r.IntN(len(hotChannels))
-		b.Channel, b.URL = hotChannels[i], ch.hotURLs[i]
+		b.Channel, b.URL = hotChannels[i], g.hotURLs[i]
 	} else {
-		i := r.IntN(numChannels)
-		b.Channel, b.URL = ch.names[i], ch.urls[i]
+		b.Channel, b.URL = ordinaryChannel(g.channels, r.IntN(numChannels))
 	}
-	b.Extra = g.nextExtra(8+8+8+8, g.c.AvgBidBytes)
+	b.Extra = g.nextExtra(g.bidExtra)
 	return b
 }
 
@@ -462,28 +462,43 @@ var textPool = sync.OnceValue(func() string {
 	return string(b)
 })
 
-// nextExtra pads a record of currentSize bytes towards an average of avg:
-// avg-currentSize bytes, give or take 20%, of random lowercase letters.
+// extraSize is how long an extra is: min bytes plus a draw in [0, spread)
+// when spread is positive; none at all for a record already above the
+// average.
+type extraSize struct {
+	min, spread int
+	none        bool
+}
+
+// newExtraSize is the extraSize that pads a record of currentSize bytes
+// towards an average of avg: avg-currentSize bytes, give or take 20%.
+// Bids all have the same size, so theirs is worked out once per generator.
+func newExtraSize(currentSize, avg int) extraSize {
+	if currentSize > avg {
+		return extraSize{none: true}
+	}
+	want := avg - currentSize
+	delta := int(math.Round(float64(want) * 0.2))
+	return extraSize{min: want - delta, spread: 2 * delta}
+}
+
+// nextExtra is an extra of size s: random lowercase letters.
 //
 // The padding is a slice of a fixed pool of random letters at a random
 // offset: it is filler that no query reads, and drawing every byte of it
 // afresh (about 70 per bid) was a third of the generator's time and an
 // allocation per event. Which bytes a record gets still depends only on
 // the seed and the event.
-func (g *Generator) nextExtra(currentSize, avg int) string {
-	if currentSize > avg {
+func (g *Generator) nextExtra(s extraSize) string {
+	if s.none {
 		return ""
 	}
-	want := avg - currentSize
-	delta := int(math.Round(float64(want) * 0.2))
-	size := want - delta
-	if delta > 0 {
-		size += g.r.IntN(2 * delta)
+	size := s.min
+	if s.spread > 0 {
+		size += g.r.IntN(s.spread)
 	}
 	pool := g.extra
-	if size > len(pool) {
-		size = len(pool)
-	}
+	size = min(size, len(pool))
 	off := g.r.IntN(len(pool) - size + 1)
 	return pool[off : off+size]
 }
@@ -509,23 +524,61 @@ const (
 
 var hotChannels = []string{"Google", "Facebook", "Baidu", "Apple"}
 
-type channels struct {
-	hotURLs     []string
-	names, urls []string
-}
-
-// channelTable returns the channels' names and URLs, made once.
-var channelTable = sync.OnceValue(func() *channels {
-	c := &channels{names: make([]string, numChannels), urls: make([]string, numChannels)}
-	for _, h := range hotChannels {
-		c.hotURLs = append(c.hotURLs, "https://www.nexmark.com/"+strings.ToLower(h)+"/item.htm?query=1")
+// hotChannelURLs are the URLs of hotChannels, made once.
+var hotChannelURLs = sync.OnceValue(func() []string {
+	urls := make([]string, len(hotChannels))
+	for i, h := range hotChannels {
+		urls[i] = "https://www.nexmark.com/" + strings.ToLower(h) + "/item.htm?query=1"
 	}
-	for i := range numChannels {
-		c.names[i] = "channel-" + strconv.Itoa(i)
-		c.urls[i] = "https://www.nexmark.com/item.htm?query=1&channel_id=" + strconv.Itoa(i)
-	}
-	return c
+	return urls
 })
+
+// Ordinary channel i is named channelName+i and has the URL channelURL+i.
+const (
+	channelName = "channel-"
+	channelURL  = "https://www.nexmark.com/item.htm?query=1&channel_id="
+	// channelStride is the room for one channel's name and URL, numbers
+	// of up to 4 digits included, in channelText.
+	channelStride = len(channelName) + len(channelURL) + 2*4
+)
+
+// Channel numbers have at most 4 digits: this does not compile otherwise.
+const _ = uint(10000 - numChannels)
+
+// channelText holds the name and then the URL of every ordinary channel,
+// channel i's from byte i·channelStride, made once.
+var channelText = sync.OnceValue(func() string {
+	b := make([]byte, 0, numChannels*channelStride)
+	for i := range numChannels {
+		at := len(b)
+		b = strconv.AppendInt(append(b, channelName...), int64(i), 10)
+		b = strconv.AppendInt(append(b, channelURL...), int64(i), 10)
+		for len(b) < at+channelStride {
+			b = append(b, ' ')
+		}
+	}
+	return string(b)
+})
+
+// ordinaryChannel returns the name and URL of ordinary channel i, sliced
+// out of text, the channelText, at offsets it works out: bids pick one of
+// the numChannels channels at random, and a table of them does not stay in
+// cache.
+func ordinaryChannel(text string, i int) (name, url string) {
+	digits := 4
+	switch {
+	case i < 10:
+		digits = 1
+	case i < 100:
+		digits = 2
+	case i < 1000:
+		digits = 3
+	}
+	at := i * channelStride
+	name = text[at : at+len(channelName)+digits]
+	at += len(name)
+	return name, text[at : at+len(channelURL)+digits]
+}
 
 // mix64 is the SplitMix64 finalizer.
 func mix64(x uint64) uint64 {
