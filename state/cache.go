@@ -123,18 +123,28 @@ func (c *Cache) mutate() {
 	}
 }
 
+// fingered returns where a finger remembers key, if one does and the
+// cache may change that node in place: the tree's shape and generation are
+// as the finger saw them, and no iterator shares the node.
+func (c *Cache) fingered(key []byte) (*memNode, int, bool) {
+	if c.pinned {
+		return nil, 0, false
+	}
+	for _, f := range c.fingers {
+		if f.n != nil && f.ver == c.ver && f.n.gen == c.tree.gen && bytes.Equal(f.n.items[f.i].key(), key) {
+			return f.n, f.i, true
+		}
+	}
+	return nil, 0, false
+}
+
 // put inserts it and returns the entry it replaced, if any.
 func (c *Cache) put(it memItem) (memItem, bool) {
-	if !c.pinned {
-		key := it.key()
-		for _, f := range c.fingers {
-			if f.n != nil && f.ver == c.ver && f.n.gen == c.tree.gen && bytes.Equal(f.n.items[f.i].key(), key) {
-				old := f.n.items[f.i]
-				f.n.items[f.i] = it
-				c.bytes += cacheSize(it) - cacheSize(old)
-				return old, true
-			}
-		}
+	if n, i, ok := c.fingered(it.key()); ok {
+		old := n.items[i]
+		n.items[i] = it
+		c.bytes += cacheSize(it) - cacheSize(old)
+		return old, true
 	}
 	c.mutate()
 	c.ver++ // an insertion may split nodes on its way down
@@ -152,6 +162,25 @@ func (c *Cache) remove(key []byte) {
 	if old, ok := c.tree.delete(key); ok {
 		c.bytes -= cacheSize(old)
 	}
+}
+
+// removeFound removes the entry of key, which is item i of node n: in
+// place when n is a leaf the cache may change that can spare an item (as
+// when a window's cells and timers go after being read), else from the
+// root.
+func (c *Cache) removeFound(n *memNode, i int, key []byte) {
+	if !c.pinned && n.gen == c.tree.gen && n.leaf() && (len(n.items) > memMinItems || n == c.tree.root) {
+		old := n.items[i]
+		n.removeItem(i)
+		c.tree.count--
+		if len(n.items) == 0 {
+			c.tree.root = nil // n was the root
+		}
+		c.ver++
+		c.bytes -= cacheSize(old)
+		return
+	}
+	c.remove(key)
 }
 
 // Own tells the cache that only it writes the keys in ranges ([start,
@@ -221,15 +250,16 @@ func (c *Cache) lookup(key []byte) ([]byte, bool, error) {
 		}
 		return cacheValue(it), true, nil
 	}
-	var (
-		v   []byte
-		ok  bool
-		err error
-	)
-	if !c.knownAbsent(key) {
-		if v, ok, err = c.b.Get(key); err != nil {
-			return nil, false, err
-		}
+	if c.knownAbsent(key) {
+		// Nothing to remember: the next miss is as cheap. A keyed
+		// operator looks up each new key and window before writing it,
+		// and an entry here would cost an insertion now and a
+		// replacement then.
+		return nil, false, nil
+	}
+	v, ok, err := c.b.Get(key)
+	if err != nil {
+		return nil, false, err
 	}
 	var flags byte
 	if !ok {
@@ -267,7 +297,7 @@ func (c *Cache) Set(key, value []byte) error {
 		return ErrEmptyKey
 	}
 	it := newCacheItem(key, value, cacheDirty)
-	if old, ok := c.put(it); ok && cacheFlags(old)&cacheAbsent != 0 {
+	if old, ok := c.put(it); ok && cacheFlags(old)&cacheAbsent != 0 || !ok && c.knownAbsent(key) {
 		it.kv[it.klen] |= cacheAbsent // still not in the backend
 	}
 	c.dirty = true
@@ -301,13 +331,17 @@ func (c *Cache) Delete(key []byte) error {
 	if len(key) == 0 {
 		return nil // no empty key is ever stored
 	}
-	if old, ok := c.tree.get(key); ok {
-		f := cacheFlags(old)
+	n, i, ok := c.fingered(key)
+	if !ok {
+		n, i, ok = c.tree.locate(key)
+	}
+	if ok {
+		f := cacheFlags(n.items[i])
 		switch {
 		case f&cacheAbsent != 0:
 			// The backend never held it: forgetting it is deleting it.
 			if f&cacheGone == 0 {
-				c.remove(key)
+				c.removeFound(n, i, key)
 			}
 			return nil
 		case f&cacheGone != 0:

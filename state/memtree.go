@@ -1,6 +1,9 @@
 package state
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // This file is the ordered structure behind Mem: a B-tree whose nodes are
 // copied on write, so that a snapshot of the tree is just its root.
@@ -33,23 +36,114 @@ type memNode struct {
 	items    []memItem
 	children []*memNode // nil for a leaf; else len(items)+1
 	gen      uint64     // generation of the tree that may modify the node
+	// Abbreviated keys, so that a search compares integers in one array
+	// instead of following each item to its key: every key of the node
+	// starts with the same pfx bytes, and abbrs[i] is the 8 bytes of
+	// item i's key after them (zero-padded). Keys sort as their
+	// abbreviations do, and equal abbreviations are settled on the keys.
+	// Whoever changes the node's items keeps them up to date, so that a
+	// search only reads the node (frozen nodes are read concurrently).
+	abbrs []uint64
+	pfx   int
 }
 
 func (n *memNode) leaf() bool { return n.children == nil }
 
+// abbrev returns the 8 bytes of key after its first p, zero-padded, as a
+// big-endian integer: for keys that share their first p bytes, a < b
+// implies abbrev(a) <= abbrev(b).
+func abbrev(key []byte, p int) uint64 {
+	if len(key) >= p+8 {
+		return binary.BigEndian.Uint64(key[p:])
+	}
+	var b [8]byte
+	copy(b[:], key[p:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// reabbreviate rebuilds n's abbreviations after its prefix: the keys'
+// common prefix, that of the first and the last, as they are sorted.
+func (n *memNode) reabbreviate() {
+	n.abbrs, n.pfx = n.abbrs[:0], 0
+	if len(n.items) == 0 {
+		return
+	}
+	first, last := n.items[0].key(), n.items[len(n.items)-1].key()
+	for n.pfx < len(first) && n.pfx < len(last) && first[n.pfx] == last[n.pfx] {
+		n.pfx++
+	}
+	for _, it := range n.items {
+		n.abbrs = append(n.abbrs, abbrev(it.key(), n.pfx))
+	}
+}
+
+// sharesPrefix reports whether key starts with the prefix of n's keys.
+func (n *memNode) sharesPrefix(key []byte) bool {
+	return len(n.items) > 0 && len(key) >= n.pfx && bytes.Equal(key[:n.pfx], n.items[0].key()[:n.pfx])
+}
+
+// insertItem inserts it at index i.
+func (n *memNode) insertItem(i int, it memItem) {
+	if n.sharesPrefix(it.key()) {
+		n.abbrs = insertAt(n.abbrs, i, abbrev(it.key(), n.pfx))
+		n.items = insertAt(n.items, i, it)
+		return
+	}
+	n.items = insertAt(n.items, i, it)
+	n.reabbreviate()
+}
+
+// removeItem removes item i; the others keep their prefix.
+func (n *memNode) removeItem(i int) {
+	n.abbrs = removeAt(n.abbrs, i)
+	n.items = removeAt(n.items, i)
+}
+
+// setItem replaces item i by it, whose key may differ.
+func (n *memNode) setItem(i int, it memItem) {
+	old := n.items[i]
+	n.items[i] = it
+	if bytes.Equal(old.key(), it.key()) {
+		return
+	}
+	// Whether the key shares the prefix is asked of another item.
+	other := 0
+	if i == 0 {
+		other = 1
+	}
+	if k := it.key(); other < len(n.items) && len(k) >= n.pfx && bytes.Equal(k[:n.pfx], n.items[other].key()[:n.pfx]) {
+		n.abbrs[i] = abbrev(k, n.pfx)
+		return
+	}
+	n.reabbreviate()
+}
+
 // find returns the index of the first item whose key is >= key, and whether
 // that item's key equals key.
 func (n *memNode) find(key []byte) (int, bool) {
+	if len(n.items) == 0 {
+		return 0, false // a root emptied by a merge, on its way out
+	}
+	if p := n.pfx; p > 0 {
+		m := min(p, len(key))
+		switch c := bytes.Compare(key[:m], n.items[0].key()[:m]); {
+		case c > 0:
+			return len(n.items), false
+		case c < 0 || m < p:
+			return 0, false // before the prefix, or a proper prefix of it
+		}
+	}
+	a := abbrev(key, n.pfx)
 	lo, hi := 0, len(n.items)
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
-		if bytes.Compare(n.items[h].key(), key) < 0 {
+		if x := n.abbrs[h]; x < a || x == a && bytes.Compare(n.items[h].key(), key) < 0 {
 			lo = h + 1
 		} else {
 			hi = h
 		}
 	}
-	return lo, lo < len(n.items) && bytes.Equal(n.items[lo].key(), key)
+	return lo, lo < len(n.items) && n.abbrs[lo] == a && bytes.Equal(n.items[lo].key(), key)
 }
 
 // memTree is the live tree of a Mem; Mem.mu guards it.
@@ -60,7 +154,7 @@ type memTree struct {
 }
 
 func (t *memTree) newNode(internal bool) *memNode {
-	n := &memNode{items: make([]memItem, 0, memMaxItems), gen: t.gen}
+	n := &memNode{items: make([]memItem, 0, memMaxItems), abbrs: make([]uint64, 0, memMaxItems), gen: t.gen}
 	if internal {
 		n.children = make([]*memNode, 0, memMaxItems+1)
 	}
@@ -77,6 +171,7 @@ func (t *memTree) mutable(n *memNode) *memNode {
 	if !n.leaf() {
 		c.children = append(c.children, n.children...)
 	}
+	c.abbrs, c.pfx = append(c.abbrs, n.abbrs...), n.pfx
 	return c
 }
 
@@ -122,7 +217,7 @@ func (t *memTree) locate(key []byte) (*memNode, int, bool) {
 func (t *memTree) set(it memItem) (old memItem, replaced bool) {
 	if t.root == nil {
 		t.root = t.newNode(false)
-		t.root.items = append(t.root.items, it)
+		t.root.insertItem(0, it)
 		t.count++
 		return memItem{}, false
 	}
@@ -130,7 +225,7 @@ func (t *memTree) set(it memItem) (old memItem, replaced bool) {
 	if len(t.root.items) >= memMaxItems {
 		mid, right := t.split(t.root, memMaxItems/2)
 		root := t.newNode(true)
-		root.items = append(root.items, mid)
+		root.insertItem(0, mid)
 		root.children = append(root.children, t.root, right)
 		t.root = root
 	}
@@ -148,16 +243,16 @@ func (t *memTree) insert(n *memNode, it memItem) (memItem, bool) {
 		i, found := n.find(key)
 		if found {
 			old := n.items[i]
-			n.items[i] = it
+			n.items[i] = it // the same key: the same abbreviation
 			return old, true
 		}
 		if n.leaf() {
-			n.items = insertAt(n.items, i, it)
+			n.insertItem(i, it)
 			return memItem{}, false
 		}
 		if len(n.children[i].items) >= memMaxItems {
 			mid, right := t.split(t.mutableChild(n, i), memMaxItems/2)
-			n.items = insertAt(n.items, i, mid)
+			n.insertItem(i, mid)
 			n.children = insertAt(n.children, i+1, right)
 			switch c := bytes.Compare(key, mid.key()); {
 			case c == 0:
@@ -180,6 +275,9 @@ func (t *memTree) split(n *memNode, i int) (memItem, *memNode) {
 	right.items = append(right.items, n.items[i+1:]...)
 	clear(n.items[i:])
 	n.items = n.items[:i]
+	// Each half may share a longer prefix than the whole did.
+	n.reabbreviate()
+	right.reabbreviate()
 	if !n.leaf() {
 		right.children = append(right.children, n.children[i+1:]...)
 		clear(n.children[i+1:])
@@ -219,7 +317,7 @@ func (t *memTree) remove(n *memNode, key []byte) (memItem, bool) {
 				return memItem{}, false
 			}
 			old := n.items[i]
-			n.items = removeAt(n.items, i)
+			n.removeItem(i)
 			return old, true
 		}
 		if len(n.children[i].items) <= memMinItems {
@@ -231,7 +329,7 @@ func (t *memTree) remove(n *memNode, key []byte) (memItem, bool) {
 			// Replace the item by its predecessor, the largest item of the
 			// subtree on its left.
 			old := n.items[i]
-			n.items[i] = t.removeMax(child)
+			n.setItem(i, t.removeMax(child))
 			return old, true
 		}
 		n = child
@@ -245,7 +343,7 @@ func (t *memTree) removeMax(n *memNode) memItem {
 		if n.leaf() {
 			last := len(n.items) - 1
 			it := n.items[last]
-			n.items = removeAt(n.items, last)
+			n.removeItem(last)
 			return it
 		}
 		i := len(n.children) - 1
@@ -264,9 +362,9 @@ func (t *memTree) grow(n *memNode, i int) {
 	case i > 0 && len(n.children[i-1].items) > memMinItems:
 		child, left := t.mutableChild(n, i), t.mutableChild(n, i-1)
 		last := len(left.items) - 1
-		child.items = insertAt(child.items, 0, n.items[i-1])
-		n.items[i-1] = left.items[last]
-		left.items = removeAt(left.items, last)
+		child.insertItem(0, n.items[i-1])
+		n.setItem(i-1, left.items[last])
+		left.removeItem(last)
 		if !left.leaf() {
 			lastChild := len(left.children) - 1
 			child.children = insertAt(child.children, 0, left.children[lastChild])
@@ -274,9 +372,9 @@ func (t *memTree) grow(n *memNode, i int) {
 		}
 	case i < len(n.items) && len(n.children[i+1].items) > memMinItems:
 		child, right := t.mutableChild(n, i), t.mutableChild(n, i+1)
-		child.items = append(child.items, n.items[i])
-		n.items[i] = right.items[0]
-		right.items = removeAt(right.items, 0)
+		child.insertItem(len(child.items), n.items[i])
+		n.setItem(i, right.items[0])
+		right.removeItem(0)
 		if !right.leaf() {
 			child.children = append(child.children, right.children[0])
 			right.children = removeAt(right.children, 0)
@@ -291,10 +389,11 @@ func (t *memTree) grow(n *memNode, i int) {
 		child, right := t.mutableChild(n, i), n.children[i+1]
 		child.items = append(child.items, n.items[i])
 		child.items = append(child.items, right.items...)
+		child.reabbreviate()
 		if !child.leaf() {
 			child.children = append(child.children, right.children...)
 		}
-		n.items = removeAt(n.items, i)
+		n.removeItem(i)
 		n.children = removeAt(n.children, i+1)
 	}
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -10,8 +11,8 @@ import (
 )
 
 // checkTree verifies the B-tree invariants: key order, node fill, uniform
-// leaf depth, child counts, the item count, and that no node belongs to a
-// future generation.
+// leaf depth, child counts, the item count, the abbreviated keys, and that
+// no node belongs to a future generation.
 func checkTree(t *testing.T, tr *memTree) {
 	t.Helper()
 	if tr.root == nil {
@@ -29,6 +30,14 @@ func checkTree(t *testing.T, tr *memTree) {
 		}
 		if len(n.items) > memMaxItems || !root && len(n.items) < memMinItems || len(n.items) == 0 {
 			t.Fatalf("node at depth %d has %d items (root %v)", depth, len(n.items), root)
+		}
+		if len(n.abbrs) != len(n.items) {
+			t.Fatalf("node with %d items has %d abbreviations", len(n.items), len(n.abbrs))
+		}
+		for i, it := range n.items {
+			if k := it.key(); !bytes.Equal(k[:n.pfx], n.items[0].key()[:n.pfx]) || n.abbrs[i] != abbrev(k, n.pfx) {
+				t.Fatalf("item %d (%q) has abbreviation %x under prefix %d", i, k, n.abbrs[i], n.pfx)
+			}
 		}
 		if n.leaf() {
 			if leafDepth == -1 {
@@ -81,6 +90,23 @@ func modelContents(m map[string]string) []string {
 // invariants, seeks, and that snapshots taken along the way never change.
 func TestMemTreeRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
+	t.Run("numbers", func(t *testing.T) {
+		testMemTreeRandom(t, rng, 5000, func() string { return fmt.Sprintf("%05d", rng.IntN(4000)) })
+	})
+	// Keys that share prefixes of every length, and keys that are
+	// prefixes of others: the abbreviations' prefixes break and grow.
+	t.Run("prefixes", func(t *testing.T) {
+		testMemTreeRandom(t, rng, 50, func() string {
+			b := make([]byte, 1+rng.IntN(7))
+			for j := range b {
+				b[j] = "a\x00\xff"[rng.IntN(3)]
+			}
+			return string(b)
+		})
+	})
+}
+
+func testMemTreeRandom(t *testing.T, rng *rand.Rand, checkEvery int, key func() string) {
 	var tr memTree
 	model := map[string]string{}
 	type snapshot struct {
@@ -88,7 +114,6 @@ func TestMemTreeRandom(t *testing.T) {
 		want []string
 	}
 	var snaps []snapshot
-	key := func() string { return fmt.Sprintf("%05d", rng.IntN(4000)) }
 	for i := range 60000 {
 		// Phases of mostly inserts and mostly deletes, so that the tree
 		// grows and shrinks through every level.
@@ -117,7 +142,14 @@ func TestMemTreeRandom(t *testing.T) {
 			tr.gen++
 			snaps = append(snaps, snapshot{tr.root, modelContents(model)})
 		}
-		if i%5000 == 0 {
+		if i%7 == 0 {
+			k := key()
+			it, ok := tr.get([]byte(k))
+			if want, had := model[k]; ok != had || ok && string(it.value()) != want {
+				t.Fatalf("get(%q) = %q, %v; model %q, %v", k, it.value(), ok, want, had)
+			}
+		}
+		if i%checkEvery == 0 {
 			checkTree(t, &tr)
 			if got := treeContents(tr.root); !slices.Equal(got, modelContents(model)) {
 				t.Fatalf("op %d: tree has %d entries, model %d", i, len(got), len(model))
@@ -134,7 +166,7 @@ func TestMemTreeRandom(t *testing.T) {
 	// Seeks land on the first key at or after the target.
 	keys := slices.Sorted(maps.Keys(model))
 	for range 2000 {
-		target := fmt.Sprintf("%05d", rng.IntN(4100))
+		target := key()
 		if rng.IntN(2) == 0 {
 			target += "x"
 		}
@@ -197,5 +229,159 @@ func TestMemDeleteMissingCopiesNothing(t *testing.T) {
 	tr.delete([]byte("missing"))
 	if tr.root != root {
 		t.Fatalf("deleting a missing key copied the root")
+	}
+}
+
+// TestMemTreeQueue deletes keys in order from one end of a range while the
+// keys before it stay, as fired timers go before a keyed operator's cells:
+// separators at the start of internal nodes are replaced by keys from
+// outside the range, which need not share their node's prefix.
+func TestMemTreeQueue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var tr memTree
+	model := map[string]string{}
+	next, first := 0, 0 // the queue holds t<first> .. t<next-1>
+	for i := range 40000 {
+		var k string
+		switch op := rng.IntN(10); {
+		case op < 4:
+			k = fmt.Sprintf("s%06d", rng.IntN(100000))
+			tr.set(newMemItem([]byte(k), nil))
+			model[k] = ""
+		case op < 7:
+			k = fmt.Sprintf("t%06d", next)
+			next++
+			tr.set(newMemItem([]byte(k), nil))
+			model[k] = ""
+		case first < next:
+			k = fmt.Sprintf("t%06d", first)
+			first++
+			if _, ok := tr.delete([]byte(k)); !ok {
+				t.Fatalf("op %d: %s not found", i, k)
+			}
+			delete(model, k)
+		}
+		if i%10 == 0 {
+			checkTree(t, &tr)
+		}
+	}
+	if got := treeContents(tr.root); !slices.Equal(got, modelContents(model)) {
+		t.Fatalf("tree has %d entries, model %d", len(got), len(model))
+	}
+}
+
+// TestMemTreeWindows runs a keyed window operator's pattern on a tree:
+// cells ("s", key, window) and their end-of-window timers ("t", time,
+// key, window) are set as windows open, and as time passes the timers fire
+// in order, each deleting itself and its cell; each key group's timers go
+// from the start of its range. Internal nodes' separators
+// are replaced, by rotations and by predecessors, with keys from outside
+// their nodes' prefixes.
+func TestMemTreeWindows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var tr memTree
+	model := map[string]bool{}
+	type window struct{ key, end int }
+	var open []window // by end, in the order they were opened
+	// As the state's keys: big-endian, timers by key group, then time.
+	cell := func(w window) string {
+		return string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{'s', byte(w.key % 16)}, uint64(w.key)), uint64(w.end)))
+	}
+	timer := func(w window) string {
+		return string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{'t', byte(w.key % 16)}, uint64(w.end)), uint64(w.key)))
+	}
+	for now := 0; now < 3000; now++ {
+		for range rng.IntN(30) {
+			w := window{rng.IntN(5000), now + 5 + rng.IntN(3)*5}
+			if !model[cell(w)] {
+				open = append(open, w)
+			}
+			for _, k := range []string{cell(w), timer(w)} {
+				tr.set(newMemItem([]byte(k), nil))
+				model[k] = true
+			}
+		}
+		slices.SortStableFunc(open, func(a, b window) int { return a.end - b.end })
+		for len(open) > 0 && open[0].end <= now {
+			for _, k := range []string{timer(open[0]), cell(open[0])} {
+				if _, ok := tr.delete([]byte(k)); !ok {
+					t.Fatalf("time %d: %s not found", now, k)
+				}
+				delete(model, k)
+			}
+			open = open[1:]
+		}
+		checkTree(t, &tr)
+	}
+	if got := treeContents(tr.root); len(got) != len(model) {
+		t.Fatalf("tree has %d entries, model %d", len(got), len(model))
+	}
+}
+
+// TestMemNodeAbbreviations changes one node's items at random (inserts,
+// removals, replacements by other keys, in order), and checks after each
+// change that the abbreviations match the keys and that find agrees with
+// a linear search. Each round starts from keys that share a long prefix;
+// a few keys outside it come, in the middle or at either end.
+func TestMemNodeAbbreviations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	key := func(outside bool) []byte {
+		b := make([]byte, 12)
+		if rng.IntN(4) == 0 {
+			b = b[:1+rng.IntN(12)]
+		}
+		for j := range b {
+			b[j] = "ab\x00"[rng.IntN(3)]
+		}
+		if !outside {
+			copy(b, "ab\x00ab\x00a")
+		}
+		return b
+	}
+	var tr memTree
+	for round := range 3000 {
+		n := tr.newNode(false)
+		for range memMaxItems {
+			k := key(false)
+			if i, found := n.find(k); !found {
+				n.insertItem(i, newMemItem(k, nil))
+			}
+		}
+		for step := range 20 {
+			k := key(rng.IntN(4) == 0)
+			i, found := n.find(k)
+			switch {
+			case found:
+				n.removeItem(i)
+			case len(n.items) < memMaxItems && rng.IntN(2) == 0:
+				n.insertItem(i, newMemItem(k, nil))
+			case len(n.items) > 0:
+				// Replace the item at k's place, or the one before,
+				// by k: still in order.
+				j := min(i, len(n.items)-1)
+				if j > 0 && rng.IntN(2) == 0 {
+					j--
+				}
+				if (j == 0 || bytes.Compare(n.items[j-1].key(), k) < 0) && (j+1 == len(n.items) || bytes.Compare(k, n.items[j+1].key()) < 0) {
+					n.setItem(j, newMemItem(k, nil))
+				}
+			}
+			if len(n.abbrs) != len(n.items) {
+				t.Fatalf("round %d step %d: %d items, %d abbreviations", round, step, len(n.items), len(n.abbrs))
+			}
+			for j, it := range n.items {
+				if k := it.key(); !bytes.Equal(k[:n.pfx], n.items[0].key()[:n.pfx]) || n.abbrs[j] != abbrev(k, n.pfx) {
+					t.Fatalf("round %d step %d: item %d (%q) has abbreviation %x under prefix %d", round, step, j, k, n.abbrs[j], n.pfx)
+				}
+			}
+			probe := key(rng.IntN(4) == 0)
+			want := 0
+			for want < len(n.items) && bytes.Compare(n.items[want].key(), probe) < 0 {
+				want++
+			}
+			if got, found := n.find(probe); got != want || found != (want < len(n.items) && bytes.Equal(n.items[want].key(), probe)) {
+				t.Fatalf("round %d step %d: find(%q) = %d, %v; want %d", round, step, probe, got, found, want)
+			}
+		}
 	}
 }
