@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
@@ -204,7 +205,7 @@ func (in *instance) windowInto(c *graph.Node, col *graph.PCol) graph.Emit {
 		return in.compileParDoInto(p, []graph.Emit{in.windowInto(c, p.Outputs[0])})
 	}
 	s := c.Window.Strategy
-	main := in.emitterFor(col)
+	emitAll := in.windowsEmitter(col)
 	late := in.emitterFor(c.Outputs[1])
 	partial := in.x.cfg.Metrics.Late(c.Name)
 	var wins []windowing.Window
@@ -213,26 +214,43 @@ func (in *instance) windowInto(c *graph.Node, col *graph.PCol) graph.Emit {
 			wins = s.Fn.AssignWindows(e.Time, wins[:0])
 			return nil
 		})
-		accepted, dropped := false, 0
-		for _, w := range wins {
-			// A merging window function's proto-window can only grow by
-			// merging, so it is late exactly when it is late on its own.
-			if s.IsLate(w, in.outWM) {
-				dropped++
-				continue
-			}
-			accepted = true
-			main(graph.Elem{Value: e.Value, Time: e.Time, Window: w, Pane: windowing.NoFiring})
-		}
+		// A merging window function's proto-window can only grow by
+		// merging, so it is late exactly when it is late on its own.
+		accepted := slices.DeleteFunc(wins, func(w windowing.Window) bool { return s.IsLate(w, in.outWM) })
+		dropped := len(wins) - len(accepted)
 		switch {
-		case !accepted:
+		case len(accepted) == 0:
 			late(e)
-		case dropped > 0:
+		default:
+			emitAll(e, accepted)
+			if dropped == 0 {
+				break
+			}
 			// Late for some of its windows only: it is in the others,
 			// so it is not late data; the windows it missed are counted.
 			if k := partial.Add(int64(dropped)); k <= 10 || k%10000 == 0 {
 				in.x.cfg.Logger.Warn("element too late for some of its windows", "transform", c.Name, "timestamp", e.Time, "windows_missed", dropped, "watermark", in.outWM)
 			}
+		}
+	}
+}
+
+// windowsEmitter returns what passes an element, once per window, to the
+// consumers of col. When col goes straight to a keyed port, the element's
+// key is encoded and hashed once for all its windows (a sliding window of
+// 10s every 2s puts each element in five).
+func (in *instance) windowsEmitter(col *graph.PCol) func(e graph.Elem, wins []windowing.Window) {
+	if es := in.x.plan.edges(col); len(es) == 1 && es[0].port != nil && es[0].port.route == routeKeyGroup && in.capture == nil {
+		wr := in.writer(es[0].port)
+		return func(e graph.Elem, wins []windowing.Window) {
+			e.Pane = windowing.NoFiring
+			wr.emitWindows(e, wins)
+		}
+	}
+	main := in.emitterFor(col)
+	return func(e graph.Elem, wins []windowing.Window) {
+		for _, w := range wins {
+			main(graph.Elem{Value: e.Value, Time: e.Time, Window: w, Pane: windowing.NoFiring})
 		}
 	}
 }
@@ -373,6 +391,7 @@ type portWriter struct {
 	rr     int
 	lift   *lifter
 	keyBuf []byte // scratch for encoding keys
+	one    [1]windowing.Window
 	// liftHold: the combine's trigger fires nothing before the watermark,
 	// so lifted accumulators wait until the watermark can close their
 	// window; with early or repeated firings they go with every watermark.
@@ -383,27 +402,8 @@ func (w *portWriter) emit(e graph.Elem) {
 	p := w.p
 	switch p.route {
 	case routeKeyGroup:
-		// The key is encoded into a scratch buffer, and copied only where
-		// it is kept: the lifter looks its entries up by it.
-		kb, err := p.kv.AppendKey(w.keyBuf[:0], e.Value)
-		if err != nil {
-			w.in.fail(fmt.Errorf("engine: %s: encoding key: %w", p.name, err))
-		}
-		w.keyBuf = kb
-		kg := state.KeyGroupOf(kb, w.in.x.cfg.KeyGroups)
-		if w.lift != nil {
-			// The combine's AddInput runs here, before the shuffle.
-			w.in.callUser(p.node, func() error {
-				w.lift.add(p.kv, kb, kg, e)
-				return nil
-			})
-			if len(w.lift.entries) >= 4*w.in.x.cfg.BatchSize {
-				w.flushLifted()
-			}
-			return
-		}
-		d := state.WorkerOf(kg, len(p.inboxes), w.in.x.cfg.KeyGroups)
-		w.push(d, shuffled{e: e, key: p.kv.Key(e.Value), keyBytes: bytes.Clone(kb), kg: kg, n: 1})
+		w.one[0] = e.Window
+		w.emitWindows(e, w.one[:])
 	case routeRoundRobin:
 		w.push(w.rr%len(p.inboxes), shuffled{e: e, n: 1})
 		if len(w.bufs[w.rr%len(p.inboxes)]) == 0 {
@@ -411,6 +411,39 @@ func (w *portWriter) emit(e graph.Elem) {
 		}
 	default:
 		w.push(0, shuffled{e: e, n: 1})
+	}
+}
+
+// emitWindows sends e, in each of wins, to a port routed by key group.
+func (w *portWriter) emitWindows(e graph.Elem, wins []windowing.Window) {
+	p := w.p
+	// The key is encoded into a scratch buffer, and copied only where
+	// it is kept: the lifter looks its entries up by it.
+	kb, err := p.kv.AppendKey(w.keyBuf[:0], e.Value)
+	if err != nil {
+		w.in.fail(fmt.Errorf("engine: %s: encoding key: %w", p.name, err))
+	}
+	w.keyBuf = kb
+	kg := state.KeyGroupOf(kb, w.in.x.cfg.KeyGroups)
+	if w.lift != nil {
+		// The combine's AddInput runs here, before the shuffle.
+		w.in.callUser(p.node, func() error {
+			for _, win := range wins {
+				e.Window = win
+				w.lift.add(p.kv, kb, kg, e)
+			}
+			return nil
+		})
+		if len(w.lift.entries) >= 4*w.in.x.cfg.BatchSize {
+			w.flushLifted()
+		}
+		return
+	}
+	d := state.WorkerOf(kg, len(p.inboxes), w.in.x.cfg.KeyGroups)
+	key, kept := p.kv.Key(e.Value), bytes.Clone(kb) // read only downstream: shared
+	for _, win := range wins {
+		e.Window = win
+		w.push(d, shuffled{e: e, key: key, keyBytes: kept, kg: kg, n: 1})
 	}
 }
 
