@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/weir-dev/weir/windowing"
 )
@@ -43,6 +44,7 @@ type Timer struct {
 }
 
 func appendTimerKey(dst []byte, t Timer) []byte {
+	dst = slices.Grow(dst, timerKeyLen(t)) // one allocation, not five
 	dst = append(dst, tagTimer)
 	dst = appendU32(dst, t.Op)
 	dst = appendU16(dst, uint16(t.KG))
@@ -53,7 +55,11 @@ func appendTimerKey(dst []byte, t Timer) []byte {
 	return append(dst, t.Name...)
 }
 
+// timerKeyLen is the length of t's timer key, and of its index key.
+func timerKeyLen(t Timer) int { return 1 + 4 + 2 + 1 + 8 + 4 + len(t.Key) + 16 + len(t.Name) }
+
 func appendTimerIndex(dst []byte, t Timer) []byte {
+	dst = slices.Grow(dst, timerKeyLen(t)-8)
 	dst = append(dst, tagTimerIndex)
 	dst = appendU32(dst, t.Op)
 	dst = appendU16(dst, uint16(t.KG))
