@@ -238,11 +238,18 @@ func (in *instance) runSource() (err error) {
 		}
 		n, rerr := s.rd.Read(x.ctx, buf)
 		in.now = in.procTime()
-		for _, rec := range buf[:n] {
-			in.readRecord(spec, rec, &s.wm, emit, dead, readCount)
-		}
-		clear(buf[:n])
 		if n > 0 {
+			// Counted once per batch: two readers adding to one shared
+			// counter per record contend for its cache line.
+			readCount.Add(int64(n))
+			maxT := windowing.MinTime
+			for _, rec := range buf[:n] {
+				if t, ok := in.readRecord(spec, rec, &s.wm, emit, dead); ok && t > maxT {
+					maxT = t
+				}
+			}
+			metrics.observeEventTime(maxT)
+			clear(buf[:n])
 			merger.Advance(si, s.wm.Current(), in.now)
 		}
 		switch {
@@ -291,11 +298,12 @@ func (in *instance) procTime() windowing.Time {
 	return in.x.cfg.Clock()
 }
 
-func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm *windowing.SplitWatermark, emit graph.Emit, dead *portWriter, readCount interface{ Add(int64) int64 }) {
-	readCount.Add(1)
+// readRecord emits one record read from a source and returns its event
+// time, or false when the record was dead-lettered or dropped.
+func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm *windowing.SplitWatermark, emit graph.Emit, dead *portWriter) (windowing.Time, bool) {
 	if rec.Err != nil {
 		in.deadLetter(spec, rec, rec.Err.Error(), dead)
-		return
+		return 0, false
 	}
 	t := windowing.MinTime
 	switch {
@@ -307,25 +315,25 @@ func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm 
 		})
 		if err != nil {
 			in.deadLetter(spec, rec, "event time: "+err.Error(), dead)
-			return
+			return 0, false
 		}
 	case rec.HasTimestamp:
 		t = rec.Timestamp
 	}
 	if t < windowing.MinTime || t > windowing.EndOfGlobalWindow {
 		in.deadLetter(spec, rec, fmt.Sprintf("event time %d is out of range", int64(t)), dead)
-		return
+		return 0, false
 	}
 	// A record outside the run's range is dropped before its time counts
 	// for the watermark: history read past a handover time must not make
 	// the live records that follow it late.
 	if r := in.x.cfg.Range; r != nil && !r.Contains(t) {
 		in.x.cfg.Metrics.OutOfRange.Add(1)
-		return
+		return 0, false
 	}
 	wm.Observe(t)
-	in.x.cfg.Metrics.observeEventTime(t)
 	emit(graph.Elem{Value: rec.Value, Time: t, Window: windowing.GlobalWindow, Pane: windowing.NoFiring})
+	return t, true
 }
 
 func (in *instance) deadLetter(spec *graph.SourceSpec, rec connector.Record, reason string, dead *portWriter) {
