@@ -328,3 +328,49 @@ func TestCheckpointsRefuseSinksThatWouldLoseOutput(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+type pickKey struct{ bad string }
+
+func (p pickKey) ProcessElement(_ *sdk.Context, e ev, emit sdk.Emitter[string]) error {
+	if p.bad == "Pick" {
+		panic("boom in Pick")
+	}
+	emit.Emit(e.Key)
+	if p.bad == "PickAfter" {
+		panic("boom in PickAfter")
+	}
+	return nil
+}
+
+// Transforms fused one after another hand their elements on unboxed, the
+// next one running inside the call of the one before; a panic still names
+// the transform that raised it, whether it comes before or after the
+// element went on.
+func TestPanicInAFusedChainNamesTheTransform(t *testing.T) {
+	for _, tc := range []struct{ bad, blamed string }{
+		{"Pick", "Pick"}, {"PickAfter", "Pick"}, {"Keep", "Keep"}, {"Shout", "Shout"},
+	} {
+		t.Run(tc.bad, func(t *testing.T) {
+			p := sdk.NewPipeline()
+			keys := sdk.ParDo(sdk.Read[ev](p, "in", sdk.EventTime(at)), pickKey{tc.bad}, sdk.Named("Pick"))
+			kept := sdk.Filter(keys, func(k string) bool {
+				if tc.bad == "Keep" {
+					panic("boom in Keep")
+				}
+				return true
+			}, sdk.Named("Keep"))
+			sdk.Write(sdk.Map(kept, func(k string) string {
+				if tc.bad == "Shout" {
+					panic("boom in Shout")
+				}
+				return strings.ToUpper(k)
+			}, sdk.Named("Shout")), "out")
+			out, _ := memOut()
+			_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(ev{"a", 1000, 0}), "out": out}, runner.Options{}))
+			want := fmt.Sprintf("ParDo %q: panic: boom in %s", tc.blamed, tc.bad)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want an error with %q", err, want)
+			}
+		})
+	}
+}

@@ -64,16 +64,38 @@ func Key[K any](c *Context) K {
 type Emitter[O any] struct {
 	x   *graph.ExecCtx
 	out graph.Emit
+	// unboxed, when set, is the next transform of the chain taking v
+	// without the allocation of boxing it (graph.UnboxedLink).
+	unboxed func(O, graph.Elem)
 }
 
 // Emit outputs v with the current timestamp and window.
 func (e Emitter[O]) Emit(v O) {
+	if e.unboxed != nil {
+		e.unboxed(v, graph.Elem{Time: e.x.Time, Window: e.x.Window, Pane: e.x.Pane})
+		return
+	}
 	e.out(graph.Elem{Value: v, Time: e.x.Time, Window: e.x.Window, Pane: e.x.Pane})
 }
 
 // EmitAt outputs v with timestamp t in the current window.
 func (e Emitter[O]) EmitAt(v O, t Time) {
+	if e.unboxed != nil {
+		e.unboxed(v, graph.Elem{Time: t, Window: e.x.Window, Pane: e.x.Pane})
+		return
+	}
 	e.out(graph.Elem{Value: v, Time: t, Window: e.x.Window, Pane: e.x.Pane})
+}
+
+// setUnboxed implements graph.UnboxedOut for a DoFn of one output of type
+// O.
+func setUnboxed[O any](dst *func(O, graph.Elem), i int, f any) bool {
+	u, ok := f.(func(O, graph.Elem))
+	if !ok || i != 0 {
+		return false
+	}
+	*dst = u
+	return true
 }
 
 // Timer is a timer that fired.
@@ -89,8 +111,13 @@ type teardownFn interface{ Teardown() error }
 
 // doFnAdapter runs a typed DoFn behind graph.DoFn.
 type doFnAdapter[I, O any] struct {
-	fn  DoFn[I, O]
-	ctx Context
+	fn      DoFn[I, O]
+	ctx     Context
+	unboxed func(O, graph.Elem)
+}
+
+func (a *doFnAdapter[I, O]) SetUnboxedOut(i int, f any) bool {
+	return setUnboxed(&a.unboxed, i, f)
 }
 
 func (a *doFnAdapter[I, O]) Setup(x *graph.ExecCtx) error {
@@ -102,7 +129,7 @@ func (a *doFnAdapter[I, O]) Setup(x *graph.ExecCtx) error {
 }
 
 func (a *doFnAdapter[I, O]) Process(x *graph.ExecCtx, e graph.Elem, out []graph.Emit) error {
-	return a.fn.ProcessElement(&a.ctx, e.Value.(I), Emitter[O]{x: x, out: out[0]})
+	return a.fn.ProcessElement(&a.ctx, e.Value.(I), Emitter[O]{x: x, out: out[0], unboxed: a.unboxed})
 }
 
 func (a *doFnAdapter[I, O]) OnTimer(x *graph.ExecCtx, out []graph.Emit) error {
@@ -113,14 +140,14 @@ func (a *doFnAdapter[I, O]) OnTimer(x *graph.ExecCtx, out []graph.Emit) error {
 		return fmt.Errorf("sdk: %s: a timer fired but the DoFn has no OnTimer method", x.Transform)
 	}
 	ft := Timer{Name: x.Timer.Name, Time: x.Timer.Time, EventTime: x.Timer.Domain == graph.DomainEvent}
-	return t.OnTimer(&a.ctx, ft, Emitter[O]{x: x, out: out[0]})
+	return t.OnTimer(&a.ctx, ft, Emitter[O]{x: x, out: out[0], unboxed: a.unboxed})
 }
 
 func (a *doFnAdapter[I, O]) FinishBundle(x *graph.ExecCtx, out []graph.Emit) error {
 	if f, ok := a.fn.(interface {
 		FinishBundle(*Context, Emitter[O]) error
 	}); ok {
-		return f.FinishBundle(&a.ctx, Emitter[O]{x: x, out: out[0]})
+		return f.FinishBundle(&a.ctx, Emitter[O]{x: x, out: out[0], unboxed: a.unboxed})
 	}
 	return nil
 }
@@ -211,23 +238,77 @@ func typeName(v any) string {
 	return t.Name()
 }
 
-// simpleFn is the DoFn of Map, FlatMap and Filter: no context, no state.
-type simpleFn struct {
-	process func(e graph.Elem, out graph.Emit)
+// simpleFn is the DoFn of Map, FlatMap, Filter, KeyBy and Values: no
+// context, no state, no errors. body is the transform itself, on an
+// unboxed value; out, when it is unboxed, is the next transform's input.
+// Its input runs either boxed (Process) or unboxed (DoFnSpec.Unboxed).
+type simpleFn[I, O any] struct {
+	body func(v I, e graph.Elem, out func(O, graph.Elem))
+	out  func(O, graph.Elem)
+	// keep is Filter's predicate: a boxed element it keeps goes on in
+	// the box it came in.
+	keep func(I) bool
 }
 
-func (simpleFn) Setup(*graph.ExecCtx) error { return nil }
-func (f simpleFn) Process(_ *graph.ExecCtx, e graph.Elem, out []graph.Emit) error {
-	f.process(e, out[0])
+func (f *simpleFn[I, O]) SetUnboxedOut(i int, next any) bool {
+	return setUnboxed(&f.out, i, next)
+}
+
+func (*simpleFn[I, O]) Setup(*graph.ExecCtx) error { return nil }
+func (f *simpleFn[I, O]) Process(_ *graph.ExecCtx, e graph.Elem, out []graph.Emit) error {
+	v := e.Value.(I)
+	switch {
+	case f.out != nil:
+	case f.keep != nil:
+		if f.keep(v) {
+			out[0](e)
+		}
+		return nil
+	default:
+		f.out = boxing[O](out[0])
+	}
+	f.body(v, e, f.out)
 	return nil
 }
-func (simpleFn) OnTimer(x *graph.ExecCtx, _ []graph.Emit) error {
+func (*simpleFn[I, O]) OnTimer(x *graph.ExecCtx, _ []graph.Emit) error {
 	return fmt.Errorf("sdk: %s: unexpected timer", x.Transform)
 }
-func (simpleFn) FinishBundle(*graph.ExecCtx, []graph.Emit) error { return nil }
-func (simpleFn) Teardown() error                                 { return nil }
+func (*simpleFn[I, O]) FinishBundle(*graph.ExecCtx, []graph.Emit) error { return nil }
+func (*simpleFn[I, O]) Teardown() error                                 { return nil }
 
-func elementwise[I, O any](in PCollection[I], kind string, opts []Option, process func(e graph.Elem, out graph.Emit)) PCollection[O] {
+// boxing returns what passes a value to out in an Elem.
+func boxing[O any](out graph.Emit) func(O, graph.Elem) {
+	return func(v O, e graph.Elem) {
+		e.Value = v
+		out(e)
+	}
+}
+
+// unboxedInput builds the unboxed input of a simpleFn with this body
+// (graph.DoFnSpec.Unboxed).
+func unboxedInput[I, O any](body func(I, graph.Elem, func(O, graph.Elem)), l graph.UnboxedLink) any {
+	out := boxing[O](l.Out)
+	if l.Unboxed != nil {
+		u, ok := l.Unboxed.(func(O, graph.Elem))
+		if !ok {
+			return nil
+		}
+		out = u
+	}
+	node, active := l.Node, l.Active
+	return func(v I, e graph.Elem) {
+		prev := *active
+		*active = node
+		body(v, e, out)
+		*active = prev
+	}
+}
+
+func elementwise[I, O any](in PCollection[I], kind string, opts []Option, body func(v I, e graph.Elem, out func(O, graph.Elem))) PCollection[O] {
+	return elementwiseFn(in, kind, opts, simpleFn[I, O]{body: body})
+}
+
+func elementwiseFn[I, O any](in PCollection[I], kind string, opts []Option, f simpleFn[I, O]) PCollection[O] {
 	if !in.valid() {
 		panic("sdk: " + kind + " on a zero PCollection")
 	}
@@ -236,52 +317,53 @@ func elementwise[I, O any](in PCollection[I], kind string, opts []Option, proces
 	name := o.nameOr(kind)
 	o.only(p.g, fmt.Sprintf("%s %q", kind, name))
 	n := p.g.AddNode(graph.KindParDo, name, []*graph.PCol{in.col}, reflect.TypeFor[O]())
-	f := simpleFn{process: process}
-	n.DoFn = &graph.DoFnSpec{New: func() graph.DoFn { return f }, WindowAgnostic: true}
+	n.DoFn = &graph.DoFnSpec{
+		New:            func() graph.DoFn { c := f; return &c },
+		WindowAgnostic: true,
+		Unboxed:        func(l graph.UnboxedLink) any { return unboxedInput(f.body, l) },
+	}
 	return output[O](p, n, 0)
 }
 
 // Map applies fn to every element.
 func Map[I, O any](in PCollection[I], fn func(I) O, opts ...Option) PCollection[O] {
-	return elementwise[I, O](in, "Map", opts, func(e graph.Elem, out graph.Emit) {
-		e.Value = fn(e.Value.(I))
-		out(e)
+	return elementwise(in, "Map", opts, func(v I, e graph.Elem, out func(O, graph.Elem)) {
+		out(fn(v), e)
 	})
 }
 
 // FlatMap applies fn to every element and outputs every value it returns.
 func FlatMap[I, O any](in PCollection[I], fn func(I) []O, opts ...Option) PCollection[O] {
-	return elementwise[I, O](in, "FlatMap", opts, func(e graph.Elem, out graph.Emit) {
-		for _, v := range fn(e.Value.(I)) {
-			e.Value = v
-			out(e)
+	return elementwise(in, "FlatMap", opts, func(v I, e graph.Elem, out func(O, graph.Elem)) {
+		for _, o := range fn(v) {
+			out(o, e)
 		}
 	})
 }
 
 // Filter keeps the elements for which keep returns true.
 func Filter[T any](in PCollection[T], keep func(T) bool, opts ...Option) PCollection[T] {
-	return elementwise[T, T](in, "Filter", opts, func(e graph.Elem, out graph.Emit) {
-		if keep(e.Value.(T)) {
-			out(e)
-		}
+	return elementwiseFn(in, "Filter", opts, simpleFn[T, T]{
+		body: func(v T, e graph.Elem, out func(T, graph.Elem)) {
+			if keep(v) {
+				out(v, e)
+			}
+		},
+		keep: keep,
 	})
 }
 
 // KeyBy keys every element by key(element).
 func KeyBy[T, K any](in PCollection[T], key func(T) K, opts ...Option) PCollection[KV[K, T]] {
-	return elementwise[T, KV[K, T]](in, "KeyBy", opts, func(e graph.Elem, out graph.Emit) {
-		v := e.Value.(T)
-		e.Value = KV[K, T]{Key: key(v), Value: v}
-		out(e)
+	return elementwise(in, "KeyBy", opts, func(v T, e graph.Elem, out func(KV[K, T], graph.Elem)) {
+		out(KV[K, T]{Key: key(v), Value: v}, e)
 	})
 }
 
 // Values drops the keys of a keyed collection.
 func Values[K, V any](in PCollection[KV[K, V]], opts ...Option) PCollection[V] {
-	return elementwise[KV[K, V], V](in, "Values", opts, func(e graph.Elem, out graph.Emit) {
-		e.Value = e.Value.(KV[K, V]).Value
-		out(e)
+	return elementwise(in, "Values", opts, func(kv KV[K, V], e graph.Elem, out func(V, graph.Elem)) {
+		out(kv.Value, e)
 	})
 }
 

@@ -266,6 +266,43 @@ type DoFnSpec struct {
 	WindowAgnostic bool
 	States         []StateSpec
 	Timers         []TimerSpec
+	// Unboxed, when set, builds this ParDo's input for a runner that
+	// passes it its elements unboxed (see UnboxedLink): a func(I, Elem),
+	// for I the input's element type, that ignores the Elem's Value. Only
+	// a DoFn with no setup, no bundle hooks, no errors and no state may
+	// set it (Map, FlatMap, Filter, KeyBy, Values): the runner calls the
+	// function directly, outside any DoFn instance.
+	Unboxed func(UnboxedLink) any
+}
+
+// An element can go from one transform of a fused chain to the next
+// without being boxed into an Elem's Value (an allocation for most struct
+// types) when the producer can emit it unboxed (UnboxedOut) and the
+// consumer takes it so (DoFnSpec.Unboxed). The runner links the two when
+// the producer's output has that one consumer.
+
+// UnboxedLink is what a consumer's unboxed input is built from.
+type UnboxedLink struct {
+	// Node is the consumer.
+	Node *Node
+	// Active is the runner's record of the transform whose code is
+	// running: the input sets it to Node while the consumer runs and
+	// puts back what it was, so that a panic is blamed on the right
+	// transform.
+	Active **Node
+	// Out is the consumer's output, boxed; or, when Unboxed is set, nil.
+	Out Emit
+	// Unboxed is the consumer's output passed on unboxed, a func(O,
+	// Elem) for O its output's element type, or nil.
+	Unboxed any
+}
+
+// UnboxedOut is implemented by a DoFn that can emit output i unboxed:
+// SetUnboxedOut gives it the next transform's func(O, Elem) (see
+// DoFnSpec.Unboxed) and reports whether it took it; when it did, the
+// DoFn never calls the Emit the runner passes for that output.
+type UnboxedOut interface {
+	SetUnboxedOut(i int, f any) bool
 }
 
 // StateSpec declares a state cell of a stateful DoFn.

@@ -65,6 +65,10 @@ type instance struct {
 	finishers []func()
 	teardowns []func() error
 	idle      bool
+	// active is the transform whose code runs now: callUser sets it, and
+	// so does a transform's unboxed input (graph.UnboxedLink), which runs
+	// inside its producer's callUser; a panic is blamed on it.
+	active *graph.Node
 
 	// capture, when set (by tests), receives what the instance would emit
 	// to collections that have no consumer.
@@ -147,13 +151,18 @@ func userErr(n *graph.Node, err error) error {
 // it). An error or a panic fails the run with an error that names n; a
 // panic's stack goes to the debug log.
 func (in *instance) callUser(n *graph.Node, f func() error) {
+	prev := in.active
+	in.active = n
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(abort); ok {
 				panic(r)
 			}
-			in.x.cfg.Logger.Debug("panic in pipeline code", "transform", n.Name, "stack", string(debug.Stack()))
-			in.fail(fmt.Errorf("%w: %s: panic: %v", ErrUserCode, n, r))
+			// A transform fused after n, taking n's output unboxed, runs
+			// inside this call and marks itself active.
+			blame := in.active
+			in.x.cfg.Logger.Debug("panic in pipeline code", "transform", blame.Name, "stack", string(debug.Stack()))
+			in.fail(fmt.Errorf("%w: %s: panic: %v", ErrUserCode, blame, r))
 		}
 	}()
 	if err := f(); err != nil {
@@ -162,6 +171,7 @@ func (in *instance) callUser(n *graph.Node, f func() error) {
 		}
 		in.fail(err)
 	}
+	in.active = prev
 }
 
 // compile instantiates stateless node c in this instance's chain (once) and
@@ -271,16 +281,76 @@ func (in *instance) agnosticConsumer(col *graph.PCol) *graph.Node {
 }
 
 func (in *instance) compileParDo(c *graph.Node) graph.Emit {
+	fn := c.DoFn.New()
 	outs := make([]graph.Emit, len(c.Outputs))
 	for i, o := range c.Outputs {
+		if u, ok := fn.(graph.UnboxedOut); ok {
+			if next := in.unboxedInput(o); next != nil {
+				if !u.SetUnboxedOut(i, next) {
+					in.fail(fmt.Errorf("engine: internal error: %s does not take %s's output unboxed", in.x.plan.edges(o)[0].node, c))
+				}
+				outs[i] = func(graph.Elem) {
+					in.fail(fmt.Errorf("engine: internal error: %s emitted boxed to an unboxed output", c))
+				}
+				continue
+			}
+		}
 		outs[i] = in.emitterFor(o)
 	}
-	return in.compileParDoInto(c, outs)
+	return in.compileDoFn(c, fn, outs)
+}
+
+// unboxedInput returns the unboxed input (graph.UnboxedLink) of the one
+// transform that reads col, compiling it into this chain, or nil when col
+// has several readers or its reader takes only boxed elements. A
+// window-agnostic reader of a WindowInto that reads col counts: it runs
+// before the WindowInto (see windowInto).
+func (in *instance) unboxedInput(col *graph.PCol) any {
+	es := in.x.plan.edges(col)
+	if len(es) != 1 || es[0].port != nil || in.nodes[es[0].node] != nil {
+		return nil
+	}
+	n := es[0].node
+	var out func() graph.Emit
+	if n.Kind == graph.KindWindowInto {
+		c := n
+		if n = in.agnosticConsumer(c.Outputs[0]); n == nil || len(in.x.plan.edges(c.Outputs[1])) != 0 {
+			return nil
+		}
+		out = func() graph.Emit { return in.windowInto(c, n.Outputs[0]) }
+	}
+	if n.Kind != graph.KindParDo || n.DoFn == nil || n.DoFn.Unboxed == nil || n.DoFn.Stateful ||
+		len(n.Inputs) != 1 || len(n.Sides) != 0 || len(n.Outputs) != 1 {
+		return nil
+	}
+	link := graph.UnboxedLink{Node: n, Active: &in.active}
+	switch {
+	case out != nil:
+		link.Out = out()
+	default:
+		if link.Unboxed = in.unboxedInput(n.Outputs[0]); link.Unboxed == nil {
+			link.Out = in.emitterFor(n.Outputs[0])
+		}
+	}
+	f := n.DoFn.Unboxed(link)
+	if f == nil {
+		in.fail(fmt.Errorf("engine: internal error: %s cannot take its input unboxed", n))
+	}
+	// n has one input, col, so nothing else compiles it; should
+	// anything try, it fails loudly rather than run n twice.
+	in.nodes[n] = func(graph.Elem) {
+		in.fail(fmt.Errorf("engine: internal error: %s, linked unboxed, was passed a boxed element", n))
+	}
+	return f
 }
 
 // compileParDoInto compiles ParDo c with its outputs going to outs.
 func (in *instance) compileParDoInto(c *graph.Node, outs []graph.Emit) graph.Emit {
-	fn := c.DoFn.New()
+	return in.compileDoFn(c, c.DoFn.New(), outs)
+}
+
+// compileDoFn compiles ParDo c, instance fn, with its outputs going to outs.
+func (in *instance) compileDoFn(c *graph.Node, fn graph.DoFn, outs []graph.Emit) graph.Emit {
 	x := &graph.ExecCtx{Ctx: in.x.ctx, Transform: c.Name}
 	in.callUser(c, func() error { return userErr(c, fn.Setup(x)) })
 	in.finishers = append(in.finishers, func() {
