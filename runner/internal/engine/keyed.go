@@ -22,6 +22,13 @@ type keyedOp interface {
 	onTimer(t state.Timer) error
 	// finishBundle is called after each batch of elements.
 	finishBundle() error
+	// beforeCheckpoint is called at a checkpoint's barrier, before the
+	// state cache writes back: whatever the operator keeps outside the
+	// state must be in it then.
+	beforeCheckpoint() error
+	// pending returns the windows the operator keeps in memory until
+	// they fire (a windowOp), or nil.
+	pending() *pendingPanes
 }
 
 // opID is the state-key id of a transform: a hash of its name, so that it
@@ -218,57 +225,81 @@ const dueBatch = 256
 // then the rest of the batch is dropped and the search starts again.
 func (env *keyedEnv) fire(d state.TimeDomain, upTo windowing.Time, op keyedOp) (int, error) {
 	fired := 0
+	// Pending windows fire after the state's timers of their key group.
+	pend := op.pending()
+	if d != state.EventTime || pend == nil || !pend.collect(upTo) {
+		pend = nil
+	}
 	for kg := env.lo; kg < env.hi; kg++ {
-		i := kg - env.lo
-		if env.next[d][i] > upTo {
-			continue
-		}
-		for {
-			// Timers before next[d][i] were fired and deleted (setTimer
-			// lowers it for a timer set earlier), so the search starts
-			// there.
-			batch, err := state.DueTimers(env.backend, env.op, kg, d, env.next[d][i], upTo, env.due[:0], dueBatch)
-			env.due = batch
-			if err != nil {
-				return fired, err
-			}
-			if len(batch) == 0 {
-				break
-			}
-			env.setDuringFire = windowing.MaxTime
-			for j, t := range batch {
-				if j > 0 && env.setDuringFire <= t.Time {
-					break // a timer set by firing goes first: search again
-				}
-				if j > 0 {
-					ok, err := env.timerSet(t)
-					if err != nil {
-						return fired, err
-					}
-					if !ok {
-						continue // deleted or moved by an earlier firing
-					}
-				}
-				env.next[d][i] = t.Time
-				if err := env.deleteTimer(t); err != nil {
-					return fired, err
-				}
-				if err := op.onTimer(t); err != nil {
-					return fired, err
-				}
-				fired++
-			}
-		}
-		t, ok, err := state.NextTimerFrom(env.backend, env.op, kg, d, env.next[d][i], windowing.MaxTime)
+		n, err := env.fireState(d, kg, upTo, op)
+		fired += n
 		if err != nil {
 			return fired, err
 		}
-		env.next[d][i] = windowing.MaxTime
-		if ok {
-			env.next[d][i] = t.Time
+		if pend != nil {
+			n, err = pend.fire(kg)
+			fired += n
+			if err != nil {
+				return fired, err
+			}
 		}
 	}
 	clear(env.due) // drop the keys
+	return fired, nil
+}
+
+// fireState fires the timers of key group kg in the state that are due at
+// upTo.
+func (env *keyedEnv) fireState(d state.TimeDomain, kg state.KeyGroup, upTo windowing.Time, op keyedOp) (int, error) {
+	fired := 0
+	i := kg - env.lo
+	if env.next[d][i] > upTo {
+		return 0, nil
+	}
+	for {
+		// Timers before next[d][i] were fired and deleted (setTimer
+		// lowers it for a timer set earlier), so the search starts
+		// there.
+		batch, err := state.DueTimers(env.backend, env.op, kg, d, env.next[d][i], upTo, env.due[:0], dueBatch)
+		env.due = batch
+		if err != nil {
+			return fired, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		env.setDuringFire = windowing.MaxTime
+		for j, t := range batch {
+			if j > 0 && env.setDuringFire <= t.Time {
+				break // a timer set by firing goes first: search again
+			}
+			if j > 0 {
+				ok, err := env.timerSet(t)
+				if err != nil {
+					return fired, err
+				}
+				if !ok {
+					continue // deleted or moved by an earlier firing
+				}
+			}
+			env.next[d][i] = t.Time
+			if err := env.deleteTimer(t); err != nil {
+				return fired, err
+			}
+			if err := op.onTimer(t); err != nil {
+				return fired, err
+			}
+			fired++
+		}
+	}
+	t, ok, err := state.NextTimerFrom(env.backend, env.op, kg, d, env.next[d][i], windowing.MaxTime)
+	if err != nil {
+		return fired, err
+	}
+	env.next[d][i] = windowing.MaxTime
+	if ok {
+		env.next[d][i] = t.Time
+	}
 	return fired, nil
 }
 
@@ -368,6 +399,7 @@ func (in *instance) runKeyed() error {
 	frozen := false
 	aligned := func(id int64, final bool) {
 		call(op.finishBundle)
+		call(op.beforeCheckpoint)
 		call(env.saveInputWatermark)
 		call(env.backend.WriteBack)
 		in.forwardBarrier(id, final)

@@ -100,3 +100,7 @@ func (op *statefulOp) onTimer(t state.Timer) error {
 func (op *statefulOp) finishBundle() error {
 	return userErr(op.node, op.fn.FinishBundle(op.x, op.outs))
 }
+
+func (op *statefulOp) beforeCheckpoint() error { return nil }
+
+func (op *statefulOp) pending() *pendingPanes { return nil }

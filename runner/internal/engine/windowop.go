@@ -45,6 +45,9 @@ type windowOp struct {
 	// cells were inlined); and whether it had no state.
 	inline, legacy, fresh bool
 	acc                   any
+	// pend keeps new windows in memory until they fire, when the
+	// strategy allows (see pendingPanes); nil otherwise.
+	pend *pendingPanes
 }
 
 // inlineMark follows the trigger state in a cell that holds the
@@ -70,6 +73,7 @@ func newWindowOp(env *keyedEnv, n *graph.Node) (*windowOp, error) {
 	op.out = env.in.emitterFor(n.Outputs[0])
 	op.inline = op.combine != nil && op.merging == nil
 	env.fixed = isFixedTimer
+	op.pend = newPendingPanes(op)
 	return op, nil
 }
 
@@ -78,6 +82,18 @@ func newWindowOp(env *keyedEnv, n *graph.Node) (*windowOp, error) {
 func isFixedTimer(name string) bool { return name == timerEOW }
 
 func (op *windowOp) finishBundle() error { return nil }
+
+// beforeCheckpoint moves the pending windows into the state, which the
+// checkpoint then holds.
+func (op *windowOp) beforeCheckpoint() error {
+	if op.pend == nil {
+		return nil
+	}
+	return op.pend.spill()
+}
+
+// pending returns the operator's pending windows, if it keeps any.
+func (op *windowOp) pending() *pendingPanes { return op.pend }
 
 func (op *windowOp) process(s *shuffled) error {
 	env := op.env
@@ -89,6 +105,9 @@ func (op *windowOp) process(s *shuffled) error {
 			env.in.x.cfg.Logger.Warn("late data dropped at a grouping", "transform", op.node.Name, "window", w, "watermark", env.inputWM, "count", k)
 		}
 		return nil
+	}
+	if op.pend != nil && op.pend.takes(w) {
+		return op.pend.add(s)
 	}
 	sa.set(s.kg, s.keyBytes, w)
 	if op.merging != nil {

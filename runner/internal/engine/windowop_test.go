@@ -31,6 +31,7 @@ import (
 //	elements        one "KEY TIME" per line; the value printed is KEY@TIME
 //	watermark TIME  the input watermark advances to TIME; due event-time timers fire
 //	proctime TIME   processing time advances to TIME; due processing-time timers fire
+//	checkpoint      what a checkpoint's barrier does: windows kept in memory go to the state
 //
 // Times are durations since the epoch ("1m30s"); "+inf" is the end of time.
 //
@@ -68,6 +69,15 @@ func testWindowOp(t *testing.T, combine bool) {
 				h.watermark(t, parseTime(t, d.CmdArgs[0].Key))
 			case "proctime":
 				h.proctime(t, parseTime(t, d.CmdArgs[0].Key))
+			case "checkpoint":
+				// What a checkpoint's barrier does to the operator; the
+				// cache then writes back.
+				if err := h.op.beforeCheckpoint(); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.env.backend.WriteBack(); err != nil {
+					t.Fatal(err)
+				}
 			default:
 				d.Fatalf(t, "unknown command %q", d.Cmd)
 			}

@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
+)
+
+// pendingPanes holds, in memory, the accumulators of a windowOp's windows
+// that the state has never seen, when the operator is a combine over
+// windows that do not merge, its trigger fires once at the watermark and
+// it allows no lateness. Such a window lives from its first accumulator
+// (the lifter sends one per key, window and sender when a sender's
+// watermark passes the window) to the watermark passing its end, which
+// is soon: putting it in the state cache meant a lookup, a cell and a
+// timer written, then a timer scan, a read and two deletes, for a window
+// whose state nobody reads in between.
+//
+// A key and window is pending or in the state, never both. Checkpoint
+// barriers, and a pending set grown past its limit, move every pending
+// window into the state as process would have written it (spill), and
+// horizon remembers the latest window end the state may then hold: a
+// window that ends at or before it goes to the state. A restored instance
+// whose state holds windows starts with the horizon at the end of time;
+// the horizon falls back once no event-time timer is left in the state.
+//
+// Pending windows fire in the order their timers would have: by key group,
+// after the timers of the same key group (all at or before the horizon),
+// then by time, key and window.
+type pendingPanes struct {
+	op      *windowOp
+	panes   map[paneKey]*pendingPane
+	due     []*pendingPane // fire's batch, in firing order
+	horizon windowing.Time
+	// minEnd is at or before the earliest pending window's maximum
+	// timestamp.
+	minEnd windowing.Time
+	limit  int
+}
+
+type paneKey struct {
+	key string
+	w   windowing.Window
+}
+
+type pendingPane struct {
+	kg       state.KeyGroup
+	key      any
+	keyBytes []byte
+	w        windowing.Window
+	acc      any
+	ts       windowing.TriggerState
+}
+
+// pendingLimit is the most windows kept pending before they spill to the
+// state; the state cache's budget for the instance bounds it too.
+const pendingLimit = 1 << 18
+
+func newPendingPanes(op *windowOp) *pendingPanes {
+	if !op.inline || !op.trig.WaitsForWatermark() || op.hasDelay || op.strat.AllowedLateness != 0 {
+		return nil
+	}
+	p := &pendingPanes{op: op, panes: map[paneKey]*pendingPane{}, minEnd: windowing.MaxTime,
+		limit: int(min(pendingLimit, max(1024, op.env.in.x.plan.cacheBytes/512)))}
+	p.horizon = windowing.MaxTime
+	p.resetHorizon()
+	return p
+}
+
+// resetHorizon lowers the horizon to the start of time once the state
+// holds no event-time timer, so no window. Until then a window in it may
+// end anywhere up to the horizon (anywhere at all, after a restore).
+func (p *pendingPanes) resetHorizon() {
+	if p.horizon == windowing.MinTime {
+		return
+	}
+	for _, t := range p.op.env.next[state.EventTime] {
+		if t != windowing.MaxTime {
+			return
+		}
+	}
+	p.horizon = windowing.MinTime
+}
+
+// takes reports whether an element of window w goes to the pending set:
+// the window ends after the horizon, and the input watermark has not
+// passed it (then no pane can fire on its arrival).
+func (p *pendingPanes) takes(w windowing.Window) bool {
+	end := w.MaxTimestamp()
+	return end > p.horizon && end >= p.op.env.inputWM
+}
+
+// add adds lifted accumulator or element s to its pending window, as
+// process would to a window in the state.
+func (p *pendingPanes) add(s *shuffled) error {
+	op := p.op
+	k := paneKey{key: string(s.keyBytes), w: s.e.Window}
+	pp := p.panes[k]
+	if pp == nil {
+		pp = &pendingPane{kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window, acc: op.combine.Create()}
+		p.panes[k] = pp
+		p.minEnd = min(p.minEnd, s.e.Window.MaxTimestamp())
+	}
+	if s.lifted {
+		pp.acc = op.combine.Merge(pp.acc, s.e.Value)
+	} else {
+		_, v := op.kv.Split(s.e.Value)
+		pp.acc = op.combine.Add(pp.acc, v)
+	}
+	op.trig.OnElement(&pp.ts, op.env.in.now) // no delay: never a deadline
+	pp.ts.Count += s.n - 1
+	if len(p.panes) > p.limit {
+		return p.spill()
+	}
+	return nil
+}
+
+// spill moves every pending window into the state, with its trigger state
+// and accumulator in one cell and its end-of-window timer, as process
+// writes a window it finds without state.
+func (p *pendingPanes) spill() error {
+	op := p.op
+	sa := &op.env.sa
+	for k, pp := range p.panes {
+		sa.set(pp.kg, pp.keyBytes, pp.w)
+		if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, pp.w.MaxTimestamp(), true); err != nil {
+			return err
+		}
+		op.acc, op.fresh, op.legacy = pp.acc, true, false
+		if err := op.storeTrigger(&pp.ts); err != nil {
+			return err
+		}
+		p.horizon = max(p.horizon, pp.w.MaxTimestamp())
+		delete(p.panes, k)
+	}
+	op.acc = nil
+	p.minEnd = windowing.MaxTime
+	return nil
+}
+
+// collect takes the windows that end at or before upTo out of the pending
+// set, in firing order, and reports whether there are any.
+func (p *pendingPanes) collect(upTo windowing.Time) bool {
+	p.resetHorizon()
+	clear(p.due)
+	p.due = p.due[:0]
+	if p.minEnd > upTo {
+		return false
+	}
+	p.minEnd = windowing.MaxTime
+	for k, pp := range p.panes {
+		if end := pp.w.MaxTimestamp(); end > upTo {
+			p.minEnd = min(p.minEnd, end)
+			continue
+		}
+		p.due = append(p.due, pp)
+		delete(p.panes, k)
+	}
+	// The order of their timer keys: key group, time, key length, key,
+	// window.
+	slices.SortFunc(p.due, func(a, b *pendingPane) int {
+		if c := cmp.Compare(a.kg, b.kg); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.w.MaxTimestamp(), b.w.MaxTimestamp()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(a.keyBytes), len(b.keyBytes)); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(a.keyBytes, b.keyBytes); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.w.Start, b.w.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.w.End, b.w.End)
+	})
+	return len(p.due) > 0
+}
+
+// fire fires the collected windows of key group kg: the on-time and final
+// pane of each, as onTimer does at the end of a window.
+func (p *pendingPanes) fire(kg state.KeyGroup) (int, error) {
+	op := p.op
+	n := 0
+	for len(p.due) > 0 && p.due[0].kg <= kg {
+		pp := p.due[0]
+		p.due[0] = nil
+		p.due = p.due[1:]
+		key := pp.key
+		if key == nil {
+			var err error
+			if key, err = op.kv.KeyCoder.Decode(pp.keyBytes); err != nil {
+				return n, err
+			}
+		}
+		op.acc = pp.acc
+		if err := op.emitPane(&pp.ts, pp.w, key, windowing.OnTime, true); err != nil {
+			return n, err
+		}
+		n++
+	}
+	op.acc = nil
+	return n, nil
+}
