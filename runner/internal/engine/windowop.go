@@ -231,6 +231,16 @@ func (op *windowOp) storeAcc(acc any) error {
 
 // emitPane outputs the current pane of window w and records the firing.
 func (op *windowOp) emitPane(ts *windowing.TriggerState, w windowing.Window, key any, timing windowing.PaneTiming, last bool) error {
+	value, err := op.paneValue(key)
+	if err != nil {
+		return err
+	}
+	return op.firePane(ts, w, value, timing, last)
+}
+
+// paneValue returns the value of the current window's pane for key: the
+// combine's output, or the key and its grouped values.
+func (op *windowOp) paneValue(key any) (any, error) {
 	sa := &op.env.sa
 	var value any
 	if op.inline {
@@ -238,7 +248,7 @@ func (op *windowOp) emitPane(ts *windowing.TriggerState, w windowing.Window, key
 	} else if op.combine != nil {
 		acc, err := op.loadAcc()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		value = op.combine.Make(key, op.combine.Extract(acc))
 	} else {
@@ -252,10 +262,16 @@ func (op *windowOp) emitPane(ts *windowing.TriggerState, w windowing.Window, key
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		value = op.gbk.Make(key, vals)
 	}
+	return value, nil
+}
+
+// firePane outputs value as the pane of window w and records the firing.
+func (op *windowOp) firePane(ts *windowing.TriggerState, w windowing.Window, value any, timing windowing.PaneTiming, last bool) error {
+	sa := &op.env.sa
 	pane := op.trig.OnFire(ts, timing, last)
 	op.out(graph.Elem{Value: value, Time: w.MaxTimestamp(), Window: w, Pane: pane})
 	if op.strat.Mode == windowing.Discarding && !last && op.inline {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/weir-dev/weir/internal/graph"
@@ -10,15 +11,15 @@ import (
 	"github.com/weir-dev/weir/windowing"
 )
 
-// pendingPanes holds, in memory, the accumulators of a windowOp's windows
-// that the state has never seen, when the operator is a combine over
-// windows that do not merge, its trigger fires once at the watermark and
-// it allows no lateness. Such a window lives from its first accumulator
-// (the lifter sends one per key, window and sender when a sender's
-// watermark passes the window) to the watermark passing its end, which
-// is soon: putting it in the state cache meant a lookup, a cell and a
-// timer written, then a timer scan, a read and two deletes, for a window
-// whose state nobody reads in between.
+// pendingPanes holds, in memory, the accumulators (of a combine) or the
+// values (of a GroupByKey) of a windowOp's windows that the state has
+// never seen, when the windows do not merge, the trigger fires once at
+// the watermark and the strategy allows no lateness. Nobody reads such a
+// window's state before it fires: putting it in the state cache meant a
+// lookup, cells and a timer written, then a timer scan, reads and
+// deletes. A combine's window lives only from its first accumulator (the
+// lifter sends one per key, window and sender when a sender's watermark
+// passes the window) to the slowest sender's watermark passing it.
 //
 // A key and window is pending or in the state, never both. Checkpoint
 // barriers, and a pending set grown past its limit, move every pending
@@ -39,7 +40,9 @@ type pendingPanes struct {
 	// minEnd is at or before the earliest pending window's maximum
 	// timestamp.
 	minEnd windowing.Time
-	limit  int
+	// size counts the windows and the grouped values held; past limit
+	// they spill.
+	size, limit int
 }
 
 type paneKey struct {
@@ -52,16 +55,19 @@ type pendingPane struct {
 	key      any
 	keyBytes []byte
 	w        windowing.Window
-	acc      any
+	acc      any   // a combine's
+	vals     []any // a GroupByKey's, in arrival order
 	ts       windowing.TriggerState
 }
 
-// pendingLimit is the most windows kept pending before they spill to the
-// state; the state cache's budget for the instance bounds it too.
+// pendingLimit is the most windows and grouped values kept pending before
+// they spill to the state; the state cache's budget for the instance
+// bounds it too. Their memory is not charged to that budget.
 const pendingLimit = 1 << 18
 
 func newPendingPanes(op *windowOp) *pendingPanes {
-	if !op.inline || !op.trig.WaitsForWatermark() || op.hasDelay || op.strat.AllowedLateness != 0 {
+	grouping := op.combine == nil && op.gbk != nil
+	if !op.inline && !grouping || op.merging != nil || !op.trig.WaitsForWatermark() || op.hasDelay || op.strat.AllowedLateness != 0 {
 		return nil
 	}
 	p := &pendingPanes{op: op, panes: map[paneKey]*pendingPane{}, minEnd: windowing.MaxTime,
@@ -101,19 +107,28 @@ func (p *pendingPanes) add(s *shuffled) error {
 	k := paneKey{key: string(s.keyBytes), w: s.e.Window}
 	pp := p.panes[k]
 	if pp == nil {
-		pp = &pendingPane{kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window, acc: op.combine.Create()}
+		pp = &pendingPane{kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window}
+		if op.inline {
+			pp.acc = op.combine.Create()
+		}
 		p.panes[k] = pp
 		p.minEnd = min(p.minEnd, s.e.Window.MaxTimestamp())
+		p.size++
 	}
-	if s.lifted {
+	switch {
+	case !op.inline:
+		_, v := op.kv.Split(s.e.Value)
+		pp.vals = append(pp.vals, v)
+		p.size++
+	case s.lifted:
 		pp.acc = op.combine.Merge(pp.acc, s.e.Value)
-	} else {
+	default:
 		_, v := op.kv.Split(s.e.Value)
 		pp.acc = op.combine.Add(pp.acc, v)
 	}
 	op.trig.OnElement(&pp.ts, op.env.in.now) // no delay: never a deadline
 	pp.ts.Count += s.n - 1
-	if len(p.panes) > p.limit {
+	if p.size > p.limit {
 		return p.spill()
 	}
 	return nil
@@ -130,7 +145,18 @@ func (p *pendingPanes) spill() error {
 		if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, pp.w.MaxTimestamp(), true); err != nil {
 			return err
 		}
-		op.acc, op.fresh, op.legacy = pp.acc, true, false
+		for _, v := range pp.vals {
+			b, err := op.gbk.ValueCoder.Append(op.buf[:0], v)
+			if err != nil {
+				return fmt.Errorf("engine: %s: encoding value: %w", op.node, err)
+			}
+			op.buf = b
+			seq, _ := sa.NextSeq(cellBag)
+			if err := sa.Set(cellBag, seq, b); err != nil {
+				return err
+			}
+		}
+		op.acc, op.fresh, op.legacy = pp.acc, op.inline, false
 		if err := op.storeTrigger(&pp.ts); err != nil {
 			return err
 		}
@@ -139,6 +165,7 @@ func (p *pendingPanes) spill() error {
 	}
 	op.acc = nil
 	p.minEnd = windowing.MaxTime
+	p.size = 0
 	return nil
 }
 
@@ -158,6 +185,7 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 			continue
 		}
 		p.due = append(p.due, pp)
+		p.size -= 1 + len(pp.vals)
 		delete(p.panes, k)
 	}
 	// The order of their timer keys: key group, time, key length, key,
@@ -199,12 +227,16 @@ func (p *pendingPanes) fire(kg state.KeyGroup) (int, error) {
 				return n, err
 			}
 		}
-		op.acc = pp.acc
-		if err := op.emitPane(&pp.ts, pp.w, key, windowing.OnTime, true); err != nil {
+		var value any
+		if op.inline {
+			value = op.combine.Make(key, op.combine.Extract(pp.acc))
+		} else {
+			value = op.gbk.Make(key, pp.vals)
+		}
+		if err := op.firePane(&pp.ts, pp.w, value, windowing.OnTime, true); err != nil {
 			return n, err
 		}
 		n++
 	}
-	op.acc = nil
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,13 +10,19 @@ import (
 	"github.com/weir-dev/weir/windowing"
 )
 
-// Which windows a combine keeps in memory, and when (the panes themselves
-// are checked against a GroupByKey's in testdata/windowop/pending).
+// Which windows a combine or a GroupByKey keeps in memory, and when (the
+// panes themselves are checked in testdata/windowop/pending).
 func TestPendingWindows(t *testing.T) {
+	for _, combine := range []bool{false, true} {
+		t.Run(fmt.Sprintf("combine=%v", combine), func(t *testing.T) { testPendingWindows(t, combine) })
+	}
+}
+
+func testPendingWindows(t *testing.T, combine bool) {
 	at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
 	strategy := func(args ...datadriven.CmdArg) *opHarness {
 		d := &datadriven.TestData{CmdArgs: append([]datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}, args...)}
-		return newOpHarness(t, d, true)
+		return newOpHarness(t, d, combine)
 	}
 	pending := func(h *opHarness) int { return len(h.op.pend.panes) }
 
@@ -45,6 +52,22 @@ func TestPendingWindows(t *testing.T) {
 	h.element(t, "e", (at(22)))
 	if n := pending(h); n != 2 {
 		t.Fatalf("%d windows pending, want 2 (d's and e's)", n)
+	}
+	// Past the limit (windows, and grouped values), they all spill.
+	h.op.pend.limit = 4
+	h.element(t, "e", (at(23)))
+	if n := pending(h); n != 0 && !combine {
+		t.Fatalf("%d windows pending past the limit, want 0", n)
+	}
+	h.element(t, "f", (at(24)))
+	h.element(t, "g", (at(24)))
+	h.element(t, "h", (at(24)))
+	if n := pending(h); n != 0 {
+		t.Fatalf("%d windows pending past the limit, want 0", n)
+	}
+	h.watermark(t, (at(30)))
+	if len(h.out) != 5 {
+		t.Fatalf("panes %q, want d's, e's, f's, g's and h's", h.out)
 	}
 
 	// Strategies whose windows may fire more than once keep them in the
