@@ -498,13 +498,10 @@ func (w *portWriter) emitWindows(e graph.Elem, wins []windowing.Window) {
 	if w.lift != nil {
 		// The combine's AddInput runs here, before the shuffle.
 		w.in.callUser(p.node, func() error {
-			for _, win := range wins {
-				e.Window = win
-				w.lift.add(p.kv, kb, kg, e)
-			}
+			w.lift.add(p.kv, kb, kg, e, wins...)
 			return nil
 		})
-		if len(w.lift.entries) >= 4*w.in.x.cfg.BatchSize {
+		if w.lift.held() >= 4*w.in.x.cfg.BatchSize {
 			w.flushLifted()
 		}
 		return
@@ -599,37 +596,73 @@ func (w *portWriter) broadcast(m msg) {
 }
 
 // lifter pre-combines the values of a CombinePerKey per key and window before
-// the shuffle (Beam's combiner lifting).
+// the shuffle (Beam's combiner lifting). Its accumulators are found by key,
+// then by window among the key's few: an element in several windows
+// (sliding windows) looks its key up once.
 type lifter struct {
-	fn      *graph.CombineSpec
-	entries map[liftKey]*shuffled
-	order   []liftKey
+	fn   *graph.CombineSpec
+	keys map[string]*liftedKey
+	// order is every accumulator, in first-seen order.
+	order []*lifted
 }
 
-type liftKey struct {
-	key string
-	win windowing.Window
+// liftedKey is one key's accumulators, one per window; the key and its
+// encoding are shared by them (read only downstream).
+type liftedKey struct {
+	kb    string
+	bytes []byte
+	key   any
+	accs  []*lifted
+}
+
+type lifted struct {
+	s  shuffled
+	lk *liftedKey
 }
 
 func newLifter(fn *graph.CombineSpec) *lifter {
-	return &lifter{fn: fn, entries: map[liftKey]*shuffled{}}
+	return &lifter{fn: fn, keys: map[string]*liftedKey{}}
 }
 
+// held returns the number of accumulators held.
+func (l *lifter) held() int { return len(l.order) }
+
 // add adds element e, of key kb (encoded; the caller's buffer) and key
-// group kg, to its key's and window's accumulator.
-func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Elem) {
-	s, ok := l.entries[liftKey{string(kb), e.Window}] // no copy of kb to look up
-	if !ok {
-		k := liftKey{string(kb), e.Window}
-		s = &shuffled{e: graph.Elem{Value: l.fn.Create(), Time: e.Time, Window: e.Window, Pane: windowing.NoFiring},
-			key: kv.Key(e.Value), keyBytes: []byte(k.key), kg: kg, lifted: true}
-		l.entries[k] = s
-		l.order = append(l.order, k)
+// group kg, to its key's accumulator in each of wins.
+func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Elem, wins ...windowing.Window) {
+	lk := l.keys[string(kb)] // no copy of kb to look up
+	if lk == nil {
+		lk = &liftedKey{kb: string(kb), bytes: bytes.Clone(kb), key: kv.Key(e.Value)}
+		l.keys[lk.kb] = lk
 	}
-	s.e.Value = l.fn.AddKV(s.e.Value, e.Value)
-	s.n++
-	if e.Time < s.e.Time {
-		s.e.Time = e.Time
+	for _, w := range wins {
+		var a *lifted
+		for _, x := range lk.accs {
+			if x.s.e.Window == w {
+				a = x
+				break
+			}
+		}
+		if a == nil {
+			a = &lifted{lk: lk, s: shuffled{e: graph.Elem{Value: l.fn.Create(), Time: e.Time, Window: w, Pane: windowing.NoFiring},
+				key: lk.key, keyBytes: lk.bytes, kg: kg, lifted: true}}
+			lk.accs = append(lk.accs, a)
+			l.order = append(l.order, a)
+		}
+		a.s.e.Value = l.fn.AddKV(a.s.e.Value, e.Value)
+		a.s.n++
+		if e.Time < a.s.e.Time {
+			a.s.e.Time = e.Time
+		}
+	}
+}
+
+// remove forgets accumulator a.
+func (l *lifter) remove(a *lifted) {
+	lk := a.lk
+	lk.accs = slices.DeleteFunc(lk.accs, func(x *lifted) bool { return x == a })
+	if len(lk.accs) == 0 {
+		delete(l.keys, lk.kb)
 	}
 }
 
@@ -638,13 +671,13 @@ func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Ele
 func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 	var out []shuffled
 	kept := l.order[:0]
-	for _, k := range l.order {
-		if k.win.MaxTimestamp() > wm {
-			kept = append(kept, k)
+	for _, a := range l.order {
+		if a.s.e.Window.MaxTimestamp() > wm {
+			kept = append(kept, a)
 			continue
 		}
-		out = append(out, *l.entries[k])
-		delete(l.entries, k)
+		out = append(out, a.s)
+		l.remove(a)
 	}
 	clear(l.order[len(kept):])
 	l.order = kept
@@ -654,10 +687,11 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 // drain returns the accumulators in first-seen order and empties the lifter.
 func (l *lifter) drain() []shuffled {
 	out := make([]shuffled, 0, len(l.order))
-	for _, k := range l.order {
-		out = append(out, *l.entries[k])
+	for _, a := range l.order {
+		out = append(out, a.s)
 	}
-	clear(l.entries)
+	clear(l.keys)
+	clear(l.order)
 	l.order = l.order[:0]
 	return out
 }

@@ -47,7 +47,7 @@ func TestLiftedHeldUntilWatermark(t *testing.T) {
 			w := in.writer(p)
 			for i, win := range []windowing.Window{{Start: 0, End: 10}, {Start: 10, End: 20}, windowing.GlobalWindow} {
 				kb := []byte{byte(i)}
-				w.lift.add(kv, kb, state.KeyGroupOf(kb, cfg.KeyGroups), graph.Elem{Value: [2]int{i, 1}, Time: win.Start, Window: win})
+				w.lift.add(kv, kb, state.KeyGroupOf(kb, cfg.KeyGroups), graph.Elem{Value: [2]int{i, 1}, Time: win.Start}, win)
 			}
 			in.forwardWatermark(15)
 			var sent []shuffled
@@ -62,7 +62,7 @@ func TestLiftedHeldUntilWatermark(t *testing.T) {
 			if sent[0].e.Window != (windowing.Window{Start: 0, End: 10}) {
 				t.Errorf("sent window %v first, want [0, 10)", sent[0].e.Window)
 			}
-			if held := len(w.lift.entries); held != 3-c.want {
+			if held := w.lift.held(); held != 3-c.want {
 				t.Errorf("%d accumulators held, want %d", held, 3-c.want)
 			}
 		})

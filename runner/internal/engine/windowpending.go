@@ -33,13 +33,14 @@ import (
 // after the timers of the same key group (all at or before the horizon),
 // then by time, key and window.
 type pendingPanes struct {
-	op      *windowOp
-	panes   map[paneKey]*pendingPane
+	op    *windowOp
+	panes map[paneKey]*pendingPane
+	// byEnd holds the panes by their window's maximum timestamp; ends
+	// lists those times in order.
+	byEnd   map[windowing.Time][]*pendingPane
+	ends    []windowing.Time
 	due     []*pendingPane // fire's batch, in firing order
 	horizon windowing.Time
-	// minEnd is at or before the earliest pending window's maximum
-	// timestamp.
-	minEnd windowing.Time
 	// size counts the windows and the grouped values held; past limit
 	// they spill.
 	size, limit int
@@ -51,6 +52,7 @@ type paneKey struct {
 }
 
 type pendingPane struct {
+	pk       paneKey
 	kg       state.KeyGroup
 	key      any
 	keyBytes []byte
@@ -70,7 +72,7 @@ func newPendingPanes(op *windowOp) *pendingPanes {
 	if !op.inline && !grouping || op.merging != nil || !op.trig.WaitsForWatermark() || op.hasDelay || op.strat.AllowedLateness != 0 {
 		return nil
 	}
-	p := &pendingPanes{op: op, panes: map[paneKey]*pendingPane{}, minEnd: windowing.MaxTime,
+	p := &pendingPanes{op: op, panes: map[paneKey]*pendingPane{}, byEnd: map[windowing.Time][]*pendingPane{},
 		limit: int(min(pendingLimit, max(1024, op.env.in.x.plan.cacheBytes/512)))}
 	p.horizon = windowing.MaxTime
 	p.resetHorizon()
@@ -104,15 +106,20 @@ func (p *pendingPanes) takes(w windowing.Window) bool {
 // process would to a window in the state.
 func (p *pendingPanes) add(s *shuffled) error {
 	op := p.op
-	k := paneKey{key: string(s.keyBytes), w: s.e.Window}
-	pp := p.panes[k]
+	pp := p.panes[paneKey{key: string(s.keyBytes), w: s.e.Window}] // no copy to look up
 	if pp == nil {
-		pp = &pendingPane{kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window}
+		k := paneKey{key: string(s.keyBytes), w: s.e.Window}
+		pp = &pendingPane{pk: k, kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window}
 		if op.inline {
 			pp.acc = op.combine.Create()
 		}
 		p.panes[k] = pp
-		p.minEnd = min(p.minEnd, s.e.Window.MaxTimestamp())
+		end := s.e.Window.MaxTimestamp()
+		if _, ok := p.byEnd[end]; !ok {
+			i, _ := slices.BinarySearch(p.ends, end)
+			p.ends = slices.Insert(p.ends, i, end)
+		}
+		p.byEnd[end] = append(p.byEnd[end], pp)
 		p.size++
 	}
 	switch {
@@ -164,7 +171,8 @@ func (p *pendingPanes) spill() error {
 		delete(p.panes, k)
 	}
 	op.acc = nil
-	p.minEnd = windowing.MaxTime
+	clear(p.byEnd)
+	p.ends = p.ends[:0]
 	p.size = 0
 	return nil
 }
@@ -175,19 +183,23 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 	p.resetHorizon()
 	clear(p.due)
 	p.due = p.due[:0]
-	if p.minEnd > upTo {
+	n := 0
+	for _, end := range p.ends {
+		if end > upTo {
+			break
+		}
+		for _, pp := range p.byEnd[end] {
+			p.due = append(p.due, pp)
+			p.size -= 1 + len(pp.vals)
+			delete(p.panes, pp.pk)
+		}
+		delete(p.byEnd, end)
+		n++
+	}
+	if n == 0 {
 		return false
 	}
-	p.minEnd = windowing.MaxTime
-	for k, pp := range p.panes {
-		if end := pp.w.MaxTimestamp(); end > upTo {
-			p.minEnd = min(p.minEnd, end)
-			continue
-		}
-		p.due = append(p.due, pp)
-		p.size -= 1 + len(pp.vals)
-		delete(p.panes, k)
-	}
+	p.ends = slices.Delete(p.ends, 0, n)
 	// The order of their timer keys: key group, time, key length, key,
 	// window.
 	slices.SortFunc(p.due, func(a, b *pendingPane) int {
