@@ -67,9 +67,21 @@ func CombinePerKey[K, V, A, O any](in PCollection[KV[K, V]], fn CombineFn[V, A, 
 		Extract:  func(acc any) any { return fn.ExtractOutput(acc.(A)) },
 		AccCoder: coder.Of[A](),
 		Make:     func(key, out any) any { return KV[K, O]{Key: key.(K), Value: out.(O)} },
+		NewCell:  func() graph.CombineCell { return &combineCell[K, V, A, O]{fn: fn, acc: fn.CreateAccumulator()} },
 	}
 	return output[KV[K, O]](p, n, 0)
 }
+
+// combineCell is an accumulator of fn held unboxed (graph.CombineCell).
+type combineCell[K, V, A, O any] struct {
+	fn  CombineFn[V, A, O]
+	acc A
+}
+
+func (c *combineCell[K, V, A, O]) Add(v any)     { c.acc = c.fn.AddInput(c.acc, v.(V)) }
+func (c *combineCell[K, V, A, O]) AddKV(kv any)  { c.acc = c.fn.AddInput(c.acc, kv.(KV[K, V]).Value) }
+func (c *combineCell[K, V, A, O]) Merge(acc any) { c.acc = c.fn.MergeAccumulators(c.acc, acc.(A)) }
+func (c *combineCell[K, V, A, O]) Acc() any      { return c.acc }
 
 // Number is the constraint of Sum and Mean.
 type Number interface {

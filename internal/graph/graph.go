@@ -232,7 +232,40 @@ type CombineSpec struct {
 	AccCoder coder.Coder
 	// Make builds the output element KV[K,O] from a key and an output.
 	Make func(key, out any) any
+	// NewCell, when set, returns a new accumulator (Create's) held
+	// unboxed: adding to a boxed accumulator boxes the new one, an
+	// allocation per input for most accumulator types.
+	NewCell func() CombineCell
 }
+
+// CombineCell is one accumulator of a CombineSpec, held unboxed. Add, AddKV
+// and Merge are the spec's, in place.
+type CombineCell interface {
+	Add(v any)
+	AddKV(kv any)
+	Merge(acc any)
+	// Acc returns the accumulator, boxed.
+	Acc() any
+}
+
+// Cell returns a new accumulator of c in a CombineCell: c's own (NewCell)
+// or one that holds it boxed.
+func (c *CombineSpec) Cell() CombineCell {
+	if c.NewCell != nil {
+		return c.NewCell()
+	}
+	return &boxedCell{c: c, acc: c.Create()}
+}
+
+type boxedCell struct {
+	c   *CombineSpec
+	acc any
+}
+
+func (b *boxedCell) Add(v any)     { b.acc = b.c.Add(b.acc, v) }
+func (b *boxedCell) AddKV(kv any)  { b.acc = b.c.AddKV(b.acc, kv) }
+func (b *boxedCell) Merge(acc any) { b.acc = b.c.Merge(b.acc, acc) }
+func (b *boxedCell) Acc() any      { return b.acc }
 
 // SideKind is how a side input is read.
 type SideKind uint8

@@ -616,8 +616,9 @@ type liftedKey struct {
 }
 
 type lifted struct {
-	s  shuffled
-	lk *liftedKey
+	s    shuffled // its Value is set when it leaves
+	lk   *liftedKey
+	cell graph.CombineCell
 }
 
 func newLifter(fn *graph.CombineSpec) *lifter {
@@ -632,7 +633,7 @@ func (l *lifter) held() int { return len(l.order) }
 func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Elem, wins ...windowing.Window) {
 	lk := l.keys[string(kb)] // no copy of kb to look up
 	if lk == nil {
-		lk = &liftedKey{kb: string(kb), bytes: bytes.Clone(kb), key: kv.Key(e.Value)}
+		lk = &liftedKey{kb: string(kb), bytes: bytes.Clone(kb), key: kv.Key(e.Value), accs: make([]*lifted, 0, len(wins))}
 		l.keys[lk.kb] = lk
 	}
 	for _, w := range wins {
@@ -644,12 +645,12 @@ func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Ele
 			}
 		}
 		if a == nil {
-			a = &lifted{lk: lk, s: shuffled{e: graph.Elem{Value: l.fn.Create(), Time: e.Time, Window: w, Pane: windowing.NoFiring},
+			a = &lifted{lk: lk, cell: l.fn.Cell(), s: shuffled{e: graph.Elem{Time: e.Time, Window: w, Pane: windowing.NoFiring},
 				key: lk.key, keyBytes: lk.bytes, kg: kg, lifted: true}}
 			lk.accs = append(lk.accs, a)
 			l.order = append(l.order, a)
 		}
-		a.s.e.Value = l.fn.AddKV(a.s.e.Value, e.Value)
+		a.cell.AddKV(e.Value)
 		a.s.n++
 		if e.Time < a.s.e.Time {
 			a.s.e.Time = e.Time
@@ -676,6 +677,7 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 			kept = append(kept, a)
 			continue
 		}
+		a.s.e.Value = a.cell.Acc()
 		out = append(out, a.s)
 		l.remove(a)
 	}
@@ -688,6 +690,7 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 func (l *lifter) drain() []shuffled {
 	out := make([]shuffled, 0, len(l.order))
 	for _, a := range l.order {
+		a.s.e.Value = a.cell.Acc()
 		out = append(out, a.s)
 	}
 	clear(l.keys)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/sdk"
 	"github.com/weir-dev/weir/state"
 	"github.com/weir-dev/weir/windowing"
 )
@@ -68,3 +69,45 @@ func TestLiftedHeldUntilWatermark(t *testing.T) {
 		})
 	}
 }
+
+// Adding to a lifted accumulator allocates nothing once the key and window
+// have one: the combine's accumulator is held unboxed.
+func TestLiftedAddDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	p := sdk.NewPipeline()
+	sdk.CombinePerKey(sdk.Read[sdk.KV[string, int64]](p, "in"), maxFn{}, sdk.Named("Max"))
+	var n *graph.Node
+	for _, x := range p.Graph().Nodes {
+		if x.Kind == graph.KindCombinePerKey {
+			n = x
+		}
+	}
+	l := newLifter(n.Combine)
+	kv := n.Inputs[0].KV
+	w := windowing.Window{Start: 0, End: 10}
+	kb := []byte("k")
+	e := graph.Elem{Value: any(sdk.KV[string, int64]{Key: "k", Value: 1000})}
+	l.add(kv, kb, 0, e, w)
+	if allocs := testing.AllocsPerRun(100, func() { l.add(kv, kb, 0, e, w) }); allocs != 0 {
+		t.Errorf("%v allocations per add, want 0", allocs)
+	}
+	out := l.drain()
+	if len(out) != 1 || out[0].e.Value != any(maxAcc{Max: 1000, N: 102}) || out[0].n != 102 {
+		t.Errorf("drained %+v, want one accumulator {1000 102} of 102 inputs (AllocsPerRun adds a warm-up run)", out)
+	}
+}
+
+type maxAcc struct{ Max, N int64 }
+
+type maxFn struct{}
+
+func (maxFn) CreateAccumulator() maxAcc { return maxAcc{} }
+func (maxFn) AddInput(a maxAcc, v int64) maxAcc {
+	return maxAcc{Max: max(a.Max, v), N: a.N + 1}
+}
+func (maxFn) MergeAccumulators(a, b maxAcc) maxAcc {
+	return maxAcc{Max: max(a.Max, b.Max), N: a.N + b.N}
+}
+func (maxFn) ExtractOutput(a maxAcc) int64 { return a.Max }

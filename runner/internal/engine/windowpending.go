@@ -57,8 +57,8 @@ type pendingPane struct {
 	key      any
 	keyBytes []byte
 	w        windowing.Window
-	acc      any   // a combine's
-	vals     []any // a GroupByKey's, in arrival order
+	acc      graph.CombineCell // a combine's
+	vals     []any             // a GroupByKey's, in arrival order
 	ts       windowing.TriggerState
 }
 
@@ -111,7 +111,7 @@ func (p *pendingPanes) add(s *shuffled) error {
 		k := paneKey{key: string(s.keyBytes), w: s.e.Window}
 		pp = &pendingPane{pk: k, kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window}
 		if op.inline {
-			pp.acc = op.combine.Create()
+			pp.acc = op.combine.Cell()
 		}
 		p.panes[k] = pp
 		end := s.e.Window.MaxTimestamp()
@@ -128,10 +128,10 @@ func (p *pendingPanes) add(s *shuffled) error {
 		pp.vals = append(pp.vals, v)
 		p.size++
 	case s.lifted:
-		pp.acc = op.combine.Merge(pp.acc, s.e.Value)
+		pp.acc.Merge(s.e.Value)
 	default:
 		_, v := op.kv.Split(s.e.Value)
-		pp.acc = op.combine.Add(pp.acc, v)
+		pp.acc.Add(v)
 	}
 	op.trig.OnElement(&pp.ts, op.env.in.now) // no delay: never a deadline
 	pp.ts.Count += s.n - 1
@@ -163,7 +163,10 @@ func (p *pendingPanes) spill() error {
 				return err
 			}
 		}
-		op.acc, op.fresh, op.legacy = pp.acc, op.inline, false
+		op.acc, op.fresh, op.legacy = nil, op.inline, false
+		if pp.acc != nil {
+			op.acc = pp.acc.Acc()
+		}
 		if err := op.storeTrigger(&pp.ts); err != nil {
 			return err
 		}
@@ -241,7 +244,7 @@ func (p *pendingPanes) fire(kg state.KeyGroup) (int, error) {
 		}
 		var value any
 		if op.inline {
-			value = op.combine.Make(key, op.combine.Extract(pp.acc))
+			value = op.combine.Make(key, op.combine.Extract(pp.acc.Acc()))
 		} else {
 			value = op.gbk.Make(key, pp.vals)
 		}
