@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/windowing"
@@ -248,6 +249,10 @@ type simpleFn[I, O any] struct {
 	// keep is Filter's predicate: a boxed element it keeps goes on in
 	// the box it came in.
 	keep func(I) bool
+	// mapFn is Map's function when its input and output types are the
+	// same: a boxed element it returns unchanged goes on in the box it
+	// came in (a box is immutable).
+	mapFn func(I) O
 }
 
 func (f *simpleFn[I, O]) SetUnboxedOut(i int, next any) bool {
@@ -264,6 +269,13 @@ func (f *simpleFn[I, O]) Process(_ *graph.ExecCtx, e graph.Elem, out []graph.Emi
 			out[0](e)
 		}
 		return nil
+	case f.mapFn != nil:
+		o := f.mapFn(v)
+		if !sameBytes(&v, &o) {
+			e.Value = o
+		}
+		out[0](e)
+		return nil
 	default:
 		f.out = boxing[O](out[0])
 	}
@@ -275,6 +287,14 @@ func (*simpleFn[I, O]) OnTimer(x *graph.ExecCtx, _ []graph.Emit) error {
 }
 func (*simpleFn[I, O]) FinishBundle(*graph.ExecCtx, []graph.Emit) error { return nil }
 func (*simpleFn[I, O]) Teardown() error                                 { return nil }
+
+// sameBytes reports whether *a and *b, of the same type, hold the same
+// bytes (then they are the same value; equal values with different bytes,
+// such as -0 and +0, merely report false).
+func sameBytes[I, O any](a *I, b *O) bool {
+	n := unsafe.Sizeof(*a)
+	return n == unsafe.Sizeof(*b) && string(unsafe.Slice((*byte)(unsafe.Pointer(a)), n)) == string(unsafe.Slice((*byte)(unsafe.Pointer(b)), n))
+}
 
 // boxing returns what passes a value to out in an Elem.
 func boxing[O any](out graph.Emit) func(O, graph.Elem) {
@@ -327,9 +347,13 @@ func elementwiseFn[I, O any](in PCollection[I], kind string, opts []Option, f si
 
 // Map applies fn to every element.
 func Map[I, O any](in PCollection[I], fn func(I) O, opts ...Option) PCollection[O] {
-	return elementwise(in, "Map", opts, func(v I, e graph.Elem, out func(O, graph.Elem)) {
+	f := simpleFn[I, O]{body: func(v I, e graph.Elem, out func(O, graph.Elem)) {
 		out(fn(v), e)
-	})
+	}}
+	if reflect.TypeFor[I]() == reflect.TypeFor[O]() {
+		f.mapFn = fn
+	}
+	return elementwiseFn(in, "Map", opts, f)
 }
 
 // FlatMap applies fn to every element and outputs every value it returns.

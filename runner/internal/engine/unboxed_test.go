@@ -81,3 +81,35 @@ func TestFusedChainBoxesOnce(t *testing.T) {
 		t.Errorf("%v allocations per element through the chain, want 1 (the box at its end)", n)
 	}
 }
+
+// A Map whose output has its input's type, reached boxed, passes an
+// element it returns unchanged on in the box it came in; a changed one is
+// boxed anew.
+func TestMapReturningItsInputKeepsItsBox(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	p := sdk.NewPipeline()
+	sdk.Map(sdk.Read[wide](p, "in"), func(w wide) wide {
+		if w.A%2 == 1 {
+			w.C++
+		}
+		return w
+	}, sdk.Named("BumpOdd"))
+	var got []any
+	run := chainInstance(t, p, func(e graph.Elem) { got = append(got, e.Value) })
+	same := graph.Elem{Value: any(wide{A: 2, S: "x"})}
+	changed := graph.Elem{Value: any(wide{A: 1, S: "x"})}
+	run(same)
+	run(changed)
+	if got[0] != same.Value || got[1] != any(wide{A: 1, C: 1, S: "x"}) {
+		t.Fatalf("got %v", got)
+	}
+	got = got[:0]
+	if n := testing.AllocsPerRun(100, func() { run(same); got = got[:0] }); n != 0 {
+		t.Errorf("%v allocations for an element returned unchanged, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { run(changed); got = got[:0] }); n != 1 {
+		t.Errorf("%v allocations for a changed element, want 1", n)
+	}
+}
