@@ -283,8 +283,14 @@ type highestBidsFn struct{}
 
 func (highestBidsFn) CreateAccumulator() HighestBids { return HighestBids{Price: -1} }
 
-func (f highestBidsFn) AddInput(a HighestBids, b model.Bid) HighestBids {
-	return f.MergeAccumulators(a, HighestBids{Price: b.Price, Bids: []model.Bid{b}})
+func (highestBidsFn) AddInput(a HighestBids, b model.Bid) HighestBids {
+	switch {
+	case b.Price < a.Price:
+		return a // most bids: nothing to keep
+	case b.Price > a.Price:
+		return HighestBids{Price: b.Price, Bids: []model.Bid{b}}
+	}
+	return HighestBids{Price: a.Price, Bids: append(slices.Clip(a.Bids), b)}
 }
 
 func (highestBidsFn) MergeAccumulators(a, b HighestBids) HighestBids {
