@@ -184,8 +184,7 @@ func (p *pendingPanes) spill() error {
 // set, in firing order, and reports whether there are any.
 func (p *pendingPanes) collect(upTo windowing.Time) bool {
 	p.resetHorizon()
-	clear(p.due)
-	p.due = p.due[:0]
+	p.due = p.due[:0:0] // fire takes from the front: start afresh
 	n := 0
 	for _, end := range p.ends {
 		if end > upTo {
@@ -233,13 +232,12 @@ func (p *pendingPanes) fire(kg state.KeyGroup) (int, error) {
 	n := 0
 	for len(p.due) > 0 && p.due[0].kg <= kg {
 		pp := p.due[0]
-		p.due[0] = nil
 		p.due = p.due[1:]
 		key := pp.key
 		if key == nil {
 			var err error
 			if key, err = op.kv.KeyCoder.Decode(pp.keyBytes); err != nil {
-				return n, err
+				return n, fmt.Errorf("engine: %s: decoding key: %w", op.node, err)
 			}
 		}
 		var value any
