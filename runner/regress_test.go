@@ -348,11 +348,18 @@ func (p pickKey) ProcessElement(_ *sdk.Context, e ev, emit sdk.Emitter[string]) 
 // element went on.
 func TestPanicInAFusedChainNamesTheTransform(t *testing.T) {
 	for _, tc := range []struct{ bad, blamed string }{
-		{"Pick", "Pick"}, {"PickAfter", "Pick"}, {"Keep", "Keep"}, {"Shout", "Shout"},
+		{"Pick", `ParDo "Pick"`}, {"PickAfter", `ParDo "Pick"`}, {"Keep", `ParDo "Keep"`}, {"Shout", `ParDo "Shout"`},
+		{"EventTime", `Read "Read(in)"`},
 	} {
 		t.Run(tc.bad, func(t *testing.T) {
 			p := sdk.NewPipeline()
-			keys := sdk.ParDo(sdk.Read[ev](p, "in", sdk.EventTime(at)), pickKey{tc.bad}, sdk.Named("Pick"))
+			eventTime := func(e ev) (sdk.Time, error) {
+				if tc.bad == "EventTime" {
+					panic("boom in EventTime")
+				}
+				return at(e)
+			}
+			keys := sdk.ParDo(sdk.Read[ev](p, "in", sdk.EventTime(eventTime)), pickKey{tc.bad}, sdk.Named("Pick"))
 			kept := sdk.Filter(keys, func(k string) bool {
 				if tc.bad == "Keep" {
 					panic("boom in Keep")
@@ -367,7 +374,7 @@ func TestPanicInAFusedChainNamesTheTransform(t *testing.T) {
 			}, sdk.Named("Shout")), "out")
 			out, _ := memOut()
 			_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(ev{"a", 1000, 0}), "out": out}, runner.Options{}))
-			want := fmt.Sprintf("ParDo %q: panic: boom in %s", tc.blamed, tc.bad)
+			want := fmt.Sprintf("%s: panic: boom in %s", tc.blamed, tc.bad)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("got %v, want an error with %q", err, want)
 			}

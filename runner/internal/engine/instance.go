@@ -220,10 +220,10 @@ func (in *instance) windowInto(c *graph.Node, col *graph.PCol) graph.Emit {
 	partial := in.x.cfg.Metrics.Late(c.Name)
 	var wins []windowing.Window
 	return func(e graph.Elem) {
-		in.callUser(c, func() error {
-			wins = s.Fn.AssignWindows(e.Time, wins[:0])
-			return nil
-		})
+		prev := in.active
+		in.active = c
+		wins = s.Fn.AssignWindows(e.Time, wins[:0])
+		in.active = prev
 		// A merging window function's proto-window can only grow by
 		// merging, so it is late exactly when it is late on its own.
 		accepted := slices.DeleteFunc(wins, func(w windowing.Window) bool { return s.IsLate(w, in.outWM) })
@@ -357,10 +357,19 @@ func (in *instance) compileDoFn(c *graph.Node, fn graph.DoFn, outs []graph.Emit)
 		in.callUser(c, func() error { return userErr(c, fn.FinishBundle(x, outs)) })
 	})
 	in.teardowns = append(in.teardowns, fn.Teardown)
+	// The chain runs inside its stage's callUser (per read batch, per
+	// keyed operator call): a transform only marks itself active, so
+	// that a panic is blamed on it, without a deferred recover per
+	// element and transform.
 	return func(e graph.Elem) {
 		x.Time, x.Window, x.Pane = e.Time, e.Window, e.Pane
 		x.InputWatermark, x.Now = in.outWM, in.now
-		in.callUser(c, func() error { return userErr(c, fn.Process(x, e, outs)) })
+		prev := in.active
+		in.active = c
+		if err := fn.Process(x, e, outs); err != nil {
+			in.fail(userErr(c, err))
+		}
+		in.active = prev
 	}
 }
 
@@ -497,10 +506,10 @@ func (w *portWriter) emitWindows(e graph.Elem, wins []windowing.Window) {
 	kg := state.KeyGroupOf(kb, w.in.x.cfg.KeyGroups)
 	if w.lift != nil {
 		// The combine's AddInput runs here, before the shuffle.
-		w.in.callUser(p.node, func() error {
-			w.lift.add(p.kv, kb, kg, e, wins...)
-			return nil
-		})
+		prev := w.in.active
+		w.in.active = p.node
+		w.lift.add(p.kv, kb, kg, e, wins...)
+		w.in.active = prev
 		if w.lift.held() >= 4*w.in.x.cfg.BatchSize {
 			w.flushLifted()
 		}

@@ -243,11 +243,16 @@ func (in *instance) runSource() (err error) {
 			// counter per record contend for its cache line.
 			readCount.Add(int64(n))
 			maxT := windowing.MinTime
-			for _, rec := range buf[:n] {
-				if t, ok := in.readRecord(spec, rec, &s.wm, emit, dead); ok && t > maxT {
-					maxT = t
+			// One guard for the batch: pipeline code that fails or
+			// panics in it is named by the transform it marked active.
+			in.callUser(in.st.head, func() error {
+				for _, rec := range buf[:n] {
+					if t, ok := in.readRecord(spec, rec, &s.wm, emit, dead); ok && t > maxT {
+						maxT = t
+					}
 				}
-			}
+				return nil
+			})
 			metrics.observeEventTime(maxT)
 			clear(buf[:n])
 			merger.Advance(si, s.wm.Current(), in.now)
@@ -309,10 +314,7 @@ func (in *instance) readRecord(spec *graph.SourceSpec, rec connector.Record, wm 
 	switch {
 	case spec.EventTime != nil:
 		var err error
-		in.callUser(in.st.head, func() error {
-			t, err = spec.EventTime(rec.Value)
-			return nil
-		})
+		t, err = spec.EventTime(rec.Value) // in the batch's guard, the source active
 		if err != nil {
 			in.deadLetter(spec, rec, "event time: "+err.Error(), dead)
 			return 0, false
