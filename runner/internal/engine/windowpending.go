@@ -33,12 +33,13 @@ import (
 // after the timers of the same key group (all at or before the horizon),
 // then by time, key and window.
 type pendingPanes struct {
-	op    *windowOp
-	panes map[paneKey]*pendingPane
-	// byEnd holds the panes by their window's maximum timestamp; ends
-	// lists those times in order.
-	byEnd   map[windowing.Time][]*pendingPane
-	ends    []windowing.Time
+	op *windowOp
+	// wins holds the pending windows, and order the same in the order
+	// they fire (by maximum timestamp, then start); last is the window
+	// of the latest element, which the next one is likely in.
+	wins    map[windowing.Window]*pendingWindow
+	order   []*pendingWindow
+	last    *pendingWindow
 	due     []*pendingPane // fire's batch, in firing order
 	horizon windowing.Time
 	// size counts the windows and the grouped values held; past limit
@@ -46,13 +47,15 @@ type pendingPanes struct {
 	size, limit int
 }
 
-type paneKey struct {
-	key string
-	w   windowing.Window
+// pendingWindow is one window's panes, by encoded key and in arrival
+// order.
+type pendingWindow struct {
+	w     windowing.Window
+	panes map[string]*pendingPane
+	list  []*pendingPane
 }
 
 type pendingPane struct {
-	pk       paneKey
 	kg       state.KeyGroup
 	key      any
 	keyBytes []byte
@@ -72,7 +75,7 @@ func newPendingPanes(op *windowOp) *pendingPanes {
 	if !op.inline && !grouping || op.merging != nil || !op.trig.WaitsForWatermark() || op.hasDelay || op.strat.AllowedLateness != 0 {
 		return nil
 	}
-	p := &pendingPanes{op: op, panes: map[paneKey]*pendingPane{}, byEnd: map[windowing.Time][]*pendingPane{},
+	p := &pendingPanes{op: op, wins: map[windowing.Window]*pendingWindow{},
 		limit: int(min(pendingLimit, max(1024, op.env.in.x.plan.cacheBytes/512)))}
 	p.horizon = windowing.MaxTime
 	p.resetHorizon()
@@ -106,20 +109,25 @@ func (p *pendingPanes) takes(w windowing.Window) bool {
 // process would to a window in the state.
 func (p *pendingPanes) add(s *shuffled) error {
 	op := p.op
-	pp := p.panes[paneKey{key: string(s.keyBytes), w: s.e.Window}] // no copy to look up
+	w := s.e.Window
+	pw := p.last
+	if pw == nil || pw.w != w {
+		if pw = p.wins[w]; pw == nil {
+			pw = &pendingWindow{w: w, panes: map[string]*pendingPane{}}
+			p.wins[w] = pw
+			i, _ := slices.BinarySearchFunc(p.order, pw, firesBefore)
+			p.order = slices.Insert(p.order, i, pw)
+		}
+		p.last = pw
+	}
+	pp := pw.panes[string(s.keyBytes)] // no copy to look up
 	if pp == nil {
-		k := paneKey{key: string(s.keyBytes), w: s.e.Window}
-		pp = &pendingPane{pk: k, kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: s.e.Window}
+		pp = &pendingPane{kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: w}
 		if op.inline {
 			pp.acc = op.combine.Cell()
 		}
-		p.panes[k] = pp
-		end := s.e.Window.MaxTimestamp()
-		if _, ok := p.byEnd[end]; !ok {
-			i, _ := slices.BinarySearch(p.ends, end)
-			p.ends = slices.Insert(p.ends, i, end)
-		}
-		p.byEnd[end] = append(p.byEnd[end], pp)
+		pw.panes[string(s.keyBytes)] = pp
+		pw.list = append(pw.list, pp)
 		p.size++
 	}
 	switch {
@@ -146,38 +154,64 @@ func (p *pendingPanes) add(s *shuffled) error {
 // writes a window it finds without state.
 func (p *pendingPanes) spill() error {
 	op := p.op
-	sa := &op.env.sa
-	for k, pp := range p.panes {
-		sa.set(pp.kg, pp.keyBytes, pp.w)
-		if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, pp.w.MaxTimestamp(), true); err != nil {
-			return err
-		}
-		for _, v := range pp.vals {
-			b, err := op.gbk.ValueCoder.Append(op.buf[:0], v)
-			if err != nil {
-				return fmt.Errorf("engine: %s: encoding value: %w", op.node, err)
-			}
-			op.buf = b
-			seq, _ := sa.NextSeq(cellBag)
-			if err := sa.Set(cellBag, seq, b); err != nil {
+	for _, pw := range p.order {
+		for _, pp := range pw.list {
+			if err := p.spillPane(pp); err != nil {
 				return err
 			}
 		}
-		op.acc, op.fresh, op.legacy = nil, op.inline, false
-		if pp.acc != nil {
-			op.acc = pp.acc.Acc()
-		}
-		if err := op.storeTrigger(&pp.ts); err != nil {
-			return err
-		}
-		p.horizon = max(p.horizon, pp.w.MaxTimestamp())
-		delete(p.panes, k)
+		p.horizon = max(p.horizon, pw.w.MaxTimestamp())
 	}
 	op.acc = nil
-	clear(p.byEnd)
-	p.ends = p.ends[:0]
+	clear(p.wins)
+	clear(p.order)
+	p.order, p.last = p.order[:0], nil
 	p.size = 0
 	return nil
+}
+
+// spillPane writes pending pane pp into the state.
+func (p *pendingPanes) spillPane(pp *pendingPane) error {
+	op := p.op
+	sa := &op.env.sa
+	sa.set(pp.kg, pp.keyBytes, pp.w)
+	if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, pp.w.MaxTimestamp(), true); err != nil {
+		return err
+	}
+	for _, v := range pp.vals {
+		b, err := op.gbk.ValueCoder.Append(op.buf[:0], v)
+		if err != nil {
+			return fmt.Errorf("engine: %s: encoding value: %w", op.node, err)
+		}
+		op.buf = b
+		seq, _ := sa.NextSeq(cellBag)
+		if err := sa.Set(cellBag, seq, b); err != nil {
+			return err
+		}
+	}
+	op.acc, op.fresh, op.legacy = nil, op.inline, false
+	if pp.acc != nil {
+		op.acc = pp.acc.Acc()
+	}
+	return op.storeTrigger(&pp.ts)
+}
+
+// held returns the number of keys and windows pending.
+func (p *pendingPanes) held() int {
+	n := 0
+	for _, pw := range p.order {
+		n += len(pw.list)
+	}
+	return n
+}
+
+// firesBefore orders pending windows as their timers fire: by maximum
+// timestamp, then by start.
+func firesBefore(a, b *pendingWindow) int {
+	if c := cmp.Compare(a.w.MaxTimestamp(), b.w.MaxTimestamp()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.w.Start, b.w.Start)
 }
 
 // collect takes the windows that end at or before upTo out of the pending
@@ -186,22 +220,24 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 	p.resetHorizon()
 	p.due = p.due[:0:0] // fire takes from the front: start afresh
 	n := 0
-	for _, end := range p.ends {
-		if end > upTo {
+	for _, pw := range p.order {
+		if pw.w.MaxTimestamp() > upTo {
 			break
 		}
-		for _, pp := range p.byEnd[end] {
-			p.due = append(p.due, pp)
+		p.due = append(p.due, pw.list...)
+		for _, pp := range pw.list {
 			p.size -= 1 + len(pp.vals)
-			delete(p.panes, pp.pk)
 		}
-		delete(p.byEnd, end)
+		delete(p.wins, pw.w)
+		if p.last == pw {
+			p.last = nil
+		}
 		n++
 	}
 	if n == 0 {
 		return false
 	}
-	p.ends = slices.Delete(p.ends, 0, n)
+	p.order = slices.Delete(p.order, 0, n)
 	// The order of their timer keys: key group, time, key length, key,
 	// window.
 	slices.SortFunc(p.due, func(a, b *pendingPane) int {

@@ -24,7 +24,7 @@ func testPendingWindows(t *testing.T, combine bool) {
 		d := &datadriven.TestData{CmdArgs: append([]datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}, args...)}
 		return newOpHarness(t, d, combine)
 	}
-	pending := func(h *opHarness) int { return len(h.op.pend.panes) }
+	pending := func(h *opHarness) int { return h.op.pend.held() }
 
 	h := strategy()
 	h.element(t, "a", (at(2)))
