@@ -205,6 +205,31 @@ func (c *Cache) Own(ranges [][2][]byte) error {
 	return nil
 }
 
+// ownsRange reports whether [lower, upper) lies within one range the
+// backend is known to hold nothing of the cache's in (see Own).
+func (c *Cache) ownsRange(lower, upper []byte) bool {
+	if lower == nil || upper == nil {
+		return false
+	}
+	for _, r := range c.owned {
+		if bytes.Compare(lower, r[0]) >= 0 && bytes.Compare(upper, r[1]) <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyIter iterates over nothing.
+type emptyIter struct{}
+
+func (emptyIter) First() bool   { return false }
+func (emptyIter) Next() bool    { return false }
+func (emptyIter) Valid() bool   { return false }
+func (emptyIter) Key() []byte   { return nil }
+func (emptyIter) Value() []byte { return nil }
+func (emptyIter) Error() error  { return nil }
+func (emptyIter) Close() error  { return nil }
+
 // knownAbsent reports whether key, which the cache does not hold, is
 // known to be missing from the backend too.
 func (c *Cache) knownAbsent(key []byte) bool {
@@ -418,9 +443,15 @@ func (c *Cache) NewIter(lower, upper []byte) (Iterator, error) {
 	if c.closed {
 		return nil, c.closedError("NewIter")
 	}
-	bi, err := c.b.NewIter(lower, upper)
-	if err != nil {
-		return nil, err
+	// In a range it owns the cache holds all there is: no backend
+	// iterator (a Pebble iterator costs microseconds to open, and keyed
+	// operators open one per timer scan and per bag read or clear).
+	var bi Iterator = emptyIter{}
+	if !c.ownsRange(lower, upper) {
+		var err error
+		if bi, err = c.b.NewIter(lower, upper); err != nil {
+			return nil, err
+		}
 	}
 	var cur memCursor
 	if !cur.seekGE(c.tree.root, lower) || upper != nil && bytes.Compare(cur.item().key(), upper) >= 0 {

@@ -321,10 +321,16 @@ type changeFunc func(key, value []byte) error
 
 func (f changeFunc) Changed(key, value []byte) error { return f(key, value) }
 
-// getCounter counts the point reads that reach a backend.
+// getCounter counts the point reads and the iterators that reach a
+// backend.
 type getCounter struct {
 	state.Backend
-	gets int
+	gets, iters int
+}
+
+func (g *getCounter) NewIter(lower, upper []byte) (state.Iterator, error) {
+	g.iters++
+	return g.Backend.NewIter(lower, upper)
 }
 
 func (g *getCounter) Get(key []byte) ([]byte, bool, error) {
@@ -404,6 +410,35 @@ func TestCacheOwnedRanges(t *testing.T) {
 	if b.gets != before+1 {
 		t.Errorf("another operator's key: %d reads, want 1", b.gets-before)
 	}
+	// Scans inside an owned range open no backend iterator, and see
+	// what was written back but not what was deleted.
+	scan := func(lower, upper []byte) []string {
+		t.Helper()
+		it, err := c.NewIter(lower, upper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for ok := it.First(); ok; ok = it.Next() {
+			keys = append(keys, string(it.Value()))
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	iters := b.iters
+	owned := state.GroupRanges(7, 0, 4)[0]
+	if got := scan(owned[0], owned[1]); fmt.Sprint(got) != "[v1]" || b.iters != iters {
+		t.Errorf("scan of owned groups: %q, %d backend iterators, want [v1] and none", got, b.iters-iters)
+	}
+	if due, err := state.DueTimers(c, 7, 2, timer.Domain, windowing.MinTime, 100, nil, 10); err != nil || len(due) != 1 || b.iters != iters {
+		t.Errorf("due timers of an owned group: %v, %v, %d backend iterators, want the timer and none", due, err, b.iters-iters)
+	}
+	unowned := state.GroupRanges(7, 4, 8)[0]
+	if got := scan(unowned[0], unowned[1]); fmt.Sprint(got) != "[v0]" || b.iters != iters+1 {
+		t.Errorf("scan of groups holding data: %q, %d backend iterators, want [v0] from one", got, b.iters-iters)
+	}
 
 	// A spill drops written-back entries the backend now holds: from then
 	// on misses are read.
@@ -417,6 +452,10 @@ func TestCacheOwnedRanges(t *testing.T) {
 	}
 	if b.gets != before+1 {
 		t.Errorf("after a spill: %d reads, want 1", b.gets-before)
+	}
+	iters = b.iters
+	if got := scan(owned[0], owned[1]); len(got) != 2 || got[1] != "v1" || b.iters != iters+1 {
+		t.Errorf("scan after a spill: %d values, %d backend iterators, want big's and v1 from one", len(got), b.iters-iters)
 	}
 }
 
