@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -399,8 +400,13 @@ func (in *instance) writer(p *port) *portWriter {
 	}
 	w := &portWriter{in: in, p: p, sender: base + in.idx, bufs: make([][]shuffled, len(p.inboxes)), rr: in.idx}
 	if p.combine != nil {
-		w.lift = newLifter(p.combine)
-		w.liftHold = p.node.Inputs[0].Strategy.Trigger.WaitsForWatermark()
+		w.lift = newLifter(p.combine, p.node.Inputs[0].Strategy)
+		// Under windows that merge, a window held here could merge
+		// with another sender's that the grouping fires meanwhile:
+		// such accumulators go at every watermark, combined within
+		// the batch only.
+		st := p.node.Inputs[0].Strategy
+		w.liftHold = st.Trigger.WaitsForWatermark() && !st.Merging()
 	}
 	in.writers[p] = w
 	return w
@@ -607,12 +613,20 @@ func (w *portWriter) broadcast(m msg) {
 // lifter pre-combines the values of a CombinePerKey per key and window before
 // the shuffle (Beam's combiner lifting). Its accumulators are found by key,
 // then by window among the key's few: an element in several windows
-// (sliding windows) looks its key up once.
+// (sliding windows) looks its key up once. Under windows that merge
+// (sessions) a key's windows merge here as they will downstream, with
+// their accumulators: the grouping then merges what each sender sends
+// as it merges elements' windows.
 type lifter struct {
-	fn   *graph.CombineSpec
-	keys map[string]*liftedKey
-	// order is every accumulator, in first-seen order.
-	order []*lifted
+	fn      *graph.CombineSpec
+	merging windowing.MergingWindowFn // nil unless the windows merge
+	keys    map[string]*liftedKey
+	// order is every accumulator, in first-seen order; merged holds
+	// those merged into another, still in order until it is next
+	// compacted.
+	order  []*lifted
+	merged int
+	wins   []windowing.Window // merge's scratch
 }
 
 // liftedKey is one key's accumulators, one per window; the key and its
@@ -628,14 +642,20 @@ type lifted struct {
 	s    shuffled // its Value is set when it leaves
 	lk   *liftedKey
 	cell graph.CombineCell
+	// gone: merged into another accumulator (in order still, skipped).
+	gone bool
 }
 
-func newLifter(fn *graph.CombineSpec) *lifter {
-	return &lifter{fn: fn, keys: map[string]*liftedKey{}}
+func newLifter(fn *graph.CombineSpec, s windowing.Strategy) *lifter {
+	l := &lifter{fn: fn, keys: map[string]*liftedKey{}}
+	if s.Merging() {
+		l.merging, _ = s.Fn.(windowing.MergingWindowFn)
+	}
+	return l
 }
 
 // held returns the number of accumulators held.
-func (l *lifter) held() int { return len(l.order) }
+func (l *lifter) held() int { return len(l.order) - l.merged }
 
 // add adds element e, of key kb (encoded; the caller's buffer) and key
 // group kg, to its key's accumulator in each of wins.
@@ -664,6 +684,49 @@ func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Ele
 		if e.Time < a.s.e.Time {
 			a.s.e.Time = e.Time
 		}
+		if l.merging != nil && len(lk.accs) > 1 {
+			l.merge(lk)
+		}
+	}
+}
+
+// merge merges the windows of key lk that the window function merges, and
+// their accumulators: each merge's result keeps the accumulator seen
+// first.
+func (l *lifter) merge(lk *liftedKey) {
+	slices.SortFunc(lk.accs, func(a, b *lifted) int { return cmp.Compare(a.s.e.Window.Start, b.s.e.Window.Start) })
+	l.wins = l.wins[:0]
+	for _, a := range lk.accs {
+		l.wins = append(l.wins, a.s.e.Window)
+	}
+	merges := l.merging.MergeWindows(l.wins)
+	if len(merges) == 0 {
+		return
+	}
+	for _, m := range merges {
+		var into *lifted
+		for _, a := range lk.accs {
+			if a.gone || !slices.Contains(m.From, a.s.e.Window) {
+				continue
+			}
+			if into == nil {
+				into = a
+				continue
+			}
+			into.cell.Merge(a.cell.Acc())
+			into.s.n += a.s.n
+			into.s.e.Time = min(into.s.e.Time, a.s.e.Time)
+			a.gone = true
+			l.merged++
+		}
+		if into != nil {
+			into.s.e.Window = m.To
+		}
+	}
+	lk.accs = slices.DeleteFunc(lk.accs, func(a *lifted) bool { return a.gone })
+	if l.merged > len(l.order)/2 {
+		l.order = slices.DeleteFunc(l.order, func(a *lifted) bool { return a.gone })
+		l.merged = 0
 	}
 }
 
@@ -682,6 +745,9 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 	var out []shuffled
 	kept := l.order[:0]
 	for _, a := range l.order {
+		if a.gone {
+			continue
+		}
 		if a.s.e.Window.MaxTimestamp() > wm {
 			kept = append(kept, a)
 			continue
@@ -691,20 +757,23 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 		l.remove(a)
 	}
 	clear(l.order[len(kept):])
-	l.order = kept
+	l.order, l.merged = kept, 0
 	return out
 }
 
 // drain returns the accumulators in first-seen order and empties the lifter.
 func (l *lifter) drain() []shuffled {
-	out := make([]shuffled, 0, len(l.order))
+	out := make([]shuffled, 0, l.held())
 	for _, a := range l.order {
+		if a.gone {
+			continue
+		}
 		a.s.e.Value = a.cell.Acc()
 		out = append(out, a.s)
 	}
 	clear(l.keys)
 	clear(l.order)
-	l.order = l.order[:0]
+	l.order, l.merged = l.order[:0], 0
 	return out
 }
 

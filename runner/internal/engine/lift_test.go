@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/sdk"
@@ -84,7 +88,7 @@ func TestLiftedAddDoesNotAllocate(t *testing.T) {
 			n = x
 		}
 	}
-	l := newLifter(n.Combine)
+	l := newLifter(n.Combine, windowing.DefaultStrategy())
 	kv := n.Inputs[0].KV
 	w := windowing.Window{Start: 0, End: 10}
 	kb := []byte("k")
@@ -111,3 +115,44 @@ func (maxFn) MergeAccumulators(a, b maxAcc) maxAcc {
 	return maxAcc{Max: max(a.Max, b.Max), N: a.N + b.N}
 }
 func (maxFn) ExtractOutput(a maxAcc) int64 { return a.Max }
+
+// Under session windows the lifter merges a key's windows, and their
+// accumulators, as the grouping downstream will.
+func TestLiftedSessionsMerge(t *testing.T) {
+	p := sdk.NewPipeline()
+	sdk.CombinePerKey(sdk.Read[sdk.KV[string, int64]](p, "in"), maxFn{}, sdk.Named("Max"))
+	var n *graph.Node
+	for _, x := range p.Graph().Nodes {
+		if x.Kind == graph.KindCombinePerKey {
+			n = x
+		}
+	}
+	strategy := windowing.DefaultStrategy()
+	strategy.Fn = windowing.Sessions(10 * time.Millisecond)
+	l := newLifter(n.Combine, strategy)
+	kv := n.Inputs[0].KV
+	for _, x := range []struct {
+		key string
+		at  windowing.Time
+		v   int64
+	}{{"k", 0, 1}, {"k", 5, 7}, {"j", 6, 5}, {"k", 30, 2}, {"k", 14, 3}} {
+		e := graph.Elem{Value: any(sdk.KV[string, int64]{Key: x.key, Value: x.v}), Time: x.at}
+		l.add(kv, []byte(x.key), 0, e, windowing.Window{Start: x.at, End: x.at + 10})
+	}
+	if l.held() != 3 {
+		t.Errorf("%d accumulators held, want 3", l.held())
+	}
+	var got []string
+	for _, s := range l.drain() {
+		got = append(got, fmt.Sprintf("%v %v %v n=%d t=%d", s.key, s.e.Window, s.e.Value, s.n, s.e.Time))
+	}
+	slices.Sort(got)
+	want := []string{
+		fmt.Sprintf("j %v {5 1} n=1 t=6", windowing.Window{Start: 6, End: 16}),
+		fmt.Sprintf("k %v {7 3} n=3 t=0", windowing.Window{Start: 0, End: 24}),
+		fmt.Sprintf("k %v {2 1} n=1 t=30", windowing.Window{Start: 30, End: 40}),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("drained\\n%s\\nwant\\n%s", strings.Join(got, "\\n"), strings.Join(want, "\\n"))
+	}
+}

@@ -123,7 +123,7 @@ func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) 
 			pl.stages = append(pl.stages, &stage{name: n.Name, kind: stageSource, head: n, instances: inst, source: src, splits: splits})
 		case n.Keyed():
 			p := &port{name: n.Name, route: routeKeyGroup, inboxes: newInboxes(P), kv: n.Inputs[0].KV, node: n}
-			if n.Kind == graph.KindCombinePerKey && !n.Inputs[0].Strategy.Merging() {
+			if n.Kind == graph.KindCombinePerKey {
 				p.combine = n.Combine
 			}
 			pl.ports[portKey{n.ID, 0}] = p
