@@ -80,14 +80,7 @@ func TestLiftedAddDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	p := sdk.NewPipeline()
-	sdk.CombinePerKey(sdk.Read[sdk.KV[string, int64]](p, "in"), maxFn{}, sdk.Named("Max"))
-	var n *graph.Node
-	for _, x := range p.Graph().Nodes {
-		if x.Kind == graph.KindCombinePerKey {
-			n = x
-		}
-	}
+	n := maxNode()
 	l := newLifter(n.Combine, windowing.DefaultStrategy())
 	kv := n.Inputs[0].KV
 	w := windowing.Window{Start: 0, End: 10}
@@ -101,6 +94,18 @@ func TestLiftedAddDoesNotAllocate(t *testing.T) {
 	if len(out) != 1 || out[0].e.Value != any(maxAcc{Max: 1000, N: 102}) || out[0].n != 102 {
 		t.Errorf("drained %+v, want one accumulator {1000 102} of 102 inputs (AllocsPerRun adds a warm-up run)", out)
 	}
+}
+
+// maxNode returns the node of a CombinePerKey of maxFn over string keys.
+func maxNode() *graph.Node {
+	p := sdk.NewPipeline()
+	sdk.CombinePerKey(sdk.Read[sdk.KV[string, int64]](p, "in"), maxFn{}, sdk.Named("Max"))
+	for _, x := range p.Graph().Nodes {
+		if x.Kind == graph.KindCombinePerKey {
+			return x
+		}
+	}
+	return nil
 }
 
 type maxAcc struct{ Max, N int64 }
@@ -119,14 +124,7 @@ func (maxFn) ExtractOutput(a maxAcc) int64 { return a.Max }
 // Under session windows the lifter merges a key's windows, and their
 // accumulators, as the grouping downstream will.
 func TestLiftedSessionsMerge(t *testing.T) {
-	p := sdk.NewPipeline()
-	sdk.CombinePerKey(sdk.Read[sdk.KV[string, int64]](p, "in"), maxFn{}, sdk.Named("Max"))
-	var n *graph.Node
-	for _, x := range p.Graph().Nodes {
-		if x.Kind == graph.KindCombinePerKey {
-			n = x
-		}
-	}
+	n := maxNode()
 	strategy := windowing.DefaultStrategy()
 	strategy.Fn = windowing.Sessions(10 * time.Millisecond)
 	l := newLifter(n.Combine, strategy)
