@@ -381,3 +381,32 @@ func TestPanicInAFusedChainNamesTheTransform(t *testing.T) {
 		})
 	}
 }
+
+type recoverAround struct{}
+
+func (recoverAround) ProcessElement(_ *sdk.Context, e ev, emit sdk.Emitter[string]) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = nil // pipeline code that hides a panic downstream
+		}
+	}()
+	emit.Emit(e.Key)
+	return nil
+}
+
+// A panic downstream of a DoFn that recovers panics around its Emit still
+// fails the run, naming the transform that panicked: fused steps share one
+// recover per batch, so the DoFn's recover sees the panic first.
+func TestPanicRecoveredUpstreamStillFailsTheRun(t *testing.T) {
+	p := sdk.NewPipeline()
+	keys := sdk.ParDo(sdk.Read[ev](p, "in", sdk.EventTime(at)), recoverAround{}, sdk.Named("Guard"))
+	sdk.Write(sdk.Map(keys, func(k string) string { panic("boom downstream") }, sdk.Named("Boom")), "out")
+	out, col := memOut()
+	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(ev{"a", 1000, 0}), "out": out}, runner.Options{}))
+	if err == nil || !strings.Contains(err.Error(), `ParDo "Boom"`) {
+		t.Errorf("got %v, want an error naming Boom", err)
+	}
+	if col.Commits() != 0 {
+		t.Error("the run committed its output")
+	}
+}

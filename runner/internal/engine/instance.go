@@ -172,7 +172,17 @@ func (in *instance) callUser(n *graph.Node, f func() error) {
 		}
 		in.fail(err)
 	}
+	in.checkActive(n)
 	in.active = prev
+}
+
+// checkActive fails the run when a step fused after n is still marked
+// active once n has returned: it panicked, and pipeline code that n ran
+// recovered the panic across its Emit instead of letting it fail the run.
+func (in *instance) checkActive(n *graph.Node) {
+	if a := in.active; a != n {
+		in.fail(fmt.Errorf("%w: %s: panicked, and the panic was recovered by pipeline code of %s", ErrUserCode, a, n))
+	}
 }
 
 // compile instantiates stateless node c in this instance's chain (once) and
@@ -370,6 +380,7 @@ func (in *instance) compileDoFn(c *graph.Node, fn graph.DoFn, outs []graph.Emit)
 		if err := fn.Process(x, e, outs); err != nil {
 			in.fail(userErr(c, err))
 		}
+		in.checkActive(c)
 		in.active = prev
 	}
 }
