@@ -632,9 +632,9 @@ type lifter struct {
 	fn      *graph.CombineSpec
 	merging windowing.MergingWindowFn // nil unless the windows merge
 	keys    map[string]*liftedKey
-	// order is every accumulator, in first-seen order; merged holds
-	// those merged into another, still in order until it is next
-	// compacted.
+	// order is every accumulator, in first-seen order; merged counts
+	// those in it that merged into another (gone), kept there until
+	// order is next compacted.
 	order  []*lifted
 	merged int
 	wins   []windowing.Window // merge's scratch
