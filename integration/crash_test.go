@@ -94,7 +94,7 @@ func killDashNine(t *testing.T, kafkaOpts string, changelog bool) {
 		return got
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	const minDelay = 500 * time.Millisecond
+	const minDelay = 250 * time.Millisecond
 	delay := minDelay
 	kills, duringWrite := 0, 0
 	finished := false // a killed run finished its work before its kill

@@ -74,6 +74,9 @@ func newWindowOp(env *keyedEnv, n *graph.Node) (*windowOp, error) {
 	op.inline = op.combine != nil && op.merging == nil
 	env.fixed = isFixedTimer
 	op.pend = newPendingPanes(op)
+	if err := op.restoreSnapshot(); err != nil {
+		return nil, err
+	}
 	return op, nil
 }
 
@@ -83,13 +86,13 @@ func isFixedTimer(name string) bool { return name == timerEOW }
 
 func (op *windowOp) finishBundle() error { return nil }
 
-// beforeCheckpoint moves the pending windows into the state, which the
-// checkpoint then holds.
+// beforeCheckpoint writes a copy of the pending windows into the state,
+// which the checkpoint then holds.
 func (op *windowOp) beforeCheckpoint() error {
 	if op.pend == nil {
 		return nil
 	}
-	return op.pend.spill()
+	return op.pend.snapshot()
 }
 
 // pending returns the operator's pending windows, if it keeps any.
@@ -598,7 +601,10 @@ func (op *windowOp) loadTrigger() (windowing.TriggerState, bool, error) {
 	return ts, true, nil
 }
 
-func (op *windowOp) storeTrigger(ts *windowing.TriggerState) error {
+// triggerCell returns the value of the trigger-state cell of ts: the
+// trigger state, then (a combine's) the accumulator op.acc. It aliases
+// the operator's buffers, until the next call.
+func (op *windowOp) triggerCell(ts *windowing.TriggerState) ([]byte, error) {
 	b := op.tbuf[:]
 	clear(b)
 	binary.BigEndian.PutUint64(b, uint64(ts.Count))
@@ -607,16 +613,27 @@ func (op *windowOp) storeTrigger(ts *windowing.TriggerState) error {
 	if ts.OnTimeFired {
 		b[24] = 1
 	}
-	sa := &op.env.sa
 	if !op.inline {
-		return sa.Set(cellTrigger, nil, b)
+		return b, nil
 	}
 	v := append(append(op.buf[:0], b...), inlineMark)
 	v, err := op.combine.AccCoder.Append(v, op.acc)
 	if err != nil {
-		return fmt.Errorf("engine: %s: encoding accumulator: %w", op.node, err)
+		return nil, fmt.Errorf("engine: %s: encoding accumulator: %w", op.node, err)
 	}
 	op.buf = v
+	return v, nil
+}
+
+func (op *windowOp) storeTrigger(ts *windowing.TriggerState) error {
+	v, err := op.triggerCell(ts)
+	if err != nil {
+		return err
+	}
+	sa := &op.env.sa
+	if !op.inline {
+		return sa.Set(cellTrigger, nil, v)
+	}
 	if op.fresh {
 		// Neither the cache nor the backend held the window: a window
 		// collected before the cache writes back never reaches it.

@@ -105,6 +105,11 @@ func (collect) MergeAccumulators(a, b []string) []string { return append(a, b...
 func (collect) ExtractOutput(acc []string) []string      { return acc }
 
 func newOpHarness(t *testing.T, d *datadriven.TestData, combine bool) *opHarness {
+	return newOpHarnessOn(t, d, combine, state.NewMem())
+}
+
+// newOpHarnessOn is newOpHarness over the given backend.
+func newOpHarnessOn(t *testing.T, d *datadriven.TestData, combine bool, backend state.Backend) *opHarness {
 	var fn windowing.WindowFn = windowing.Global()
 	var opts []sdk.Option
 	trig := windowing.AtWatermark()
@@ -174,7 +179,7 @@ func newOpHarness(t *testing.T, d *datadriven.TestData, combine bool) *opHarness
 			node = n
 		}
 	}
-	cfg := &Config{Backend: state.NewMem(), Bounded: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := &Config{Backend: backend, Bounded: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	cfg.ensureDefaults()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.Cleanup(func() { cancel(nil) })

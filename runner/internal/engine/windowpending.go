@@ -21,13 +21,15 @@ import (
 // lifter sends one per key, window and sender when a sender's watermark
 // passes the window) to the slowest sender's watermark passing it.
 //
-// A key and window is pending or in the state, never both. Checkpoint
-// barriers, and a pending set grown past its limit, move every pending
-// window into the state as process would have written it (spill), and
-// horizon remembers the latest window end the state may then hold: a
-// window that ends at or before it goes to the state. A restored instance
-// whose state holds windows starts with the horizon at the end of time;
-// the horizon falls back once no event-time timer is left in the state.
+// A key and window is pending or in the state, never both. A pending set
+// grown past its limit moves every pending window into the state as
+// process would have written it (spill), and horizon remembers the latest
+// window end the state may then hold: a window that ends at or before it
+// goes to the state. Checkpoint barriers write a copy of the pending
+// windows into the state and keep them (see snapshot). A restored
+// instance whose state holds windows starts with the horizon at the end of
+// time; the horizon falls back once no event-time timer is left in the
+// state.
 //
 // Pending windows fire in the order their timers would have: by key group,
 // after the timers of the same key group (all at or before the horizon),
@@ -45,6 +47,10 @@ type pendingPanes struct {
 	// size counts the windows and the grouped values held; past limit
 	// they spill.
 	size, limit int
+	// snap is what the instance knows of its key groups' snapshot
+	// chunks (see snapshot), by key group less the lowest.
+	snap []snapGroupState
+	key  []byte
 }
 
 // pendingWindow is one window's panes, by encoded key and in arrival

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/weir-dev/weir/state"
 	"github.com/weir-dev/weir/windowing"
 )
 
@@ -32,23 +33,23 @@ func testPendingWindows(t *testing.T, combine bool) {
 	if n := pending(h); n != 2 {
 		t.Fatalf("%d windows pending, want 2", n)
 	}
+	// A checkpoint keeps them pending, with a copy in the state.
 	if err := h.op.beforeCheckpoint(); err != nil {
 		t.Fatal(err)
 	}
-	if n := pending(h); n != 0 {
-		t.Fatalf("%d windows pending after a checkpoint, want 0", n)
+	if n := pending(h); n != 2 {
+		t.Fatalf("%d windows pending after a checkpoint, want 2", n)
 	}
-	h.element(t, "c", (at(5)))  // its window may be in the state
-	h.element(t, "d", (at(25))) // it ends after every window in the state
-	if n := pending(h); n != 1 {
-		t.Fatalf("%d windows pending, want 1 (d's)", n)
+	h.element(t, "c", (at(5)))
+	h.element(t, "d", (at(25)))
+	if n := pending(h); n != 4 {
+		t.Fatalf("%d windows pending, want 4", n)
 	}
 	h.watermark(t, (at(20)))
 	if len(h.out) != 3 {
 		t.Fatalf("panes %q, want a's, c's and b's", h.out)
 	}
 	h.out = nil
-	// The state holds no window: new windows are kept in memory again.
 	h.element(t, "e", (at(22)))
 	if n := pending(h); n != 2 {
 		t.Fatalf("%d windows pending, want 2 (d's and e's)", n)
@@ -79,6 +80,60 @@ func testPendingWindows(t *testing.T, combine bool) {
 	} {
 		if h := strategy(args...); h.op.pend != nil {
 			t.Errorf("%v: windows kept in memory", args)
+		}
+	}
+}
+
+// A checkpoint's copy of the pending windows comes back on a restore, into
+// the state, once: the restore deletes it.
+func TestPendingWindowsRestored(t *testing.T) {
+	for _, combine := range []bool{false, true} {
+		t.Run(fmt.Sprintf("combine=%v", combine), func(t *testing.T) { testPendingWindowsRestored(t, combine) })
+	}
+}
+
+func testPendingWindowsRestored(t *testing.T, combine bool) {
+	at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
+	d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"sliding:10m/5m"}}}}
+	backend := state.NewMem()
+	h := newOpHarnessOn(t, d, combine, backend)
+	feed := func(h *opHarness) {
+		for i, k := range []string{"a", "b", "a", "c", "a", "b"} {
+			h.element(t, k, at(3*i))
+		}
+	}
+	feed(h)
+	if h.op.pend.held() == 0 {
+		t.Fatal("nothing pending")
+	}
+	if err := h.op.beforeCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.backend.WriteBack(); err != nil {
+		t.Fatal(err)
+	}
+	// The run goes on from the checkpoint in memory; a restored one from
+	// the state.
+	h.element(t, "a", at(19))
+	h.watermark(t, at(40))
+	want := h.flush()
+	if want == "" {
+		t.Fatal("no panes")
+	}
+	r := newOpHarnessOn(t, d, combine, backend)
+	if n := r.op.pend.held(); n != 0 {
+		t.Errorf("%d windows pending after a restore, want them in the state", n)
+	}
+	if err := r.env.backend.WriteBack(); err != nil {
+		t.Fatal(err)
+	}
+	// Restored again from the same backend: the copy was taken once.
+	r2 := newOpHarnessOn(t, d, combine, backend)
+	for _, r := range []*opHarness{r, r2} {
+		r.element(t, "a", at(19))
+		r.watermark(t, at(40))
+		if got := r.flush(); got != want {
+			t.Errorf("restored panes:\n%s\nwant:\n%s", got, want)
 		}
 	}
 }
