@@ -44,9 +44,16 @@ type pendingPanes struct {
 	last    *pendingWindow
 	due     []*pendingPane // fire's batch, in firing order
 	horizon windowing.Time
-	// size counts the windows and the grouped values held; past limit
-	// they spill.
-	size, limit int
+	// panes, vals and keyBytes count the panes and grouped values held,
+	// and the bytes of the panes' keys; valSize and accSize are running
+	// averages of the encoded sizes of sampled values and accumulators.
+	// Past limit panes and values, or past byteLimit by their estimated
+	// memory (see bytes), they spill.
+	panes, vals, keyBytes int
+	valSize, accSize      int64
+	adds                  int
+	limit                 int
+	byteLimit             int64
 	// snap is what the instance knows of its key groups' snapshot
 	// chunks (see snapshot), by key group less the lowest.
 	snap []snapGroupState
@@ -73,16 +80,29 @@ type pendingPane struct {
 
 // pendingLimit is the most windows and grouped values kept pending before
 // they spill to the state; the state cache's budget for the instance
-// bounds it too. Their memory is not charged to that budget.
+// bounds it too, and half that budget bounds their estimated memory
+// (which is not charged to the cache).
 const pendingLimit = 1 << 18
+
+// The memory of pending windows is estimated: per pane, paneOverhead bytes
+// (the pane, its map entry and list slot), its key's bytes and its
+// accumulator's encoded size; per grouped value, valueOverhead bytes and
+// its encoded size. One in sampleEvery values or accumulators is encoded
+// to keep the average sizes.
+const (
+	paneOverhead  = 192
+	valueOverhead = 32
+	sampleEvery   = 64
+)
 
 func newPendingPanes(op *windowOp) *pendingPanes {
 	grouping := op.combine == nil && op.gbk != nil
 	if !op.inline && !grouping || op.merging != nil || !op.trig.WaitsForWatermark() || op.hasDelay || op.strat.AllowedLateness != 0 {
 		return nil
 	}
+	cache := op.env.in.x.plan.cacheBytes
 	p := &pendingPanes{op: op, wins: map[windowing.Window]*pendingWindow{},
-		limit: int(min(pendingLimit, max(1024, op.env.in.x.plan.cacheBytes/512)))}
+		limit: int(min(pendingLimit, max(1024, cache/512))), byteLimit: max(1<<20, cache/2)}
 	p.horizon = windowing.MaxTime
 	p.resetHorizon()
 	return p
@@ -134,25 +154,51 @@ func (p *pendingPanes) add(s *shuffled) error {
 		}
 		pw.panes[string(s.keyBytes)] = pp
 		pw.list = append(pw.list, pp)
-		p.size++
+		p.panes++
+		p.keyBytes += len(s.keyBytes)
 	}
 	switch {
 	case !op.inline:
 		_, v := op.kv.Split(s.e.Value)
 		pp.vals = append(pp.vals, v)
-		p.size++
+		if p.vals%sampleEvery == 0 {
+			if b, err := op.gbk.ValueCoder.Append(op.buf[:0], v); err == nil {
+				op.buf, p.valSize = b, runningAverage(p.valSize, len(b))
+			}
+		}
+		p.vals++
 	case s.lifted:
 		pp.acc.Merge(s.e.Value)
 	default:
 		_, v := op.kv.Split(s.e.Value)
 		pp.acc.Add(v)
 	}
+	if op.inline && p.adds%sampleEvery == 0 {
+		if b, err := op.combine.AccCoder.Append(op.buf[:0], pp.acc.Acc()); err == nil {
+			op.buf, p.accSize = b, runningAverage(p.accSize, len(b))
+		}
+	}
+	p.adds++
 	op.trig.OnElement(&pp.ts, op.env.in.now) // no delay: never a deadline
 	pp.ts.Count += s.n - 1
-	if p.size > p.limit {
+	if p.panes+p.vals > p.limit || p.bytes() > p.byteLimit {
 		return p.spill()
 	}
 	return nil
+}
+
+// bytes estimates the memory the pending windows hold.
+func (p *pendingPanes) bytes() int64 {
+	return int64(p.panes)*(paneOverhead+p.accSize) + int64(p.keyBytes) + int64(p.vals)*(valueOverhead+p.valSize)
+}
+
+// runningAverage moves avg an eighth of the way to a new sample n (to n
+// itself, for the first).
+func runningAverage(avg int64, n int) int64 {
+	if avg == 0 {
+		return int64(n)
+	}
+	return avg + (int64(n)-avg)/8
 }
 
 // spill moves every pending window into the state, with its trigger state
@@ -172,7 +218,7 @@ func (p *pendingPanes) spill() error {
 	clear(p.wins)
 	clear(p.order)
 	p.order, p.last = p.order[:0], nil
-	p.size = 0
+	p.panes, p.vals, p.keyBytes = 0, 0, 0
 	return nil
 }
 
@@ -232,7 +278,9 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 		}
 		p.due = append(p.due, pw.list...)
 		for _, pp := range pw.list {
-			p.size -= 1 + len(pp.vals)
+			p.panes--
+			p.vals -= len(pp.vals)
+			p.keyBytes -= len(pp.keyBytes)
 		}
 		delete(p.wins, pw.w)
 		if p.last == pw {

@@ -2,11 +2,14 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/sdk"
 	"github.com/weir-dev/weir/state"
 	"github.com/weir-dev/weir/windowing"
 )
@@ -135,5 +138,39 @@ func testPendingWindowsRestored(t *testing.T, combine bool) {
 		if got := r.flush(); got != want {
 			t.Errorf("restored panes:\n%s\nwant:\n%s", got, want)
 		}
+	}
+}
+
+// Pending windows spill by their estimated memory too: a few large values
+// or accumulators do, as many small ones do not.
+func TestPendingWindowsBoundedByBytes(t *testing.T) {
+	for _, combine := range []bool{false, true} {
+		t.Run(fmt.Sprintf("combine=%v", combine), func(t *testing.T) {
+			for _, c := range []struct {
+				size      int
+				wantSpill bool
+			}{{10, false}, {8 << 10, true}} {
+				d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}
+				h := newOpHarness(t, d, combine)
+				h.op.pend.limit, h.op.pend.byteLimit = 1<<30, 32<<10
+				spilled := false
+				for i := range 16 {
+					key := fmt.Sprint("k", i)
+					if !combine {
+						key = "k" // one window, growing
+					}
+					kb := []byte(key)
+					s := shuffled{e: graph.Elem{Value: sdk.KV[string, string]{Key: key, Value: strings.Repeat("x", c.size)}, Time: 1, Window: windowing.Window{Start: 0, End: 600000}, Pane: windowing.NoFiring},
+						key: key, keyBytes: kb, kg: state.KeyGroupOf(kb, h.x.cfg.KeyGroups), n: 1}
+					if err := h.op.process(&s); err != nil {
+						t.Fatal(err)
+					}
+					spilled = spilled || h.op.pend.held() == 0
+				}
+				if spilled != c.wantSpill {
+					t.Errorf("values of %d bytes: spilled %v, want %v (estimate %d bytes)", c.size, spilled, c.wantSpill, h.op.pend.bytes())
+				}
+			}
+		})
 	}
 }
