@@ -638,6 +638,9 @@ type lifter struct {
 	order  []*lifted
 	merged int
 	wins   []windowing.Window // merge's scratch
+	// free holds drained accumulators' records for reuse (their cells
+	// went downstream with them, so never their cells).
+	free []*lifted
 }
 
 // liftedKey is one key's accumulators, one per window; the key and its
@@ -685,7 +688,12 @@ func (l *lifter) add(kv *graph.KVInfo, kb []byte, kg state.KeyGroup, e graph.Ele
 			}
 		}
 		if a == nil {
-			a = &lifted{lk: lk, cell: l.fn.Cell(), s: shuffled{e: graph.Elem{Time: e.Time, Window: w, Pane: windowing.NoFiring},
+			if n := len(l.free); n > 0 {
+				a, l.free = l.free[n-1], l.free[:n-1]
+			} else {
+				a = new(lifted)
+			}
+			*a = lifted{lk: lk, cell: l.fn.Cell(), s: shuffled{e: graph.Elem{Time: e.Time, Window: w, Pane: windowing.NoFiring},
 				key: lk.key, keyBytes: lk.bytes, kg: kg, lifted: true}}
 			lk.accs = append(lk.accs, a)
 			l.order = append(l.order, a)
@@ -766,6 +774,8 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 		a.s.e.Value = a.cell.Acc()
 		out = append(out, a.s)
 		l.remove(a)
+		*a = lifted{}
+		l.free = append(l.free, a)
 	}
 	clear(l.order[len(kept):])
 	l.order, l.merged = kept, 0
@@ -776,11 +786,12 @@ func (l *lifter) drainUpTo(wm windowing.Time) []shuffled {
 func (l *lifter) drain() []shuffled {
 	out := make([]shuffled, 0, l.held())
 	for _, a := range l.order {
-		if a.gone {
-			continue
+		if !a.gone {
+			a.s.e.Value = a.cell.Acc()
+			out = append(out, a.s)
 		}
-		a.s.e.Value = a.cell.Acc()
-		out = append(out, a.s)
+		*a = lifted{}
+		l.free = append(l.free, a)
 	}
 	clear(l.keys)
 	clear(l.order)
