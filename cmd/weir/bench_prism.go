@@ -25,7 +25,7 @@ type vsFlags struct {
 }
 
 func (v *vsFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&v.against, "vs", "", "also run the queries on prism (Beam's local runner, in this process), after Weir, and print both rates and their ratio; --query takes a comma-separated list")
+	fl.StringVar(&v.against, "vs", "", "also run the queries on prism (Beam's local runner, in this process), after Weir, and print both rates and their ratio; --query takes a comma-separated list (later queries run in a warmer process: for figures to compare, one query per run)")
 	fl.DurationVar(&v.timeout, "prism-timeout", 2*time.Minute, "with --vs prism, how long a query may run on prism before it is cancelled")
 }
 
