@@ -56,8 +56,8 @@ type pendingPanes struct {
 	byteLimit             int64
 	// snap is what the instance knows of its key groups' snapshot
 	// chunks (see snapshot), by key group less the lowest.
-	snap []snapGroupState
-	key  []byte
+	snap      []snapGroupState
+	key, cell []byte
 }
 
 // pendingWindow is one window's panes, by encoded key and in arrival

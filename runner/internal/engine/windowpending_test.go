@@ -159,12 +159,7 @@ func TestPendingWindowsBoundedByBytes(t *testing.T) {
 					if !combine {
 						key = "k" // one window, growing
 					}
-					kb := []byte(key)
-					s := shuffled{e: graph.Elem{Value: sdk.KV[string, string]{Key: key, Value: strings.Repeat("x", c.size)}, Time: 1, Window: windowing.Window{Start: 0, End: 600000}, Pane: windowing.NoFiring},
-						key: key, keyBytes: kb, kg: state.KeyGroupOf(kb, h.x.cfg.KeyGroups), n: 1}
-					if err := h.op.process(&s); err != nil {
-						t.Fatal(err)
-					}
+					h.sized(t, key, strings.Repeat("x", c.size))
 					spilled = spilled || h.op.pend.held() == 0
 				}
 				if spilled != c.wantSpill {
@@ -172,5 +167,48 @@ func TestPendingWindowsBoundedByBytes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sized processes an element of key with value v, at 1ms, in [0, 10m).
+func (h *opHarness) sized(t *testing.T, key, v string) {
+	t.Helper()
+	kb := []byte(key)
+	s := shuffled{e: graph.Elem{Value: sdk.KV[string, string]{Key: key, Value: v}, Time: 1, Window: windowing.Window{Start: 0, End: 600000}, Pane: windowing.NoFiring},
+		key: key, keyBytes: kb, kg: state.KeyGroupOf(kb, h.x.cfg.KeyGroups), n: 1}
+	if err := h.op.process(&s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A GroupByKey window whose values fill more than a chunk of the
+// checkpoint's copy is split over several, and comes back whole.
+func TestPendingWindowSplitOverChunks(t *testing.T) {
+	d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}
+	backend := state.NewMem()
+	h := newOpHarnessOn(t, d, false, backend)
+	h.op.pend.byteLimit = 1 << 30
+	for i := range 100 {
+		h.sized(t, "k", fmt.Sprintf("%03d%s", i, strings.Repeat("x", 8<<10)))
+	}
+	h.sized(t, "j", "small")
+	if err := h.op.beforeCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := state.AppendCell(nil, state.Cell{Op: h.env.op, KG: state.KeyGroupOf([]byte("k"), h.x.cfg.KeyGroups), Name: cellSnap})
+	keys, err := state.KeysIn(backend, prefix, state.PrefixEnd(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 3 {
+		t.Errorf("%d chunks for 800 KiB of values, want several", len(keys))
+	}
+	r := newOpHarnessOn(t, d, false, backend)
+	for _, h := range []*opHarness{h, r} {
+		h.watermark(t, windowing.Time(600000))
+	}
+	got, want := r.flush(), h.flush()
+	if got != want || !strings.Contains(want, "099x") || !strings.Contains(want, "small") {
+		t.Errorf("restored:\n%.300s\nwant:\n%.300s", got, want)
 	}
 }

@@ -36,8 +36,9 @@ import (
 // was), then its panes: the encoded key (uvarint length first), the
 // window's start and end (8 bytes each), the trigger-state cell as
 // storeTrigger writes it (uvarint length first; a combine's accumulator is
-// in it), and a GroupByKey's values (a uvarint count, then each with its
-// uvarint length).
+// in it), and a GroupByKey's values (a 4-byte count, then each with its
+// uvarint length). A pane with more values than a chunk holds continues,
+// key, window and trigger state repeated, in the next chunk.
 
 const (
 	cellSnap  = "p"
@@ -81,7 +82,7 @@ func (p *pendingPanes) snapshot() error {
 	for _, pw := range p.order {
 		for _, pp := range pw.list {
 			g := &p.snap[pp.kg-env.lo]
-			if err := p.appendPane(g, pp); err != nil {
+			if err := p.appendPane(pp.kg, g, pp); err != nil {
 				return err
 			}
 			if len(g.buf) >= snapChunk {
@@ -109,16 +110,12 @@ func (p *pendingPanes) snapshot() error {
 	return nil
 }
 
-// appendPane appends pending pane pp to its key group's chunk.
-func (p *pendingPanes) appendPane(g *snapGroupState, pp *pendingPane) error {
+// appendPane appends pending pane pp to its key group's chunk. A
+// GroupByKey's values that take the chunk past snapChunk continue in the
+// next one, after the pane's key, window and trigger state again (a
+// restore adds them to the same window).
+func (p *pendingPanes) appendPane(kg state.KeyGroup, g *snapGroupState, pp *pendingPane) error {
 	op := p.op
-	if len(g.buf) == 0 {
-		g.buf = append(g.buf, op.snapFormat())
-	}
-	b := binary.AppendUvarint(g.buf, uint64(len(pp.keyBytes)))
-	b = append(b, pp.keyBytes...)
-	b = binary.BigEndian.AppendUint64(b, uint64(pp.w.Start))
-	b = binary.BigEndian.AppendUint64(b, uint64(pp.w.End))
 	op.acc = nil
 	if pp.acc != nil {
 		op.acc = pp.acc.Acc()
@@ -128,21 +125,49 @@ func (p *pendingPanes) appendPane(g *snapGroupState, pp *pendingPane) error {
 	if err != nil {
 		return err
 	}
-	b = binary.AppendUvarint(b, uint64(len(cell)))
-	b = append(b, cell...)
-	if !op.inline {
-		b = binary.AppendUvarint(b, uint64(len(pp.vals)))
-		for _, v := range pp.vals {
-			enc, err := op.gbk.ValueCoder.Append(op.buf[:0], v)
-			if err != nil {
-				return fmt.Errorf("engine: %s: encoding value: %w", op.node, err)
-			}
-			op.buf = enc
-			b = binary.AppendUvarint(b, uint64(len(enc)))
-			b = append(b, enc...)
+	cell = append(p.cell[:0], cell...) // encoding the values reuses op.buf
+	p.cell = cell
+	var count int // where the value count of the pane's record goes
+	header := func() {
+		if len(g.buf) == 0 {
+			g.buf = append(g.buf, op.snapFormat())
 		}
+		b := binary.AppendUvarint(g.buf, uint64(len(pp.keyBytes)))
+		b = append(b, pp.keyBytes...)
+		b = binary.BigEndian.AppendUint64(b, uint64(pp.w.Start))
+		b = binary.BigEndian.AppendUint64(b, uint64(pp.w.End))
+		b = binary.AppendUvarint(b, uint64(len(cell)))
+		b = append(b, cell...)
+		if !op.inline {
+			count = len(b)
+			b = binary.BigEndian.AppendUint32(b, 0)
+		}
+		g.buf = b
 	}
-	g.buf = b
+	header()
+	if op.inline {
+		return nil
+	}
+	n := uint32(0)
+	for _, v := range pp.vals {
+		if n > 0 && len(g.buf) >= snapChunk {
+			binary.BigEndian.PutUint32(g.buf[count:], n)
+			if err := p.writeChunk(kg, g); err != nil {
+				return err
+			}
+			header()
+			n = 0
+		}
+		enc, err := op.gbk.ValueCoder.Append(op.buf[:0], v)
+		if err != nil {
+			return fmt.Errorf("engine: %s: encoding value: %w", op.node, err)
+		}
+		op.buf = enc
+		g.buf = binary.AppendUvarint(g.buf, uint64(len(enc)))
+		g.buf = append(g.buf, enc...)
+		n++
+	}
+	binary.BigEndian.PutUint32(g.buf[count:], n)
 	return nil
 }
 
@@ -228,7 +253,7 @@ func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (int, error) {
 			return n, err
 		}
 		if !op.inline {
-			for k := r.uvarint(); k > 0 && !r.bad; k-- {
+			for k := r.u32(); k > 0 && !r.bad; k-- {
 				v := r.bytes()
 				if r.bad {
 					break
@@ -271,6 +296,16 @@ func (r *snapReader) bytes() []byte {
 	}
 	v := r.b[:n:n]
 	r.b = r.b[n:]
+	return v
+}
+
+func (r *snapReader) u32() uint32 {
+	if len(r.b) < 4 {
+		r.bad, r.b = true, nil
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
 	return v
 }
 
