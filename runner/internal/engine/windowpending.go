@@ -54,10 +54,12 @@ type pendingPanes struct {
 	adds                  int
 	limit                 int
 	byteLimit             int64
-	// snap is what the instance knows of its key groups' snapshot
-	// chunks (see snapshot), by key group less the lowest.
-	snap      []snapGroupState
-	key, cell []byte
+	// written counts the snapshot chunks the last barrier wrote, by key
+	// group less the lowest (see snapshot); the rest is its scratch.
+	written   []uint32
+	snapPanes []*pendingPane
+	snapBuf   []byte
+	key, hdr  []byte
 }
 
 // pendingWindow is one window's panes, by encoded key and in arrival

@@ -127,6 +127,9 @@ func testPendingWindowsRestored(t *testing.T, combine bool) {
 	if n := r.op.pend.held(); n != 0 {
 		t.Errorf("%d windows pending after a restore, want them in the state", n)
 	}
+	if n := snapChunks(t, h, backend); n != 0 {
+		t.Errorf("%d chunks left after a restore", n)
+	}
 	if err := r.env.backend.WriteBack(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +142,22 @@ func testPendingWindowsRestored(t *testing.T, combine bool) {
 			t.Errorf("restored panes:\n%s\nwant:\n%s", got, want)
 		}
 	}
+	// Windows after the restored ones are kept in memory again.
+	r.element(t, "d", at(50))
+	if n := r.op.pend.held(); n == 0 {
+		t.Errorf("no window pending after the restored ones, horizon %v", r.op.pend.horizon)
+	}
+}
+
+// snapChunks counts the pending-window chunks of h's operator in backend.
+func snapChunks(t *testing.T, h *opHarness, backend state.Backend) int {
+	t.Helper()
+	prefix := state.MetaKey(h.env.op, snapMeta)
+	keys, err := state.KeysIn(backend, prefix, state.PrefixEnd(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
 }
 
 // Pending windows spill by their estimated memory too: a few large values
@@ -182,7 +201,9 @@ func (h *opHarness) sized(t *testing.T, key, v string) {
 }
 
 // A GroupByKey window whose values fill more than a chunk of the
-// checkpoint's copy is split over several, and comes back whole.
+// checkpoint's copy is split over several, none past the chunk size, and
+// comes back whole; once it has fired, the next checkpoint leaves none of
+// its chunks behind.
 func TestPendingWindowSplitOverChunks(t *testing.T) {
 	d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}
 	backend := state.NewMem()
@@ -195,13 +216,28 @@ func TestPendingWindowSplitOverChunks(t *testing.T) {
 	if err := h.op.beforeCheckpoint(); err != nil {
 		t.Fatal(err)
 	}
-	prefix := state.AppendCell(nil, state.Cell{Op: h.env.op, KG: state.KeyGroupOf([]byte("k"), h.x.cfg.KeyGroups), Name: cellSnap})
-	keys, err := state.KeysIn(backend, prefix, state.PrefixEnd(prefix))
-	if err != nil {
-		t.Fatal(err)
+	kg := state.KeyGroupOf([]byte("k"), h.x.cfg.KeyGroups)
+	chunks := func() [][]byte {
+		prefix := h.op.snapPrefix(nil, kg)
+		it, err := backend.NewIter(prefix, state.PrefixEnd(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		var vs [][]byte
+		for ok := it.First(); ok; ok = it.Next() {
+			vs = append(vs, append([]byte(nil), it.Value()...))
+		}
+		return vs
 	}
-	if len(keys) < 3 {
-		t.Errorf("%d chunks for 800 KiB of values, want several", len(keys))
+	cs := chunks()
+	if len(cs) < 3 {
+		t.Errorf("%d chunks for 800 KiB of values, want several", len(cs))
+	}
+	for _, c := range cs {
+		if len(c) > snapChunk {
+			t.Errorf("a chunk of %d bytes, want at most %d", len(c), snapChunk)
+		}
 	}
 	r := newOpHarnessOn(t, d, false, backend)
 	for _, h := range []*opHarness{h, r} {
@@ -210,5 +246,31 @@ func TestPendingWindowSplitOverChunks(t *testing.T) {
 	got, want := r.flush(), h.flush()
 	if got != want || !strings.Contains(want, "099x") || !strings.Contains(want, "small") {
 		t.Errorf("restored:\n%.300s\nwant:\n%.300s", got, want)
+	}
+
+	// Without a restore between them (which deletes the chunks), a
+	// checkpoint after the large window fired leaves one chunk of its key
+	// group: the small next window's.
+	backend = state.NewMem()
+	h = newOpHarnessOn(t, d, false, backend)
+	h.op.pend.byteLimit = 1 << 30
+	for range 100 {
+		h.sized(t, "k", strings.Repeat("x", 8<<10))
+	}
+	for range 2 {
+		if err := h.op.beforeCheckpoint(); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(chunks()); n < 3 {
+			t.Fatalf("%d chunks, want several", n)
+		}
+	}
+	h.watermark(t, windowing.Time(600000))
+	h.element(t, "k", windowing.Time(700000))
+	if err := h.op.beforeCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(chunks()); n != 1 {
+		t.Errorf("%d chunks after the large window fired, want 1", n)
 	}
 }

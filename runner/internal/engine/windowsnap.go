@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/state"
@@ -11,38 +13,48 @@ import (
 )
 
 // At a checkpoint's barrier the pending windows stay in memory: the
-// instance writes a copy of them into its state, per key group, as a few
-// large cells (chunks of about snapChunk bytes) that only a restore reads.
-// Before, the barrier moved every pending window into the state as cells
-// and a timer of its own, and the windows' later elements and their firing
-// took the slower path through the state: with checkpoints every second
-// that cost Nexmark Q5 two fifths of its speed.
+// instance writes a copy of them to the backend, per key group, as a few
+// large values (chunks of at most snapChunk bytes, unless one window's
+// record alone is larger) that only a restore reads. Before, the barrier
+// moved every pending window into the state as cells and a timer of its
+// own, and the windows' later elements and their firing took the slower
+// path through the state: with checkpoints every second that cost Nexmark
+// Q5 two fifths of its speed.
 //
-// The chunks of key group kg are the cells named cellSnap of the empty key
-// in the zero window (no window operator writes another cell of that
-// name), with the chunk's number as sub-key. Each barrier rewrites them and
-// deletes the chunks the previous barrier wrote beyond the new ones. They
-// go to the backend directly, past the instance's state cache, which
-// would keep a copy: nothing in a run reads them but its restore.
+// The chunks are operator metadata (snapMeta, then the key group and the
+// chunk's number, 2 and 4 bytes), outside the key ranges the instance's
+// state cache owns, and they go to the backend directly, past the cache,
+// which would keep a copy: nothing in a run reads them but its restore.
+// Each barrier rewrites every key group's, one chunk at least, and deletes
+// the chunks the previous barrier wrote beyond the new ones. Each chunk
+// carries the instance's horizon: every window in the state of its key
+// groups ends at or before it.
 //
 // A restored instance moves the windows of its key groups' chunks into the
-// state as spill would have, and deletes the chunks: the state then holds
-// windows, which keeps new elements of any window out of the pending set
-// until those have fired (see pendingPanes.horizon), so a window is never
-// both pending and in the state. Key groups are the unit of rescaling, so
-// the chunks follow their groups to whichever instance owns them.
+// state as spill would have, and deletes the chunks. The state then holds
+// windows, so new elements of windows that end at or before the horizon
+// go to the state, and a window is never both pending and in the state:
+// the restored horizon is the latest of its key groups' saved ones (after
+// rescaling they come from several former instances) and of the restored
+// windows' ends; without any (state from an older version), the end of
+// time, until the state's timers have all fired. Key groups are the unit
+// of rescaling, and an instance reads and writes only its own groups'
+// chunks.
 //
 // A chunk is a format byte (snapCombine or snapGroup: what the operator
-// was), then its panes: the encoded key (uvarint length first), the
+// was) and the horizon (8 bytes), then records: the encoded key (uvarint
+// length first), the
 // window's start and end (8 bytes each), the trigger-state cell as
 // storeTrigger writes it (uvarint length first; a combine's accumulator is
 // in it), and a GroupByKey's values (a 4-byte count, then each with its
-// uvarint length). A pane with more values than a chunk holds continues,
-// key, window and trigger state repeated, in the next chunk.
+// uvarint length). A window with more values than a chunk holds continues
+// in the next chunk, in a record of its own (key, window and trigger state
+// repeated), which a restore adds to the same window.
 
 const (
-	cellSnap  = "p"
-	snapChunk = 256 << 10
+	snapMeta   = "pending/"
+	snapChunk  = 256 << 10
+	snapHeader = 9 // format and horizon
 
 	snapCombine = 'c'
 	snapGroup   = 'g'
@@ -52,17 +64,15 @@ const (
 // read, or that another kind of transform wrote.
 var errSnapCorrupt = errors.New("unreadable pending-window snapshot")
 
-// snapGroupState is what an instance knows of one key group's chunks.
-type snapGroupState struct {
-	buf     []byte // the chunk being written
-	chunks  uint32 // written at this barrier so far
-	written uint32 // written at the previous barrier
+// snapPrefix returns the prefix of the chunk keys of key group kg.
+func (op *windowOp) snapPrefix(dst []byte, kg state.KeyGroup) []byte {
+	dst = append(dst, state.MetaKey(op.env.op, snapMeta)...)
+	return binary.BigEndian.AppendUint16(dst, uint16(kg))
 }
 
 // snapKey returns the key of chunk i of key group kg.
 func (op *windowOp) snapKey(dst []byte, kg state.KeyGroup, i uint32) []byte {
-	dst = state.AppendCell(dst, state.Cell{Op: op.env.op, KG: kg, Name: cellSnap})
-	return binary.BigEndian.AppendUint32(dst, i)
+	return binary.BigEndian.AppendUint32(op.snapPrefix(dst, kg), i)
 }
 
 func (op *windowOp) snapFormat() byte {
@@ -72,50 +82,124 @@ func (op *windowOp) snapFormat() byte {
 	return snapGroup
 }
 
-// snapshot writes a copy of the pending windows into the state, for the
-// checkpoint of the barrier being handled.
+// snapWriter writes one key group's chunks at a barrier.
+type snapWriter struct {
+	p      *pendingPanes
+	kg     state.KeyGroup
+	buf    []byte // the chunk being written
+	chunks uint32 // written so far
+	count  int    // where the open record's value count is in buf; 0: none
+	n      uint32 // the open record's values so far
+}
+
+// snapshot writes a copy of the pending windows, and the horizon, to the
+// backend for the checkpoint of the barrier being handled.
 func (p *pendingPanes) snapshot() error {
 	op, env := p.op, p.op.env
-	if p.snap == nil {
-		p.snap = make([]snapGroupState, env.hi-env.lo)
+	be := env.in.x.cfg.Backend
+	if p.written == nil {
+		p.written = make([]uint32, env.hi-env.lo)
 	}
+	panes := p.snapPanes[:0]
 	for _, pw := range p.order {
-		for _, pp := range pw.list {
-			g := &p.snap[pp.kg-env.lo]
-			if err := p.appendPane(pp.kg, g, pp); err != nil {
+		panes = append(panes, pw.list...)
+	}
+	slices.SortStableFunc(panes, func(a, b *pendingPane) int { return cmp.Compare(a.kg, b.kg) })
+	w := snapWriter{p: p, buf: p.snapBuf[:0]}
+	// done finishes key group w.kg: its last chunk, and the deletion of
+	// the previous barrier's chunks beyond the new ones.
+	done := func() error {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		i := w.kg - env.lo
+		for c := w.chunks; c < p.written[i]; c++ {
+			p.key = op.snapKey(p.key[:0], w.kg, c)
+			if err := be.Delete(p.key); err != nil {
 				return err
 			}
-			if len(g.buf) >= snapChunk {
-				if err := p.writeChunk(pp.kg, g); err != nil {
-					return err
-				}
+		}
+		p.written[i] = w.chunks
+		return nil
+	}
+	j := 0
+	for kg := env.lo; kg < env.hi; kg++ {
+		w.kg, w.chunks = kg, 0
+		for ; j < len(panes) && panes[j].kg == kg; j++ {
+			if err := w.pane(panes[j]); err != nil {
+				return err
 			}
+		}
+		if err := done(); err != nil {
+			return err
 		}
 	}
-	for i := range p.snap {
-		g, kg := &p.snap[i], env.lo+state.KeyGroup(i)
-		if len(g.buf) > 0 {
-			if err := p.writeChunk(kg, g); err != nil {
-				return err
-			}
-		}
-		for c := g.chunks; c < g.written; c++ {
-			p.key = op.snapKey(p.key[:0], kg, c)
-			if err := env.in.x.cfg.Backend.Delete(p.key); err != nil {
-				return err
-			}
-		}
-		g.written, g.chunks = g.chunks, 0
+	clear(panes)
+	p.snapPanes = panes[:0]
+	if cap(w.buf) <= 2*snapChunk {
+		p.snapBuf = w.buf[:0]
+	} else {
+		p.snapBuf = nil // one large window's: not kept
 	}
 	return nil
 }
 
-// appendPane appends pending pane pp to its key group's chunk. A
-// GroupByKey's values that take the chunk past snapChunk continue in the
-// next one, after the pane's key, window and trigger state again (a
-// restore adds them to the same window).
-func (p *pendingPanes) appendPane(kg state.KeyGroup, g *snapGroupState, pp *pendingPane) error {
-	op := p.op
+// start starts a chunk in buf: the format and the horizon.
+func (w *snapWriter) start() {
+	w.buf = append(w.buf, w.p.op.snapFormat())
+	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(w.p.horizon))
+}
+
+// open starts a record with header hdr, writing the chunk first if the
+// record (next more bytes after it) would take it past snapChunk.
+func (w *snapWriter) open(hdr []byte, next int) error {
+	w.closeRecord()
+	if len(w.buf) > snapHeader && len(w.buf)+len(hdr)+next > snapChunk {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if len(w.buf) == 0 {
+		w.start()
+	}
+	w.buf = append(w.buf, hdr...)
+	if !w.p.op.inline {
+		w.count, w.n = len(w.buf), 0
+		w.buf = binary.BigEndian.AppendUint32(w.buf, 0)
+	}
+	return nil
+}
+
+// closeRecord writes the open record's value count.
+func (w *snapWriter) closeRecord() {
+	if w.count > 0 {
+		binary.BigEndian.PutUint32(w.buf[w.count:], w.n)
+		w.count = 0
+	}
+}
+
+// flush writes the chunk being written, if it holds anything or is the
+// key group's first.
+func (w *snapWriter) flush() error {
+	w.closeRecord()
+	if len(w.buf) <= snapHeader && w.chunks > 0 {
+		return nil
+	}
+	if len(w.buf) == 0 {
+		w.start()
+	}
+	w.p.key = w.p.op.snapKey(w.p.key[:0], w.kg, w.chunks)
+	if err := w.p.op.env.in.x.cfg.Backend.Set(w.p.key, w.buf); err != nil {
+		return err
+	}
+	w.chunks++
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// pane writes pending pane pp's records.
+func (w *snapWriter) pane(pp *pendingPane) error {
+	p, op := w.p, w.p.op
 	op.acc = nil
 	if pp.acc != nil {
 		op.acc = pp.acc.Acc()
@@ -125,132 +209,119 @@ func (p *pendingPanes) appendPane(kg state.KeyGroup, g *snapGroupState, pp *pend
 	if err != nil {
 		return err
 	}
-	cell = append(p.cell[:0], cell...) // encoding the values reuses op.buf
-	p.cell = cell
-	var count int // where the value count of the pane's record goes
-	header := func() {
-		if len(g.buf) == 0 {
-			g.buf = append(g.buf, op.snapFormat())
-		}
-		b := binary.AppendUvarint(g.buf, uint64(len(pp.keyBytes)))
-		b = append(b, pp.keyBytes...)
-		b = binary.BigEndian.AppendUint64(b, uint64(pp.w.Start))
-		b = binary.BigEndian.AppendUint64(b, uint64(pp.w.End))
-		b = binary.AppendUvarint(b, uint64(len(cell)))
-		b = append(b, cell...)
-		if !op.inline {
-			count = len(b)
-			b = binary.BigEndian.AppendUint32(b, 0)
-		}
-		g.buf = b
+	hdr := binary.AppendUvarint(p.hdr[:0], uint64(len(pp.keyBytes)))
+	hdr = append(hdr, pp.keyBytes...)
+	hdr = binary.BigEndian.AppendUint64(hdr, uint64(pp.w.Start))
+	hdr = binary.BigEndian.AppendUint64(hdr, uint64(pp.w.End))
+	hdr = binary.AppendUvarint(hdr, uint64(len(cell)))
+	hdr = append(hdr, cell...)
+	p.hdr = hdr
+	if op.inline || len(pp.vals) == 0 {
+		return w.open(hdr, 0)
 	}
-	header()
-	if op.inline {
-		return nil
-	}
-	n := uint32(0)
-	for _, v := range pp.vals {
-		if n > 0 && len(g.buf) >= snapChunk {
-			binary.BigEndian.PutUint32(g.buf[count:], n)
-			if err := p.writeChunk(kg, g); err != nil {
-				return err
-			}
-			header()
-			n = 0
-		}
+	for i, v := range pp.vals {
 		enc, err := op.gbk.ValueCoder.Append(op.buf[:0], v)
 		if err != nil {
 			return fmt.Errorf("engine: %s: encoding value: %w", op.node, err)
 		}
 		op.buf = enc
-		g.buf = binary.AppendUvarint(g.buf, uint64(len(enc)))
-		g.buf = append(g.buf, enc...)
-		n++
+		size := binary.MaxVarintLen64 + len(enc)
+		switch {
+		case i == 0:
+			if err := w.open(hdr, 4+size); err != nil {
+				return err
+			}
+		case len(w.buf)+size > snapChunk:
+			if err := w.flush(); err != nil {
+				return err
+			}
+			if err := w.open(hdr, 4+size); err != nil {
+				return err
+			}
+		}
+		w.buf = binary.AppendUvarint(w.buf, uint64(len(enc)))
+		w.buf = append(w.buf, enc...)
+		w.n++
 	}
-	binary.BigEndian.PutUint32(g.buf[count:], n)
-	return nil
-}
-
-// writeChunk writes key group kg's current chunk.
-func (p *pendingPanes) writeChunk(kg state.KeyGroup, g *snapGroupState) error {
-	p.key = p.op.snapKey(p.key[:0], kg, g.chunks)
-	if err := p.op.env.in.x.cfg.Backend.Set(p.key, g.buf); err != nil {
-		return err
-	}
-	g.chunks++
-	g.buf = g.buf[:0]
 	return nil
 }
 
 // restoreSnapshot moves the pending windows of a checkpoint's chunks in the
-// instance's key groups into the state, and deletes the chunks. It runs
-// whether or not this run keeps windows pending.
+// instance's key groups into the state, deletes the chunks, and sets the
+// horizon. It runs whether or not this run keeps windows pending.
 func (op *windowOp) restoreSnapshot() error {
 	env := op.env
-	type chunk struct {
-		kg       state.KeyGroup
-		key, val []byte
-	}
-	var chunks []chunk
+	be := env.in.x.cfg.Backend
+	latest := windowing.MinTime // of the restored windows' ends
+	var saved *windowing.Time   // the latest saved horizon
+	var keys [][]byte
 	for kg := env.lo; kg < env.hi; kg++ {
-		prefix := state.AppendCell(nil, state.Cell{Op: env.op, KG: kg, Name: cellSnap})
-		it, err := env.in.x.cfg.Backend.NewIter(prefix, state.PrefixEnd(prefix))
+		prefix := op.snapPrefix(nil, kg)
+		it, err := be.NewIter(prefix, state.PrefixEnd(prefix))
 		if err != nil {
 			return err
 		}
+		keys = keys[:0]
 		for ok := it.First(); ok; ok = it.Next() {
-			chunks = append(chunks, chunk{kg, append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)})
+			h, end, err := op.restoreChunk(kg, it.Value())
+			if err != nil {
+				it.Close()
+				return fmt.Errorf("engine: %s: key group %d: %w", op.node, kg, err)
+			}
+			latest = max(latest, end)
+			if saved == nil || h > *saved {
+				saved = &h
+			}
+			keys = append(keys, append([]byte(nil), it.Key()...))
 		}
 		if err := it.Close(); err != nil {
 			return err
 		}
-	}
-	n := 0
-	for _, c := range chunks {
-		k, err := op.restoreChunk(c.kg, c.val)
-		if err != nil {
-			return fmt.Errorf("engine: %s: key group %d: %w", op.node, c.kg, err)
-		}
-		n += k
-		if err := env.in.x.cfg.Backend.Delete(c.key); err != nil {
-			return err
+		for _, k := range keys {
+			if err := be.Delete(k); err != nil {
+				return err
+			}
 		}
 	}
-	if n > 0 && op.pend != nil {
-		op.pend.horizon = windowing.MaxTime
+	if p := op.pend; p != nil && saved != nil {
+		p.horizon = max(*saved, latest)
+		p.resetHorizon()
 	}
 	return nil
 }
 
-// restoreChunk writes the panes of one chunk into the state and returns
-// how many there were.
-func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, errSnapCorrupt
+// restoreChunk writes the windows of one chunk into the state and returns
+// the horizon saved with it and the latest of the windows' maximum
+// timestamps.
+func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (horizon, latest windowing.Time, err error) {
+	latest = windowing.MinTime
+	if len(b) < snapHeader {
+		return horizon, latest, errSnapCorrupt
 	}
 	if b[0] != op.snapFormat() {
 		what := map[byte]string{snapCombine: "a combine", snapGroup: "a GroupByKey"}[b[0]]
 		if what == "" {
-			return 0, fmt.Errorf("%w: format %q", errSnapCorrupt, b[0])
+			return horizon, latest, fmt.Errorf("%w: format %q", errSnapCorrupt, b[0])
 		}
-		return 0, fmt.Errorf("%w: it holds %s's windows, and this transform is not one (the pipeline changed)", errSnapCorrupt, what)
+		return horizon, latest, fmt.Errorf("%w: it holds %s's windows, and this transform is not one (the pipeline changed)", errSnapCorrupt, what)
 	}
-	r := snapReader{b: b[1:]}
+	horizon = windowing.Time(binary.BigEndian.Uint64(b[1:]))
+	r := snapReader{b: b[snapHeader:]}
 	sa := &op.env.sa
-	n := 0
 	for len(r.b) > 0 {
 		key := r.bytes()
 		w := windowing.Window{Start: windowing.Time(r.u64()), End: windowing.Time(r.u64())}
 		cell := r.bytes()
-		if r.bad {
-			return n, errSnapCorrupt
+		if r.bad || w.Start >= w.End || len(cell) < 25 || op.inline != (len(cell) > 25 && cell[25] == inlineMark) {
+			return horizon, latest, errSnapCorrupt
 		}
+		latest = max(latest, w.MaxTimestamp())
 		sa.set(kg, key, w)
 		if err := sa.setFixedTimer(timerEOW, graph.DomainEvent, w.MaxTimestamp(), false); err != nil {
-			return n, err
+			return horizon, latest, err
 		}
 		if err := sa.Set(cellTrigger, nil, cell); err != nil {
-			return n, err
+			return horizon, latest, err
 		}
 		if !op.inline {
 			for k := r.u32(); k > 0 && !r.bad; k-- {
@@ -260,16 +331,15 @@ func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (int, error) {
 				}
 				seq, _ := sa.NextSeq(cellBag)
 				if err := sa.Set(cellBag, seq, v); err != nil {
-					return n, err
+					return horizon, latest, err
 				}
 			}
 			if r.bad {
-				return n, errSnapCorrupt
+				return horizon, latest, errSnapCorrupt
 			}
 		}
-		n++
 	}
-	return n, nil
+	return horizon, latest, nil
 }
 
 // snapReader reads a chunk; bad says it ran short.
