@@ -63,7 +63,17 @@ type checkpointMetaFile struct {
 	States stateVersions `json:"states,omitempty"`
 	// Phase is "history" or "live" in backfill-then-stream mode.
 	Phase string `json:"phase,omitempty"`
+	// StateFormat is the version of the engine's own layout of the state
+	// (see stateFormat); 0 before there was one.
+	StateFormat int `json:"stateFormat,omitempty"`
 }
+
+// stateFormat is the version of the engine's own state layout that this
+// Weir writes and reads. 1: windows kept in memory are copied beside the
+// keyed state at each checkpoint (runner/internal/engine/windowsnap.go),
+// where a Weir without it would not look. A checkpoint of a newer format
+// fails at launch, as a newer state schema does.
+const stateFormat = 1
 
 // stateVersions are schema versions by transform and state cell.
 type stateVersions map[string]map[string]uint64
@@ -86,8 +96,13 @@ func declaredStates(g *graph.Graph) stateVersions {
 }
 
 // checkStateVersions fails if checkpoint m holds a state cell at a schema
-// version newer than g declares: the job's earlier code would misread it.
+// version newer than g declares, or the engine's state in a newer format:
+// the job's earlier code, or an earlier Weir, would misread it.
 func checkStateVersions(m *checkpointMetaFile, g *graph.Graph) error {
+	if m.StateFormat > stateFormat {
+		return fmt.Errorf("%w: checkpoint %d was written by a newer Weir (state format %d; this one reads up to %d), which keeps state where this one would not look: resume with that version, or start over with a new --checkpoint-dir",
+			ErrOptions, m.ID, m.StateFormat, stateFormat)
+	}
 	declared := declaredStates(g)
 	var errs []error
 	for tr, cells := range m.States {

@@ -520,7 +520,7 @@ func Run(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
 				}
 				cm = &changelogMeta{URI: opts.Changelog, Handle: h, Base: clog.base}
 			}
-			size, err := ckpts.write(backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states, Phase: opts.phase})
+			size, err := ckpts.write(backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: states, Phase: opts.phase, StateFormat: stateFormat})
 			if err != nil {
 				return err
 			}
