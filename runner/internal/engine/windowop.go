@@ -86,8 +86,8 @@ func isFixedTimer(name string) bool { return name == timerEOW }
 
 func (op *windowOp) finishBundle() error { return nil }
 
-// beforeCheckpoint writes a copy of the pending windows into the state,
-// which the checkpoint then holds.
+// beforeCheckpoint writes a copy of the pending windows to the backend,
+// beside the state, which the checkpoint then holds.
 func (op *windowOp) beforeCheckpoint() error {
 	if op.pend == nil {
 		return nil

@@ -26,10 +26,11 @@ import (
 // process would have written it (spill), and horizon remembers the latest
 // window end the state may then hold: a window that ends at or before it
 // goes to the state. Checkpoint barriers write a copy of the pending
-// windows into the state and keep them (see snapshot). A restored
-// instance whose state holds windows starts with the horizon at the end of
-// time; the horizon falls back once no event-time timer is left in the
-// state.
+// windows beside the state, with the horizon, and keep them (see
+// snapshot). A restored instance takes the latest horizon saved for its
+// key groups (see restoreSnapshot); without one, if its state holds
+// windows, the end of time. The horizon falls back to the start of time
+// once no event-time timer is left in the state.
 //
 // Pending windows fire in the order their timers would have: by key group,
 // after the timers of the same key group (all at or before the horizon),
