@@ -41,11 +41,13 @@ BENCH_EVENTS ?= 1000000
 BENCH_PARALLELISM ?= 2
 BENCH_QUERIES ?= q0 q1 q2 q3 q4 q5 q7 q8 q11
 BENCH_OUT ?= $(BIN)/nexmark.md
+# More flags for every query's run, e.g. BENCH_FLAGS=--checkpoint-interval=1s.
+BENCH_FLAGS ?=
 
 bench: build
 	@first=--header; rm -f $(BENCH_OUT); \
 	for q in $(BENCH_QUERIES); do \
-		$(BIN)/weir bench nexmark --query $$q --events $(BENCH_EVENTS) --parallelism $(BENCH_PARALLELISM) --format markdown $$first >> $(BENCH_OUT) || exit 1; \
+		$(BIN)/weir bench nexmark --query $$q --events $(BENCH_EVENTS) --parallelism $(BENCH_PARALLELISM) $(BENCH_FLAGS) --format markdown $$first >> $(BENCH_OUT) || exit 1; \
 		first=; \
 	done; \
 	echo "commit $$(git rev-parse --short HEAD 2>/dev/null), $$(nproc) cores, $(BENCH_EVENTS) events:"; cat $(BENCH_OUT)
