@@ -46,14 +46,6 @@ func newSideCodec(n *graph.Node) sideCodec {
 
 const sideSnapVersion = 1
 
-func appendTime(b []byte, t windowing.Time) []byte {
-	return binary.BigEndian.AppendUint64(b, uint64(t))
-}
-
-func appendBlob(b, v []byte) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
-}
-
 func (c sideCodec) encode(s *sideSnapshot) ([]byte, error) {
 	b := []byte{sideSnapVersion}
 	b = binary.AppendUvarint(b, uint64(len(s.wms)))
@@ -98,77 +90,11 @@ func (c sideCodec) encode(s *sideSnapshot) ([]byte, error) {
 
 var errShortSnapshot = errors.New("short side-input snapshot")
 
-// sideReader decodes a snapshot.
-type sideReader struct {
-	b   []byte
-	err error
-}
-
-func (r *sideReader) time() windowing.Time {
-	if r.err != nil || len(r.b) < 8 {
-		r.err = errShortSnapshot
-		return 0
-	}
-	t := windowing.Time(binary.BigEndian.Uint64(r.b))
-	r.b = r.b[8:]
-	return t
-}
-
-func (r *sideReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 || v > uint64(len(r.b))+1<<20 {
-		r.err = errShortSnapshot
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *sideReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errShortSnapshot
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *sideReader) byte1() byte {
-	if r.err != nil || len(r.b) < 1 {
-		r.err = errShortSnapshot
-		return 0
-	}
-	x := r.b[0]
-	r.b = r.b[1:]
-	return x
-}
-
-func (r *sideReader) value(c coder.Coder) any {
-	n := r.uvarint()
-	if r.err != nil || uint64(len(r.b)) < n {
-		r.err = errShortSnapshot
-		return nil
-	}
-	v, err := c.Decode(r.b[:n])
-	r.b = r.b[n:]
-	if err != nil && r.err == nil {
-		r.err = err
-	}
-	return v
-}
-
 func (c sideCodec) decode(b []byte) (*sideSnapshot, error) {
 	if len(b) == 0 || b[0] != sideSnapVersion {
 		return nil, errors.New("unknown side-input snapshot format")
 	}
-	r := &sideReader{b: b[1:]}
+	r := &snapReader{b: b[1:], short: errShortSnapshot}
 	s := &sideSnapshot{}
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
 		s.wms = append(s.wms, r.time())

@@ -146,8 +146,7 @@ func (p *pendingPanes) snapshot() error {
 
 // start starts a chunk in buf: the format and the horizon.
 func (w *snapWriter) start() {
-	w.buf = append(w.buf, w.p.op.snapFormat())
-	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(w.p.horizon))
+	w.buf = appendTime(append(w.buf, w.p.op.snapFormat()), w.p.horizon)
 }
 
 // open starts a record with header hdr, writing the chunk first if the
@@ -209,12 +208,9 @@ func (w *snapWriter) pane(pp *pendingPane) error {
 	if err != nil {
 		return err
 	}
-	hdr := binary.AppendUvarint(p.hdr[:0], uint64(len(pp.keyBytes)))
-	hdr = append(hdr, pp.keyBytes...)
-	hdr = binary.BigEndian.AppendUint64(hdr, uint64(pp.w.Start))
-	hdr = binary.BigEndian.AppendUint64(hdr, uint64(pp.w.End))
-	hdr = binary.AppendUvarint(hdr, uint64(len(cell)))
-	hdr = append(hdr, cell...)
+	hdr := appendBlob(p.hdr[:0], pp.keyBytes)
+	hdr = appendTime(appendTime(hdr, pp.w.Start), pp.w.End)
+	hdr = appendBlob(hdr, cell)
 	p.hdr = hdr
 	if op.inline || len(pp.vals) == 0 {
 		return w.open(hdr, 0)
@@ -239,8 +235,7 @@ func (w *snapWriter) pane(pp *pendingPane) error {
 				return err
 			}
 		}
-		w.buf = binary.AppendUvarint(w.buf, uint64(len(enc)))
-		w.buf = append(w.buf, enc...)
+		w.buf = appendBlob(w.buf, enc)
 		w.n++
 	}
 	return nil
@@ -306,13 +301,13 @@ func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (horizon, latest w
 		return horizon, latest, fmt.Errorf("%w: it holds %s's windows, and this transform is not one (the pipeline changed)", errSnapCorrupt, what)
 	}
 	horizon = windowing.Time(binary.BigEndian.Uint64(b[1:]))
-	r := snapReader{b: b[snapHeader:]}
+	r := snapReader{b: b[snapHeader:], short: errSnapCorrupt}
 	sa := &op.env.sa
 	for len(r.b) > 0 {
-		key := r.bytes()
-		w := windowing.Window{Start: windowing.Time(r.u64()), End: windowing.Time(r.u64())}
-		cell := r.bytes()
-		if r.bad || w.Start >= w.End || len(cell) < 25 || op.inline != (len(cell) > 25 && cell[25] == inlineMark) {
+		key := r.blob()
+		w := windowing.Window{Start: r.time(), End: r.time()}
+		cell := r.blob()
+		if r.err != nil || w.Start >= w.End || len(cell) < 25 || op.inline != (len(cell) > 25 && cell[25] == inlineMark) {
 			return horizon, latest, errSnapCorrupt
 		}
 		latest = max(latest, w.MaxTimestamp())
@@ -324,9 +319,9 @@ func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (horizon, latest w
 			return horizon, latest, err
 		}
 		if !op.inline {
-			for k := r.u32(); k > 0 && !r.bad; k-- {
-				v := r.bytes()
-				if r.bad {
+			for k := r.u32(); k > 0 && r.err == nil; k-- {
+				v := r.blob()
+				if r.err != nil {
 					break
 				}
 				seq, _ := sa.NextSeq(cellBag)
@@ -334,57 +329,10 @@ func (op *windowOp) restoreChunk(kg state.KeyGroup, b []byte) (horizon, latest w
 					return horizon, latest, err
 				}
 			}
-			if r.bad {
+			if r.err != nil {
 				return horizon, latest, errSnapCorrupt
 			}
 		}
 	}
 	return horizon, latest, nil
-}
-
-// snapReader reads a chunk; bad says it ran short.
-type snapReader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *snapReader) uvarint() uint64 {
-	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
-		r.bad, r.b = true, nil
-		return 0
-	}
-	r.b = r.b[k:]
-	return v
-}
-
-func (r *snapReader) bytes() []byte {
-	n := r.uvarint()
-	if r.bad || n > uint64(len(r.b)) {
-		r.bad, r.b = true, nil
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *snapReader) u32() uint32 {
-	if len(r.b) < 4 {
-		r.bad, r.b = true, nil
-		return 0
-	}
-	v := binary.BigEndian.Uint32(r.b)
-	r.b = r.b[4:]
-	return v
-}
-
-func (r *snapReader) u64() uint64 {
-	if len(r.b) < 8 {
-		r.bad, r.b = true, nil
-		return 0
-	}
-	v := binary.BigEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
 }
