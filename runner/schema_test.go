@@ -114,7 +114,12 @@ func TestStateTypeEvolution(t *testing.T) {
 		}()
 		before := src.Consumed()
 		src.Send(feed...)
+		deadline := time.Now().Add(time.Minute)
 		for src.Consumed() < before+replay+len(feed) {
+			if time.Now().After(deadline) {
+				close(stop)
+				return fmt.Errorf("the run read %d values in a minute, want %d (it stopped with %v)", src.Consumed()-before, replay+len(feed), <-done)
+			}
 			select {
 			case err := <-done:
 				return err
