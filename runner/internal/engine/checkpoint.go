@@ -57,6 +57,7 @@ type ckptEvent struct {
 	splits SplitStates // readers only
 	sink   string      // sink writers: the binding
 	handle []byte      // and what its PreCommit returned
+	failed bool        // a retire: the participant ended with an error
 }
 
 type ckptRequest struct {
@@ -135,10 +136,20 @@ func (c *coordinator) wait(id int64) {
 }
 
 // retire says a participant is done; readers pass their final split states.
-func (c *coordinator) retire(who int, splits SplitStates) {
+// A participant that failed (err is not nil, or it panicked) says so: a
+// checkpoint in flight must then never complete, for the participant never
+// got to its barrier. A participant defers it as
+//
+//	defer func() { coord.retire(who, splits, err, recover()) }()
+//
+// and the panic, if any, goes on.
+func (c *coordinator) retire(who int, splits SplitStates, err error, panicked any) {
 	select {
-	case c.events <- ckptEvent{kind: ckptRetire, who: who, splits: splits}:
+	case c.events <- ckptEvent{kind: ckptRetire, who: who, splits: splits, failed: err != nil || panicked != nil}:
 	case <-c.x.ctx.Done():
+	}
+	if panicked != nil {
+		panic(panicked)
 	}
 }
 
@@ -212,6 +223,9 @@ func (c *coordinator) run() error {
 					}
 				}
 			case ckptRetire:
+				if e.failed || c.x.ctx.Err() != nil {
+					return nil // the run failed: no checkpoint completes
+				}
 				retired[e.who] = true
 				if e.splits != nil {
 					retireSplits[e.who] = e.splits
@@ -220,6 +234,9 @@ func (c *coordinator) run() error {
 		}
 		if inflight == 0 || !allIn(c.participants, acked, retired) {
 			continue
+		}
+		if c.x.ctx.Err() != nil {
+			return nil // the run failed or was cancelled meanwhile
 		}
 		// Complete: everyone is at the barrier (or gone).
 		{

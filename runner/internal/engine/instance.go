@@ -808,9 +808,9 @@ type sinkWriter struct {
 	dead    bool
 }
 
-func (s *sinkWriter) run(x *executor) error {
+func (s *sinkWriter) run(x *executor) (err error) {
 	if x.coord != nil {
-		defer x.coord.retire(s.who, nil)
+		defer func() { x.coord.retire(s.who, nil, err, recover()) }()
 	}
 	if s.port.senders == 0 {
 		return nil

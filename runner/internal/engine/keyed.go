@@ -306,7 +306,7 @@ func (env *keyedEnv) fireState(d state.TimeDomain, kg state.KeyGroup, upTo windo
 // runKeyed runs a keyed stage instance: it owns the key groups of its range,
 // processes batches, and fires timers as its input watermark and processing
 // time advance.
-func (in *instance) runKeyed() error {
+func (in *instance) runKeyed() (err error) {
 	x, st := in.x, in.st
 	cfg := x.cfg
 	head := st.head
@@ -387,7 +387,7 @@ func (in *instance) runKeyed() error {
 	}
 	coord, who := x.coord, st.who+in.idx
 	if coord != nil {
-		defer coord.retire(who, nil)
+		defer func() { coord.retire(who, nil, err, recover()) }()
 	}
 	al := newAligner(p.senders)
 	// aligned forwards the checkpoint's barrier and pauses until the

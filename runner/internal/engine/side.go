@@ -18,7 +18,7 @@ import (
 // changing data; large tables belong in keyed state (a CoGroupByKey or a
 // stateful join). With checkpoints, each instance aligns on the barriers of
 // all its inputs and writes its buffers to the backend (sidestate.go).
-func (in *instance) runSide() error {
+func (in *instance) runSide() (err error) {
 	x, st := in.x, in.st
 	n := st.head
 	cfg := x.cfg
@@ -153,7 +153,7 @@ func (in *instance) runSide() error {
 	}
 	coord, who := x.coord, st.who+in.idx
 	if coord != nil {
-		defer coord.retire(who, nil)
+		defer func() { coord.retire(who, nil, err, recover()) }()
 	}
 	al := newAligner(total)
 	checkpoints := 0

@@ -78,7 +78,7 @@ func (in *instance) runSource() (err error) {
 		return SplitStates{spec.Binding: m}
 	}
 	if coord != nil {
-		defer func() { coord.retire(who, states()) }()
+		defer func() { coord.retire(who, states(), err, recover()) }()
 	}
 	defer func() {
 		for _, s := range splits {
