@@ -104,6 +104,9 @@ func TestStateTypeEvolution(t *testing.T) {
 	// replay counts what failed runs read since the last checkpoint.
 	replay := 0
 	run := func(p *sdk.Pipeline, out string, feed []any) error {
+		// Counted before the run starts: it may read what failed runs
+		// read before this goroutine looks.
+		before := src.Consumed()
 		stop := make(chan struct{})
 		done := make(chan error, 1)
 		go func() {
@@ -112,7 +115,6 @@ func TestStateTypeEvolution(t *testing.T) {
 				Bindings: map[string]string{"in": "mem://" + in, "out": out}})
 			done <- err
 		}()
-		before := src.Consumed()
 		src.Send(feed...)
 		deadline := time.Now().Add(time.Minute)
 		for src.Consumed() < before+replay+len(feed) {

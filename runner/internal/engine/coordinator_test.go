@@ -11,10 +11,10 @@ import (
 
 // A participant that fails retires saying so, and the checkpoint in
 // flight never completes: the participant never got to its barrier, so
-// the state and positions would not match. (A stop's final checkpoint
-// completed once after a keyed worker had failed on the element before
-// its barrier: the next run resumed past that element.) One that ends
-// cleanly lets the checkpoint complete.
+// the state and positions would not match (a keyed worker that failed on
+// the element before a stop's barrier would have let the final checkpoint
+// resume the next run past that element). One that ends cleanly lets the
+// checkpoint complete.
 func TestFailedParticipantStopsTheCheckpoint(t *testing.T) {
 	for _, c := range []struct {
 		name string
