@@ -192,6 +192,9 @@ func TestCLIInterruptedRunLeavesNoOutput(t *testing.T) {
 	}
 	counts := filepath.Join(dir, "counts.jsonl")
 	cmd := exec.Command(filepath.Join(bin, "profileviews"), "--bind", "pageviews="+views, "--bind", "counts="+counts, "--bind", "late=discard://", "--progress", "0", "--parallelism", "2")
+	// A killed run cannot remove its temporary state directory: keep it
+	// inside the test's directory.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
