@@ -39,10 +39,16 @@ type pendingPanes struct {
 	op *windowOp
 	// wins holds the pending windows, and order the same in the order
 	// they fire (by maximum timestamp, then start); last is the window
-	// of the latest element, which the next one is likely in.
-	wins    map[windowing.Window]*pendingWindow
-	order   []*pendingWindow
-	last    *pendingWindow
+	// of the latest new pane, which the next one is likely in.
+	wins  map[windowing.Window]*pendingWindow
+	order []*pendingWindow
+	last  *pendingWindow
+	// keys holds the panes by encoded key, across windows: an element or
+	// lifted key in several windows (sliding windows) comes as one record
+	// per window in a row, with the same key, so lastKey, the key of the
+	// latest record, finds its panes without a lookup.
+	keys    map[string]*pendingKey
+	lastKey *pendingKey
 	due     []*pendingPane // fire's batch, in firing order
 	horizon windowing.Time
 	// panes, vals and keyBytes count the panes and grouped values held,
@@ -63,15 +69,20 @@ type pendingPanes struct {
 	key, hdr  []byte
 }
 
-// pendingWindow is one window's panes, by encoded key and in arrival
-// order.
+// pendingWindow is one window's panes, in arrival order.
 type pendingWindow struct {
-	w     windowing.Window
-	panes map[string]*pendingPane
-	list  []*pendingPane
+	w    windowing.Window
+	list []*pendingPane
+}
+
+// pendingKey is one key's panes, one per pending window, in no order.
+type pendingKey struct {
+	kb    string // the encoded key, as keys holds it
+	panes []*pendingPane
 }
 
 type pendingPane struct {
+	pk       *pendingKey
 	kg       state.KeyGroup
 	key      any
 	keyBytes []byte
@@ -104,7 +115,7 @@ func newPendingPanes(op *windowOp) *pendingPanes {
 		return nil
 	}
 	cache := op.env.in.x.plan.cacheBytes
-	p := &pendingPanes{op: op, wins: map[windowing.Window]*pendingWindow{},
+	p := &pendingPanes{op: op, wins: map[windowing.Window]*pendingWindow{}, keys: map[string]*pendingKey{},
 		limit: int(min(pendingLimit, max(1024, cache/512))), byteLimit: max(1<<20, cache/2)}
 	p.horizon = windowing.MaxTime
 	p.resetHorizon()
@@ -139,23 +150,28 @@ func (p *pendingPanes) takes(w windowing.Window) bool {
 func (p *pendingPanes) add(s *shuffled) error {
 	op := p.op
 	w := s.e.Window
-	pw := p.last
-	if pw == nil || pw.w != w {
-		if pw = p.wins[w]; pw == nil {
-			pw = &pendingWindow{w: w, panes: map[string]*pendingPane{}}
-			p.wins[w] = pw
-			i, _ := slices.BinarySearchFunc(p.order, pw, firesBefore)
-			p.order = slices.Insert(p.order, i, pw)
+	pk := p.lastKey
+	if pk == nil || pk.kb != string(s.keyBytes) { // no copy to compare
+		if pk = p.keys[string(s.keyBytes)]; pk == nil { // nor to look up
+			pk = &pendingKey{kb: string(s.keyBytes)}
+			p.keys[pk.kb] = pk
 		}
-		p.last = pw
+		p.lastKey = pk
 	}
-	pp := pw.panes[string(s.keyBytes)] // no copy to look up
+	var pp *pendingPane
+	for _, x := range pk.panes {
+		if x.w == w {
+			pp = x
+			break
+		}
+	}
 	if pp == nil {
-		pp = &pendingPane{kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: w}
+		pp = &pendingPane{pk: pk, kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: w}
 		if op.inline {
 			pp.acc = op.combine.Cell()
 		}
-		pw.panes[string(s.keyBytes)] = pp
+		pk.panes = append(pk.panes, pp)
+		pw := p.window(w)
 		pw.list = append(pw.list, pp)
 		p.panes++
 		p.keyBytes += len(s.keyBytes)
@@ -190,6 +206,22 @@ func (p *pendingPanes) add(s *shuffled) error {
 	return nil
 }
 
+// window returns pending window w, adding it if it is new.
+func (p *pendingPanes) window(w windowing.Window) *pendingWindow {
+	if pw := p.last; pw != nil && pw.w == w {
+		return pw
+	}
+	pw := p.wins[w]
+	if pw == nil {
+		pw = &pendingWindow{w: w}
+		p.wins[w] = pw
+		i, _ := slices.BinarySearchFunc(p.order, pw, firesBefore)
+		p.order = slices.Insert(p.order, i, pw)
+	}
+	p.last = pw
+	return pw
+}
+
 // bytes estimates the memory the pending windows hold.
 func (p *pendingPanes) bytes() int64 {
 	return int64(p.panes)*(paneOverhead+p.accSize) + int64(p.keyBytes) + int64(p.vals)*(valueOverhead+p.valSize)
@@ -221,6 +253,7 @@ func (p *pendingPanes) spill() error {
 	clear(p.wins)
 	clear(p.order)
 	p.order, p.last = p.order[:0], nil
+	p.keys, p.lastKey = map[string]*pendingKey{}, nil // a map never shrinks
 	p.panes, p.vals, p.keyBytes = 0, 0, 0
 	return nil
 }
@@ -284,6 +317,7 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 			p.panes--
 			p.vals -= len(pp.vals)
 			p.keyBytes -= len(pp.keyBytes)
+			p.forget(pp)
 		}
 		delete(p.wins, pw.w)
 		if p.last == pw {
@@ -316,6 +350,24 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 		return cmp.Compare(a.w.End, b.w.End)
 	})
 	return len(p.due) > 0
+}
+
+// forget takes pane pp out of its key's panes, and the key out of keys
+// once it has none.
+func (p *pendingPanes) forget(pp *pendingPane) {
+	pk := pp.pk
+	pp.pk = nil
+	i := slices.Index(pk.panes, pp)
+	last := len(pk.panes) - 1
+	pk.panes[i], pk.panes[last] = pk.panes[last], nil
+	pk.panes = pk.panes[:last]
+	if last > 0 {
+		return
+	}
+	delete(p.keys, pk.kb)
+	if p.lastKey == pk {
+		p.lastKey = nil
+	}
 }
 
 // fire fires the collected windows of key group kg: the on-time and final
