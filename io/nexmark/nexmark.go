@@ -281,11 +281,12 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 	n := int(min(int64(len(buf)), r.end-r.i))
 	for j := range n {
 		pos := r.sp.k + (r.i+int64(j))*r.sp.of
-		e := r.g.Event(pos)
-		ts, _ := e.Time()
-		rec := connector.Record{Value: e, Timestamp: windowing.Time(ts), HasTimestamp: true}
-		if r.sp.s.conv != nil {
-			v, err := r.sp.s.conv(e)
+		// An event's time is its position's (Event.Time).
+		rec := connector.Record{Timestamp: windowing.Time(r.g.Timestamp(pos)), HasTimestamp: true}
+		if r.sp.s.conv == nil {
+			rec.Value = r.g.Boxed(pos)
+		} else {
+			v, err := r.sp.s.conv(r.g.Event(pos))
 			if err != nil {
 				// Not the data's fault: stop the run.
 				return 0, fmt.Errorf("nexmark: event %d: %w", pos, err)

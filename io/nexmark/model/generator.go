@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Proportions of the event kinds: of every ProportionDenominator consecutive
@@ -275,17 +276,85 @@ func gcd(a, b int64) int64 {
 // Event returns the event at position n, in [0, Events). It depends only on
 // the configuration and n.
 func (g *Generator) Event(n int64) Event {
-	id := g.ID(n)
-	ts := g.Timestamp(n)
-	g.r.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
+	id, ts := g.seed(n)
 	switch rem := id % ProportionDenominator; {
 	case rem < PersonProportion:
-		return Event{Person: g.person(id, ts)}
+		p := new(Person)
+		g.person(p, id, ts)
+		return Event{Person: p}
 	case rem < PersonProportion+AuctionProportion:
-		return Event{Auction: g.auction(n, id, ts)}
+		a := new(Auction)
+		g.auction(a, n, id, ts)
+		return Event{Auction: a}
 	default:
-		return Event{Bid: g.bid(id, ts)}
+		b := new(Bid)
+		g.bid(b, id, ts)
+		return Event{Bid: b}
 	}
+}
+
+// seed prepares the generator for the event at position n, and returns its
+// id and time.
+func (g *Generator) seed(n int64) (id, ts int64) {
+	id, ts = g.ID(n), g.Timestamp(n)
+	g.r.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
+	return id, ts
+}
+
+// Boxed returns Event(n) as an interface value holding an Event. The Event
+// and its person, auction or bid are one allocation, where converting
+// Event(n) to an interface would make two: a source of events hands out
+// interface values, and half its time went to allocating them.
+func (g *Generator) Boxed(n int64) any {
+	id, ts := g.seed(n)
+	switch rem := id % ProportionDenominator; {
+	case rem < PersonProportion:
+		x := new(struct {
+			e Event
+			p Person
+		})
+		g.person(&x.p, id, ts)
+		x.e.Person = &x.p
+		return boxEvent(&x.e)
+	case rem < PersonProportion+AuctionProportion:
+		x := new(struct {
+			e Event
+			a Auction
+		})
+		g.auction(&x.a, n, id, ts)
+		x.e.Auction = &x.a
+		return boxEvent(&x.e)
+	default:
+		x := new(struct {
+			e Event
+			b Bid
+		})
+		g.bid(&x.b, id, ts)
+		x.e.Bid = &x.b
+		return boxEvent(&x.e)
+	}
+}
+
+// eface is the layout of an interface value of an empty interface type.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// eventType is the type word of an interface holding an Event.
+var eventType = func() unsafe.Pointer {
+	var x any = Event{}
+	return (*eface)(unsafe.Pointer(&x)).typ
+}()
+
+// boxEvent returns an interface value holding *e, pointing to e, as
+// converting *e to an interface would point to a copy: Event is not
+// pointer-shaped, so an interface holding one points to it. Nothing may
+// change *e after.
+func boxEvent(e *Event) any {
+	var x any
+	f := (*eface)(unsafe.Pointer(&x))
+	f.typ, f.data = eventType, unsafe.Pointer(e)
+	return x
 }
 
 // LastBase0PersonID is the 0-based id of the latest person at or before
@@ -337,9 +406,9 @@ var (
 	lastNames  = []string{"Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"}
 )
 
-func (g *Generator) person(id, ts int64) *Person {
+func (g *Generator) person(p *Person, id, ts int64) {
 	r := &g.r
-	p := &Person{ID: LastBase0PersonID(id) + FirstPersonID, DateTime: ts}
+	*p = Person{ID: LastBase0PersonID(id) + FirstPersonID, DateTime: ts}
 	p.Name = firstNames[r.IntN(len(firstNames))] + " " + lastNames[r.IntN(len(lastNames))]
 	p.EmailAddress = g.nextString(7) + "@" + g.nextString(5) + ".com"
 	g.buf = g.buf[:0]
@@ -355,12 +424,11 @@ func (g *Generator) person(id, ts int64) *Person {
 	p.State = usStates[r.IntN(len(usStates))]
 	size := 8 + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State)
 	p.Extra = g.nextExtra(newExtraSize(size, g.c.AvgPersonBytes))
-	return p
 }
 
-func (g *Generator) auction(n, id, ts int64) *Auction {
+func (g *Generator) auction(a *Auction, n, id, ts int64) {
 	r := &g.r
-	a := &Auction{ID: LastBase0AuctionID(id) + FirstAuctionID, DateTime: ts}
+	*a = Auction{ID: LastBase0AuctionID(id) + FirstAuctionID, DateTime: ts}
 	if r.IntN(g.c.HotSellersRatio) > 0 {
 		a.Seller = LastBase0PersonID(id) / hotBatch * hotBatch
 	} else {
@@ -379,12 +447,11 @@ func (g *Generator) auction(n, id, ts int64) *Auction {
 	a.Reserve = a.InitialBid + g.nextPrice()
 	size := 8 + len(a.ItemName) + len(a.Description) + 8 + 8 + 8 + 8 + 8
 	a.Extra = g.nextExtra(newExtraSize(size, g.c.AvgAuctionBytes))
-	return a
 }
 
-func (g *Generator) bid(id, ts int64) *Bid {
+func (g *Generator) bid(b *Bid, id, ts int64) {
 	r := &g.r
-	b := &Bid{DateTime: ts}
+	*b = Bid{DateTime: ts}
 	if r.IntN(g.c.HotAuctionRatio) > 0 {
 		b.Auction = LastBase0AuctionID(id) / hotBatch * hotBatch
 	} else {
@@ -409,7 +476,6 @@ func (g *Generator) bid(id, ts int64) *Bid {
 		b.Channel, b.URL = ordinaryChannel(g.channels, r.IntN(numChannels))
 	}
 	b.Extra = g.nextExtra(g.bidExtra)
-	return b
 }
 
 // nextPrice is a price in cents, log-uniform between $1 and $1,000,000:

@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,37 @@ func BenchmarkEvent(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		_ = g.Event(int64(i))
+	}
+}
+
+// Boxed holds the same event as Event, of every kind, in an interface value
+// that behaves as one made by converting it, through collections.
+func TestBoxed(t *testing.T) {
+	c := Config{Events: 2000, Seed: 7}
+	g, err := NewGenerator(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxed := make([]any, c.Events)
+	for n := range boxed {
+		boxed[n] = g.Boxed(int64(n))
+	}
+	runtime.GC() // the boxes alone keep their events alive
+	kinds := map[Kind]int{}
+	for n, v := range boxed {
+		e, ok := v.(Event)
+		if !ok {
+			t.Fatalf("event %d: boxed as %T, want Event", n, v)
+		}
+		if want := g.Event(int64(n)); !reflect.DeepEqual(e, want) {
+			t.Fatalf("event %d: boxed %+v, want %+v", n, e, want)
+		}
+		if v != v || reflect.TypeOf(v) != reflect.TypeFor[Event]() {
+			t.Fatalf("event %d: the box does not compare or reflect as an Event", n)
+		}
+		kinds[e.Kind()]++
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("kinds %v, want persons, auctions and bids", kinds)
 	}
 }
