@@ -275,23 +275,7 @@ func gcd(a, b int64) int64 {
 
 // Event returns the event at position n, in [0, Events). It depends only on
 // the configuration and n.
-func (g *Generator) Event(n int64) Event {
-	id, ts := g.seed(n)
-	switch rem := id % ProportionDenominator; {
-	case rem < PersonProportion:
-		p := new(Person)
-		g.person(p, id, ts)
-		return Event{Person: p}
-	case rem < PersonProportion+AuctionProportion:
-		a := new(Auction)
-		g.auction(a, n, id, ts)
-		return Event{Auction: a}
-	default:
-		b := new(Bid)
-		g.bid(b, id, ts)
-		return Event{Bid: b}
-	}
-}
+func (g *Generator) Event(n int64) Event { return g.Boxed(n).(Event) }
 
 // seed prepares the generator for the event at position n, and returns its
 // id and time.
