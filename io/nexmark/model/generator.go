@@ -275,14 +275,9 @@ func gcd(a, b int64) int64 {
 
 // Event returns the event at position n, in [0, Events). It depends only on
 // the configuration and n.
-func (g *Generator) Event(n int64) Event { return g.Boxed(n).(Event) }
-
-// seed prepares the generator for the event at position n, and returns its
-// id and time.
-func (g *Generator) seed(n int64) (id, ts int64) {
-	id, ts = g.ID(n), g.Timestamp(n)
-	g.r.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
-	return id, ts
+func (g *Generator) Event(n int64) Event {
+	e, _ := g.generate(n, false)
+	return e
 }
 
 // Boxed returns Event(n) as an interface value holding an Event. The Event
@@ -290,33 +285,49 @@ func (g *Generator) seed(n int64) (id, ts int64) {
 // Event(n) to an interface would make two: a source of events hands out
 // interface values, and half its time went to allocating them.
 func (g *Generator) Boxed(n int64) any {
-	id, ts := g.seed(n)
+	_, box := g.generate(n, true)
+	return boxEvent(box)
+}
+
+// generate makes the event at position n; boxed, in one allocation with
+// the Event it returns a pointer to (nil otherwise).
+func (g *Generator) generate(n int64, boxed bool) (Event, *Event) {
+	id, ts := g.ID(n), g.Timestamp(n)
+	g.r.Seed(mix64(g.seedHash^uint64(id)), mix64(uint64(id)+0x6a09e667f3bcc909))
 	switch rem := id % ProportionDenominator; {
 	case rem < PersonProportion:
-		x := new(struct {
-			e Event
-			p Person
-		})
-		g.person(&x.p, id, ts)
-		x.e.Person = &x.p
-		return boxEvent(&x.e)
+		box, p := alloc[Person](boxed)
+		g.person(p, id, ts)
+		return withBox(box, Event{Person: p})
 	case rem < PersonProportion+AuctionProportion:
-		x := new(struct {
-			e Event
-			a Auction
-		})
-		g.auction(&x.a, n, id, ts)
-		x.e.Auction = &x.a
-		return boxEvent(&x.e)
+		box, a := alloc[Auction](boxed)
+		g.auction(a, n, id, ts)
+		return withBox(box, Event{Auction: a})
 	default:
-		x := new(struct {
-			e Event
-			b Bid
-		})
-		g.bid(&x.b, id, ts)
-		x.e.Bid = &x.b
-		return boxEvent(&x.e)
+		box, b := alloc[Bid](boxed)
+		g.bid(b, id, ts)
+		return withBox(box, Event{Bid: b})
 	}
+}
+
+// alloc allocates a T; boxed, with an Event beside it.
+func alloc[T any](boxed bool) (*Event, *T) {
+	if !boxed {
+		return nil, new(T)
+	}
+	x := new(struct {
+		e Event
+		v T
+	})
+	return &x.e, &x.v
+}
+
+// withBox stores e in box, if there is one, and returns both.
+func withBox(box *Event, e Event) (Event, *Event) {
+	if box != nil {
+		*box = e
+	}
+	return e, box
 }
 
 // eface is the layout of an interface value of an empty interface type.

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"math"
 	"reflect"
 	"runtime"
@@ -284,10 +285,10 @@ func BenchmarkEvent(b *testing.B) {
 	}
 }
 
-// Boxed's interface values behave as ones made by converting an Event: they
-// outlive a GC on their own, assert, compare and reflect as Events, and
-// hold each kind (their contents are checked by the golden test, through
-// Event).
+// Boxed's interface values behave as ones made by converting Event(n):
+// they hold what Event(n) holds when made and keep it (through a GC and
+// the making of later events), assert, compare and reflect as Events, and
+// cost one allocation for a bid, as Event(n) does.
 func TestBoxed(t *testing.T) {
 	c := Config{Events: 2000, Seed: 7}
 	g, err := NewGenerator(c)
@@ -295,8 +296,14 @@ func TestBoxed(t *testing.T) {
 		t.Fatal(err)
 	}
 	boxed := make([]any, c.Events)
+	made := make([]string, c.Events)
 	for n := range boxed {
 		boxed[n] = g.Boxed(int64(n))
+		b, err := json.Marshal(g.Event(int64(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		made[n] = string(b)
 	}
 	runtime.GC()
 	kinds := map[Kind]int{}
@@ -305,16 +312,20 @@ func TestBoxed(t *testing.T) {
 		if !ok {
 			t.Fatalf("event %d: boxed as %T, want Event", n, v)
 		}
-		var converted any = e
-		if v != converted || !reflect.DeepEqual(v, g.Boxed(int64(n))) || reflect.TypeOf(v) != reflect.TypeFor[Event]() {
-			t.Fatalf("event %d: the box does not compare or reflect as a converted Event", n)
+		if b, _ := json.Marshal(e); string(b) != made[n] {
+			t.Fatalf("event %d: boxed %s, want %s", n, b, made[n])
 		}
-		if _, err := e.Time(); err != nil {
-			t.Fatalf("event %d: %v", n, err)
+		var converted any = e
+		if v != converted || reflect.TypeOf(v) != reflect.TypeFor[Event]() {
+			t.Fatalf("event %d: the box does not compare or reflect as a converted Event", n)
 		}
 		kinds[e.Kind()]++
 	}
 	if len(kinds) != 3 {
 		t.Fatalf("kinds %v, want persons, auctions and bids", kinds)
+	}
+	bid := int64(PersonProportion + AuctionProportion) // the first bid
+	if a, b := testing.AllocsPerRun(100, func() { g.Boxed(bid) }), testing.AllocsPerRun(100, func() { g.Event(bid) }); a != 1 || b != 1 {
+		t.Errorf("a bid costs %v allocations boxed and %v as an Event, want 1 and 1", a, b)
 	}
 }
