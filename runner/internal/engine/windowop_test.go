@@ -104,12 +104,12 @@ func (collect) AddInput(acc []string, v string) []string { return append(acc, v)
 func (collect) MergeAccumulators(a, b []string) []string { return append(a, b...) }
 func (collect) ExtractOutput(acc []string) []string      { return acc }
 
-func newOpHarness(t *testing.T, d *datadriven.TestData, combine bool) *opHarness {
+func newOpHarness(t testing.TB, d *datadriven.TestData, combine bool) *opHarness {
 	return newOpHarnessOn(t, d, combine, state.NewMem())
 }
 
 // newOpHarnessOn is newOpHarness over the given backend.
-func newOpHarnessOn(t *testing.T, d *datadriven.TestData, combine bool, backend state.Backend) *opHarness {
+func newOpHarnessOn(t testing.TB, d *datadriven.TestData, combine bool, backend state.Backend) *opHarness {
 	var fn windowing.WindowFn = windowing.Global()
 	var opts []sdk.Option
 	trig := windowing.AtWatermark()
@@ -207,7 +207,7 @@ func newOpHarnessOn(t *testing.T, d *datadriven.TestData, combine bool, backend 
 	return h
 }
 
-func (h *opHarness) element(t *testing.T, key string, ts windowing.Time) {
+func (h *opHarness) element(t testing.TB, key string, ts windowing.Time) {
 	kb := []byte(key)
 	kg := state.KeyGroupOf(kb, h.x.cfg.KeyGroups)
 	for _, w := range h.fn.AssignWindows(ts, nil) {
@@ -219,14 +219,14 @@ func (h *opHarness) element(t *testing.T, key string, ts windowing.Time) {
 	}
 }
 
-func (h *opHarness) watermark(t *testing.T, wm windowing.Time) {
+func (h *opHarness) watermark(t testing.TB, wm windowing.Time) {
 	h.env.inputWM = wm
 	if _, err := h.env.fire(state.EventTime, wm-1, h.op); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (h *opHarness) proctime(t *testing.T, now windowing.Time) {
+func (h *opHarness) proctime(t testing.TB, now windowing.Time) {
 	h.env.in.now = now
 	if _, err := h.env.fire(state.ProcessingTime, now, h.op); err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func (h *opHarness) flush() string {
 	return b.String()
 }
 
-func parseDur(t *testing.T, s string) time.Duration {
+func parseDur(t testing.TB, s string) time.Duration {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		t.Fatal(err)
@@ -254,14 +254,14 @@ func parseDur(t *testing.T, s string) time.Duration {
 	return d
 }
 
-func parseTime(t *testing.T, s string) windowing.Time {
+func parseTime(t testing.TB, s string) windowing.Time {
 	if s == "+inf" {
 		return windowing.MaxTime
 	}
 	return windowing.FromDuration(parseDur(t, s))
 }
 
-func parseFiring(t *testing.T, s string) windowing.Firing {
+func parseFiring(t testing.TB, s string) windowing.Firing {
 	kind, arg, _ := strings.Cut(s, ":")
 	switch kind {
 	case "count":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/weir-dev/weir/internal/graph"
@@ -49,8 +50,11 @@ type pendingPanes struct {
 	// latest record, finds its panes without a lookup.
 	keys    map[string]*pendingKey
 	lastKey *pendingKey
-	due     []*pendingPane // fire's batch, in firing order
-	horizon windowing.Time
+	// keysPeak is the most keys held since keys was made: a map does not
+	// shrink, so one far emptier than it was is made anew (see collect).
+	keysPeak int
+	due      []*pendingPane // fire's batch, in firing order
+	horizon  windowing.Time
 	// panes, vals and keyBytes count the panes and grouped values held,
 	// and the bytes of the panes' keys; valSize and accSize are running
 	// averages of the encoded sizes of sampled values and accumulators.
@@ -75,10 +79,66 @@ type pendingWindow struct {
 	list []*pendingPane
 }
 
-// pendingKey is one key's panes, one per pending window, in no order.
+// pendingKey is one key's panes, one per pending window, in the order
+// they were made. A key's records come in the order of its windows, mostly
+// the order its panes were made in: the search for a record's pane starts
+// at next, after the pane the last one found. A key with more than
+// manyPanes panes (a sliding window of a day every minute puts an element
+// in 1440) has them by window too, so that a new window's record does not
+// read them all.
 type pendingKey struct {
 	kb    string // the encoded key, as keys holds it
 	panes []*pendingPane
+	next  int
+	byWin map[windowing.Window]*pendingPane
+}
+
+const manyPanes = 16
+
+// pane returns the key's pane of window w, or nil.
+func (pk *pendingKey) pane(w windowing.Window) *pendingPane {
+	if pk.byWin != nil {
+		return pk.byWin[w]
+	}
+	for j, n := 0, len(pk.panes); j < n; j++ {
+		i := pk.next + j
+		if i >= n {
+			i -= n
+		}
+		if x := pk.panes[i]; x.w == w {
+			pk.next = i + 1
+			return x
+		}
+	}
+	return nil
+}
+
+// add adds pane pp, of a window the key has no pane of.
+func (pk *pendingKey) add(pp *pendingPane) {
+	pk.panes = append(pk.panes, pp)
+	pk.next = len(pk.panes)
+	switch {
+	case pk.byWin != nil:
+		pk.byWin[pp.w] = pp
+	case len(pk.panes) > manyPanes:
+		pk.byWin = make(map[windowing.Window]*pendingPane, 2*len(pk.panes))
+		for _, x := range pk.panes {
+			pk.byWin[x.w] = x
+		}
+	}
+}
+
+// remove removes pane pp, once per window fired: a pass over the key's
+// panes, which keep their order.
+func (pk *pendingKey) remove(pp *pendingPane) {
+	i := slices.Index(pk.panes, pp)
+	pk.panes = slices.Delete(pk.panes, i, i+1)
+	if pk.next > i {
+		pk.next--
+	}
+	if pk.byWin != nil {
+		delete(pk.byWin, pp.w)
+	}
 }
 
 type pendingPane struct {
@@ -155,22 +215,17 @@ func (p *pendingPanes) add(s *shuffled) error {
 		if pk = p.keys[string(s.keyBytes)]; pk == nil { // nor to look up
 			pk = &pendingKey{kb: string(s.keyBytes)}
 			p.keys[pk.kb] = pk
+			p.keysPeak = max(p.keysPeak, len(p.keys))
 		}
 		p.lastKey = pk
 	}
-	var pp *pendingPane
-	for _, x := range pk.panes {
-		if x.w == w {
-			pp = x
-			break
-		}
-	}
+	pp := pk.pane(w)
 	if pp == nil {
 		pp = &pendingPane{pk: pk, kg: s.kg, key: s.key, keyBytes: s.keyBytes, w: w}
 		if op.inline {
 			pp.acc = op.combine.Cell()
 		}
-		pk.panes = append(pk.panes, pp)
+		pk.add(pp)
 		pw := p.window(w)
 		pw.list = append(pw.list, pp)
 		p.panes++
@@ -253,7 +308,7 @@ func (p *pendingPanes) spill() error {
 	clear(p.wins)
 	clear(p.order)
 	p.order, p.last = p.order[:0], nil
-	p.keys, p.lastKey = map[string]*pendingKey{}, nil // a map never shrinks
+	p.keys, p.lastKey, p.keysPeak = map[string]*pendingKey{}, nil, 0 // a map does not shrink
 	p.panes, p.vals, p.keyBytes = 0, 0, 0
 	return nil
 }
@@ -328,6 +383,11 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 	if n == 0 {
 		return false
 	}
+	if p.keysPeak >= 1<<12 && len(p.keys) < p.keysPeak/8 {
+		keys := make(map[string]*pendingKey, len(p.keys))
+		maps.Copy(keys, p.keys)
+		p.keys, p.keysPeak = keys, len(keys)
+	}
 	p.order = slices.Delete(p.order, 0, n)
 	// The order of their timer keys: key group, time, key length, key,
 	// window.
@@ -357,11 +417,8 @@ func (p *pendingPanes) collect(upTo windowing.Time) bool {
 func (p *pendingPanes) forget(pp *pendingPane) {
 	pk := pp.pk
 	pp.pk = nil
-	i := slices.Index(pk.panes, pp)
-	last := len(pk.panes) - 1
-	pk.panes[i], pk.panes[last] = pk.panes[last], nil
-	pk.panes = pk.panes[:last]
-	if last > 0 {
+	pk.remove(pp)
+	if len(pk.panes) > 0 {
 		return
 	}
 	delete(p.keys, pk.kb)

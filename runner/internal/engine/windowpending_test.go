@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,42 @@ func testPendingWindows(t *testing.T, combine bool) {
 		if h := strategy(args...); h.op.pend != nil {
 			t.Errorf("%v: windows kept in memory", args)
 		}
+	}
+}
+
+// A spill empties the pending set's index of keys too: a key pending
+// before a spill and again after it gets one pane per window, and the
+// index is empty once they have fired.
+func TestPendingKeysAfterSpill(t *testing.T) {
+	for _, combine := range []bool{false, true} {
+		t.Run(fmt.Sprintf("combine=%v", combine), func(t *testing.T) {
+			at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
+			h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, combine)
+			h.op.pend.limit = 0
+			h.element(t, "a", at(2))
+			if n := h.op.pend.held(); n != 0 {
+				t.Fatalf("%d windows pending past the limit, want 0", n)
+			}
+			h.op.pend.limit = pendingLimit
+			h.element(t, "a", at(12))
+			h.element(t, "b", at(13))
+			h.element(t, "a", at(14))
+			if n := h.op.pend.held(); n != 2 {
+				t.Fatalf("%d windows pending, want 2 (a's and b's of [10m, 20m))", n)
+			}
+			h.watermark(t, at(30))
+			want := []string{ // by key group first: b's is the lower
+				"pane b [10m0s,20m0s) on-time#0,first,last at=19m59.999s: [b@13m0s]",
+				"pane a [0s,10m0s) on-time#0,first,last at=9m59.999s: [a@2m0s]",
+				"pane a [10m0s,20m0s) on-time#0,first,last at=19m59.999s: [a@12m0s a@14m0s]",
+			}
+			if got := h.flush(); got != strings.Join(want, "\n")+"\n" {
+				t.Fatalf("panes:\n%swant:\n%s", got, strings.Join(want, "\n"))
+			}
+			if n := len(h.op.pend.keys); n != 0 {
+				t.Fatalf("%d keys indexed with no window pending", n)
+			}
+		})
 	}
 }
 
@@ -272,5 +309,96 @@ func TestPendingWindowSplitOverChunks(t *testing.T) {
 	}
 	if n := len(chunks()); n != 1 {
 		t.Errorf("%d chunks after the large window fired, want 1", n)
+	}
+}
+
+// Once the windows of many keys have fired, the index of keys is made anew
+// at its new size: a map does not shrink.
+func TestPendingKeysIndexShrinks(t *testing.T) {
+	at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
+	h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, true)
+	h.op.pend.limit, h.op.pend.byteLimit = pendingLimit, 1<<30
+	const keys = 5000
+	for i := range keys {
+		h.element(t, fmt.Sprint("k", i), at(1))
+	}
+	h.element(t, "late", at(11))
+	if got := h.op.pend.keysPeak; got != keys+1 {
+		t.Fatalf("peak of %d keys, want %d", got, keys+1)
+	}
+	h.watermark(t, at(10))
+	if n := len(h.out); n != keys {
+		t.Fatalf("%d panes fired, want %d", n, keys)
+	}
+	if n, peak := len(h.op.pend.keys), h.op.pend.keysPeak; n != 1 || peak != 1 {
+		t.Fatalf("%d keys indexed, peak %d; want 1 and 1 (made anew)", n, peak)
+	}
+	h.watermark(t, at(20))
+	if n := len(h.out); n != keys+1 {
+		t.Fatalf("%d panes fired, want %d", n, keys+1)
+	}
+}
+
+// BenchmarkPendingManyWindows adds elements of two keys, 30s apart, to
+// sliding windows of an hour every minute, with no watermark to fire them:
+// each element is in 60 windows, and each key ends with about 1,500
+// pending, among which its pane for a window is found.
+func BenchmarkPendingManyWindows(b *testing.B) {
+	d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"sliding:60m/1m"}}}}
+	keys := []string{"a", "b"}
+	for b.Loop() {
+		b.StopTimer()
+		h := newOpHarness(b, d, false)
+		h.op.pend.limit, h.op.pend.byteLimit = pendingLimit, 1<<30
+		b.StartTimer()
+		for i := range 6000 {
+			h.element(b, keys[i%len(keys)], windowing.Time(int64(i/2)*int64(30*time.Second/time.Millisecond)))
+		}
+	}
+}
+
+// The pending path fires the same panes, in the same order, as the state
+// path, for random elements of a few keys in sliding windows of 20 (more
+// than manyPanes per key), random watermarks, and a pending set that
+// sometimes spills.
+func TestPendingMatchesState(t *testing.T) {
+	for seed := range uint64(20) {
+		for _, combine := range []bool{false, true} {
+			t.Run(fmt.Sprintf("seed=%d/combine=%v", seed, combine), func(t *testing.T) {
+				d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"sliding:20m/1m"}}}}
+				pend, plain := newOpHarness(t, d, combine), newOpHarness(t, d, combine)
+				plain.op.pend = nil
+				pend.op.pend.limit, pend.op.pend.byteLimit = pendingLimit, 1<<30
+				if seed%4 == 3 {
+					pend.op.pend.limit = 200 // spills now and then
+				}
+				r := rand.New(rand.NewPCG(seed, 1))
+				wm := windowing.Time(0)
+				for step := range 300 {
+					if r.IntN(10) == 0 {
+						wm += windowing.Time(r.IntN(5)) * windowing.Time(time.Minute/time.Millisecond)
+						pend.watermark(t, wm)
+						plain.watermark(t, wm)
+					} else {
+						key := string(rune('a' + r.IntN(3)))
+						ts := wm + windowing.Time(r.Int64N(int64(15*time.Minute/time.Millisecond)))
+						pend.element(t, key, ts)
+						plain.element(t, key, ts)
+					}
+					if got, want := pend.flush(), plain.flush(); got != want {
+						t.Fatalf("step %d: pending path fired\n%swant (state path)\n%s", step, got, want)
+					}
+				}
+				end := wm + windowing.Time(time.Hour/time.Millisecond)
+				pend.watermark(t, end)
+				plain.watermark(t, end)
+				if got, want := pend.flush(), plain.flush(); got != want {
+					t.Fatalf("at the end: pending path fired\n%swant (state path)\n%s", got, want)
+				}
+				if n := len(pend.op.pend.keys); n != 0 {
+					t.Fatalf("%d keys indexed after every window fired", n)
+				}
+			})
+		}
 	}
 }
