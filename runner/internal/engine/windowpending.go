@@ -159,7 +159,8 @@ type pendingPane struct {
 const pendingLimit = 1 << 18
 
 // The memory of pending windows is estimated: per pane, paneOverhead bytes
-// (the pane, its map entry and list slot), its key's bytes and its
+// (the pane, its slots in its window's and its key's lists, and its key's
+// share of the index of keys), its key's bytes and its
 // accumulator's encoded size; per grouped value, valueOverhead bytes and
 // its encoded size. One in sampleEvery values or accumulators is encoded
 // to keep the average sizes.
