@@ -15,6 +15,9 @@ import (
 	"github.com/weir-dev/weir/windowing"
 )
 
+// at is the time m minutes after the epoch.
+func at(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
+
 // Which windows a combine or a GroupByKey keeps in memory, and when (the
 // panes themselves are checked in testdata/windowop/pending).
 func TestPendingWindows(t *testing.T) {
@@ -24,7 +27,6 @@ func TestPendingWindows(t *testing.T) {
 }
 
 func testPendingWindows(t *testing.T, combine bool) {
-	at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
 	strategy := func(args ...datadriven.CmdArg) *opHarness {
 		d := &datadriven.TestData{CmdArgs: append([]datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}, args...)}
 		return newOpHarness(t, d, combine)
@@ -94,8 +96,7 @@ func testPendingWindows(t *testing.T, combine bool) {
 func TestPendingKeysAfterSpill(t *testing.T) {
 	for _, combine := range []bool{false, true} {
 		t.Run(fmt.Sprintf("combine=%v", combine), func(t *testing.T) {
-			at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
-			h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, combine)
+					h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, combine)
 			h.op.pend.limit = 0
 			h.element(t, "a", at(2))
 			if n := h.op.pend.held(); n != 0 {
@@ -133,7 +134,6 @@ func TestPendingWindowsRestored(t *testing.T) {
 }
 
 func testPendingWindowsRestored(t *testing.T, combine bool) {
-	at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
 	d := &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"sliding:10m/5m"}}}}
 	backend := state.NewMem()
 	h := newOpHarnessOn(t, d, combine, backend)
@@ -315,7 +315,6 @@ func TestPendingWindowSplitOverChunks(t *testing.T) {
 // Once the windows of many keys have fired, the index of keys is made anew
 // at its new size: a map does not shrink.
 func TestPendingKeysIndexShrinks(t *testing.T) {
-	at := func(m int) windowing.Time { return windowing.Time((time.Duration(m) * time.Minute).Milliseconds()) }
 	h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, true)
 	h.op.pend.limit, h.op.pend.byteLimit = pendingLimit, 1<<30
 	const keys = 5000
