@@ -96,7 +96,7 @@ func testPendingWindows(t *testing.T, combine bool) {
 func TestPendingKeysAfterSpill(t *testing.T) {
 	for _, combine := range []bool{false, true} {
 		t.Run(fmt.Sprintf("combine=%v", combine), func(t *testing.T) {
-					h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, combine)
+			h := newOpHarness(t, &datadriven.TestData{CmdArgs: []datadriven.CmdArg{{Key: "fn", Vals: []string{"fixed:10m"}}}}, combine)
 			h.op.pend.limit = 0
 			h.element(t, "a", at(2))
 			if n := h.op.pend.held(); n != 0 {
