@@ -33,7 +33,7 @@ type changelogMeta struct {
 // function that rebuilds state from it. Before anything reads the
 // changelog, the transaction of the checkpoint resumed from is committed
 // and whatever a crashed run wrote after it is aborted.
-func openChangelog(ctx context.Context, g *graph.Graph, o *Options, resume *checkpointMetaFile, committed bool) (*runChangelog, func(state.Backend) error, error) {
+func openChangelog(ctx context.Context, g *graph.Graph, o *Options, t *task, resume *checkpointMetaFile, committed bool) (*runChangelog, func(state.Backend) error, error) {
 	if o.Changelog == "" {
 		if resume != nil && resume.Changelog != nil {
 			return nil, nil, fmt.Errorf("%w: checkpoint %d keeps its state in the changelog %s, not in the checkpoint: pass --changelog", ErrOptions, resume.ID, resume.Changelog.URI)
@@ -57,8 +57,8 @@ func openChangelog(ctx context.Context, g *graph.Graph, o *Options, resume *chec
 		}
 	}
 	cfg := kafka.ChangelogConfig{Operators: engine.StateOperators(g), KeyGroups: g.KeyGroups}
-	if o.task != nil {
-		cfg.Tasks, cfg.Task = o.task.of, o.task.id
+	if t != nil {
+		cfg.Tasks, cfg.Task = t.of, t.id
 	}
 	log, err := kafka.OpenChangelog(ctx, o.Changelog, cfg)
 	if err != nil {

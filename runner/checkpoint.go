@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,9 @@ import (
 	"github.com/weir-dev/weir/state"
 )
 
+// Checkpoints: a run's checkpoints are written by the engine's coordinator
+// calling back here (checkpointing), into a checkpoint store.
+//
 // Checkpoint storage. A checkpoint directory (local, or on HDFS) holds one directory per
 // checkpoint, chk-<id>: the state backend's own checkpoint (state/; not with
 // a changelog, which holds the state instead) and
@@ -400,4 +404,56 @@ func markerID(stateDir string) (int64, bool) {
 	}
 	id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	return id, err == nil
+}
+
+// checkpointing turns the engine's checkpoints on, into the run's store:
+// every completed checkpoint pre-commits the changelog, writes the
+// backend's copy (none with a changelog) with the positions and the sinks'
+// handles, commits the changelog, and hands the positions to the sources
+// that report them. A resumed run continues the ids and the positions of
+// the checkpoint it resumed from.
+func (r *run) checkpointing(ctx context.Context, cfg *engine.Config) {
+	cfg.CheckpointInterval = r.opts.CheckpointInterval
+	cfg.OnCommitted = func(id int64) {
+		if err := r.ckpts.markCommitted(id, sinksCommitted); err != nil {
+			r.log.Warn("marking checkpoint committed", "id", id, "err", err)
+		}
+	}
+	cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {
+		return r.checkpoint(ctx, id, final, splits, handles)
+	}
+	if r.resume != nil {
+		cfg.FirstCheckpointID, cfg.Resume = r.resume.ID, r.resume.Splits
+		r.log.Info("resuming from checkpoint", "id", r.resume.ID, "written", r.resume.Written)
+	}
+}
+
+// checkpoint stores checkpoint id, which every participant has reached.
+func (r *run) checkpoint(ctx context.Context, id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {
+	begin := time.Now()
+	var cm *changelogMeta
+	if r.clog != nil {
+		h, err := r.clog.log.PreCommit(ctx)
+		if err != nil {
+			return err
+		}
+		cm = &changelogMeta{URI: r.opts.Changelog, Handle: h, Base: r.clog.base}
+	}
+	size, err := r.ckpts.write(r.backend, checkpointMetaFile{ID: id, Splits: splits, Sinks: handles, Changelog: cm, States: r.states, Phase: r.part.phase, StateFormat: stateFormat})
+	if err != nil {
+		return err
+	}
+	if r.clog != nil {
+		if err := r.clog.log.Commit(ctx); err != nil {
+			return err
+		}
+		if err := r.ckpts.markCommitted(id, changelogCommitted); err != nil {
+			return err
+		}
+	}
+	r.lastCheckpoint, r.finalCheckpoint = id, final
+	r.checkpoints++
+	r.positions.committed(splits)
+	r.log.Info("checkpoint", "id", id, "mb", size>>20, "took", time.Since(begin).Round(time.Millisecond))
+	return nil
 }

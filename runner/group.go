@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/kafka"
-	"github.com/weir-dev/weir/sdk"
 )
 
 // A job scaled out over a Kafka consumer group (Options.Group) runs as
@@ -23,8 +23,8 @@ import (
 // has its own state, its own checkpoints (CheckpointDir/task-p, which every
 // process of the job shares), its own changelog partition and its own
 // sink transactions and files (connector.SinkSpec.Task). A process runs the
-// tasks the group assigns it, each as a run of its own (Run with
-// Options.task set), side by side.
+// tasks the group assigns it, each as a run of its own (a part with its
+// task), side by side.
 //
 // When the group rebalances, every process stops all its tasks, each with
 // a final checkpoint, before the group hands out the tasks again (the
@@ -71,7 +71,6 @@ func taskDir(dir, name string) string {
 // forTask returns the options of a run of task t: its sources read its
 // partition, and its state and checkpoints are in directories of its own.
 func (o Options) forTask(t *task, sources []string, memory int64) (Options, error) {
-	o.task = t
 	o.Bindings = maps.Clone(o.Bindings)
 	for _, name := range sources {
 		u, err := url.Parse(o.Bindings[name])
@@ -140,7 +139,7 @@ func (gr *groupRun) take() []groupEvent {
 // the group's callbacks and the task goroutines take it.
 type groupRun struct {
 	ctx     context.Context
-	p       *sdk.Pipeline
+	g       *graph.Graph
 	opts    Options
 	sources []string // the source bindings
 	budget  memoryBudget
@@ -160,22 +159,13 @@ type groupRun struct {
 	finished map[int32]bool
 }
 
-func runGroup(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
-	g := p.Graph()
-	if err := g.Validate(); err != nil {
-		return nil, err
-	}
-	if err := checkBindings(g, opts.Bindings); err != nil {
-		return nil, err
-	}
+func runGroup(ctx context.Context, g *graph.Graph, opts Options) (*Result, error) {
 	if len(opts.TableTopics) > 0 {
 		// Each task would load and follow its own copy; allowed, but say so.
 		opts.Logger.Warn("every task of the group loads its own copy of the tables", "tables", strings.Join(slices.Sorted(maps.Keys(opts.TableTopics)), ","))
 	}
-	budget := memoryBudget(opts.Memory)
-	defer budget.applyGC()()
 	gr := &groupRun{
-		ctx: ctx, p: p, opts: opts, sources: g.Sources(), budget: budget,
+		ctx: ctx, g: g, opts: opts, sources: g.Sources(), budget: memoryBudget(opts.Memory),
 		notify:   make(chan struct{}, 1),
 		ready:    make(chan struct{}),
 		running:  map[int32]*taskRun{},
@@ -308,7 +298,7 @@ func (gr *groupRun) startLocked(t *task, memory int64) error {
 	go func() {
 		defer close(tr.done)
 		defer cancel()
-		res, err := Run(ctx, gr.p, opts)
+		res, err := runOnce(ctx, gr.g, opts, part{task: t})
 		gr.mu.Lock()
 		delete(gr.running, t.id)
 		gr.addLocked(res)
@@ -334,16 +324,7 @@ func (gr *groupRun) addLocked(r *Result) {
 	if r == nil {
 		return
 	}
-	for dst, src := range map[*map[string]int64]map[string]int64{&gr.res.Read: r.Read, &gr.res.Written: r.Written, &gr.res.Late: r.Late} {
-		for k, v := range src {
-			(*dst)[k] += v
-		}
-	}
-	gr.res.DeadLettered += r.DeadLettered
-	gr.res.OutOfRange += r.OutOfRange
-	gr.res.Checkpoints += r.Checkpoints
-	gr.res.PeakStateKeys = max(gr.res.PeakStateKeys, r.PeakStateKeys)
-	gr.res.PeakStateBytes = max(gr.res.PeakStateBytes, r.PeakStateBytes)
+	gr.res.add(r)
 	gr.res.PartlyCommitted = append(gr.res.PartlyCommitted, r.PartlyCommitted...)
 }
 

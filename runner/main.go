@@ -249,10 +249,10 @@ func Main(build func() (*sdk.Pipeline, error)) {
 	var f Flags
 	f.Register(pflag.CommandLine)
 	pflag.Parse()
-	os.Exit(run(build, &f, os.Stderr))
+	os.Exit(runMain(build, &f, os.Stderr))
 }
 
-func run(build func() (*sdk.Pipeline, error), f *Flags, stderr io.Writer) int {
+func runMain(build func() (*sdk.Pipeline, error), f *Flags, stderr io.Writer) int {
 	opts, err := f.Options()
 	if err == nil {
 		opts.EnsureDefaults()

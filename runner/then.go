@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/fsys"
 	"github.com/weir-dev/weir/io/kafka"
-	"github.com/weir-dev/weir/sdk"
 )
 
 // Backfill, then stream. The job runs twice on one checkpoint directory:
@@ -99,7 +99,7 @@ func liveBindings(o *Options, h handover) (map[string]string, error) {
 	return out, nil
 }
 
-func runBackfillThenStream(ctx context.Context, p *sdk.Pipeline, opts Options) (*Result, error) {
+func runBackfillThenStream(ctx context.Context, g *graph.Graph, opts Options) (*Result, error) {
 	h, err := parseHandover(opts.Handover)
 	if err != nil {
 		return nil, err
@@ -121,12 +121,11 @@ func runBackfillThenStream(ctx context.Context, p *sdk.Pipeline, opts Options) (
 	if last == nil || last.Phase != "live" {
 		hist := opts
 		hist.Mode, hist.Then, hist.Handover = Stream, nil, ""
-		hist.phase, hist.stopAtEnd = "history", true
 		if !h.at.IsZero() && (hist.To.IsZero() || h.at.Before(hist.To)) {
 			hist.To = h.at
 		}
 		log.Info("backfill: reading the history", "handover", opts.Handover)
-		res, err := Run(ctx, p, hist)
+		res, err := runOnce(ctx, g, hist, part{phase: "history", stopAtEnd: true})
 		if res != nil {
 			total.add(res)
 		}
@@ -142,37 +141,16 @@ func runBackfillThenStream(ctx context.Context, p *sdk.Pipeline, opts Options) (
 	}
 	lv := opts
 	lv.Mode, lv.Then, lv.Handover, lv.Bindings = Stream, nil, "", live
-	lv.phase = "live"
 	if !h.at.IsZero() && (lv.From.IsZero() || lv.From.Before(h.at)) {
 		lv.From = h.at
 	}
 	log.Info("stream: continuing live", "bindings", fmt.Sprint(opts.Then))
-	res, err := Run(ctx, p, lv)
+	res, err := runOnce(ctx, g, lv, part{phase: "live"})
 	if res != nil {
 		total.add(res)
 		total.Stopped, total.Drained, total.PartlyCommitted = res.Stopped, res.Drained, res.PartlyCommitted
 	}
 	return total, err
-}
-
-// add sums what r did into t.
-func (t *Result) add(r *Result) {
-	t.Elapsed += r.Elapsed
-	for _, m := range []struct {
-		dst *map[string]int64
-		src map[string]int64
-	}{{&t.Read, r.Read}, {&t.Written, r.Written}, {&t.Late, r.Late}} {
-		if *m.dst == nil {
-			*m.dst = map[string]int64{}
-		}
-		for k, v := range m.src {
-			(*m.dst)[k] += v
-		}
-	}
-	t.DeadLettered += r.DeadLettered
-	t.OutOfRange += r.OutOfRange
-	t.Checkpoints += r.Checkpoints
-	t.PeakStateKeys, t.PeakStateBytes = max(t.PeakStateKeys, r.PeakStateKeys), max(t.PeakStateBytes, r.PeakStateBytes)
 }
 
 func closed(ch <-chan struct{}) bool {

@@ -141,8 +141,9 @@ func TestStopAtEndWatermarkOfTimeSlicedSplits(t *testing.T) {
 	dir := t.TempDir()
 	o := Options{Mode: Stream, Progress: -1, Parallelism: 1, Logger: slog.New(slog.DiscardHandler),
 		StateDir: filepath.Join(dir, "state"), CheckpointDir: filepath.Join(dir, "ckpt"), CheckpointInterval: 20 * time.Millisecond,
-		Bindings: map[string]string{"in": "rvtb://a", "out": out}, phase: "history", stopAtEnd: true}
-	res, err := Run(context.Background(), rvHourly(), o)
+		Bindings: map[string]string{"in": "rvtb://a", "out": out}}
+	o.EnsureDefaults()
+	res, err := runOnce(context.Background(), rvHourly().Graph(), o, part{phase: "history", stopAtEnd: true})
 	if err != nil {
 		t.Fatal(err)
 	}
