@@ -16,222 +16,88 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
 
 	"github.com/weir-dev/weir/sdk"
 )
 
-// Flags are the runner's command-line flags. Register them on a flag set
-// with Flags.Register, parse, then turn them into Options.
+// Flags are the runner's command-line flags: one per option (config.go),
+// and --job and --print-job. Register them on a flag set, parse, then turn
+// them into Options.
 type Flags struct {
-	Mode               string
-	Bind               []string
-	Job                string
-	StateDir           string
-	StateBackend       string
-	ResetState         bool
-	Parallelism        int
-	DeadLetter         string
-	Progress           time.Duration
-	LogLevel           string
-	CheckpointDir      string
-	CheckpointInterval time.Duration
-	Changelog          string
-	From, To           string
-	Then               []string
-	TableTopics        []string
-	Handover           string
-	JobID              string
-	Memory             string
-	Group              string
-	GroupSession       time.Duration
-	GroupRebalance     time.Duration
+	// LookupEnv reads the WEIR_* environment variables; nil:
+	// os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+
+	job      string
+	printJob bool
+	values   map[string]*flagValue // by option name
 }
+
+// flagValue holds what the command line gave an option, as text: Options
+// parses it, so that a bad value is reported with the others.
+type flagValue struct {
+	opt  *option
+	vals []string
+}
+
+func (v *flagValue) String() string {
+	if v.opt.kind == kindMap || v.opt.kind == kindBool || v.opt.defFunc != nil {
+		return "" // a machine's default is said in the usage
+	}
+	return v.opt.def
+}
+
+func (v *flagValue) Set(s string) error {
+	if v.opt.kind == kindMap {
+		v.vals = append(v.vals, s)
+	} else {
+		v.vals = []string{s}
+	}
+	return nil
+}
+
+func (v *flagValue) Type() string { return v.opt.kind.typeName() }
 
 // Register adds the runner's flags to fs.
 func (f *Flags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Mode, "mode", "", "backfill (bounded input, fire everything, exit), stream (run until stopped or drained), or backfill-then-stream (history from --bind, then live from --then, one state) (default backfill)")
-	fs.StringArrayVar(&f.Bind, "bind", nil, "bind a logical source or sink to a URI: NAME=URI (repeatable)")
-	fs.StringVar(&f.Job, "job", "", "YAML job file with mode, bind, state-dir, parallelism, dead-letter; flags override it")
-	fs.StringVar(&f.StateDir, "state-dir", "", "directory of the Pebble state backend (default: a temporary directory)")
-	fs.StringVar(&f.StateBackend, "state-backend", "", "pebble or memory (default pebble)")
-	fs.BoolVar(&f.ResetState, "reset-state", false, "empty --state-dir first if it holds state from an earlier run")
-	fs.IntVar(&f.Parallelism, "parallelism", 0, "workers per keyed stage and readers per source (default: the number of CPUs)")
-	fs.StringVar(&f.DeadLetter, "dead-letter", "", "URI of the sink for unreadable records (default: count and log them)")
-	fs.DurationVar(&f.Progress, "progress", 5*time.Second, "interval between progress logs (0 or negative: none)")
-	fs.StringVar(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.CheckpointDir, "checkpoint-dir", "", "stream mode: keep checkpoints here (a path or file:// URI) and resume from the newest")
-	fs.DurationVar(&f.CheckpointInterval, "checkpoint-interval", 10*time.Second, "time between checkpoints")
-	fs.StringVar(&f.JobID, "job-id", "", "the job's id: {job} in --bind, --state-dir, --checkpoint-dir, --changelog and --dead-letter becomes it, and the state and checkpoint directories are marked as this job's (a replay then cannot touch production's)")
-	fs.StringArrayVar(&f.TableTopics, "table-topic", nil, "a table bound to a snapshot also loads, then follows, a compacted topic: NAME=kafka://... (repeatable)")
-	fs.StringArrayVar(&f.Then, "then", nil, "backfill-then-stream: the live binding of a source once its history is read: NAME=kafka://... (repeatable)")
-	fs.StringVar(&f.Handover, "handover", "", "backfill-then-stream: where the history ends: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json beside a topic it copies)")
-	fs.StringVar(&f.From, "from", "", "only event times at or after this: RFC 3339, a date (2026-11-01) or epoch milliseconds; sources skip files, partitions and Parquet row groups before it")
-	fs.StringVar(&f.To, "to", "", "only event times before this (same forms as --from)")
-	fs.StringVar(&f.Memory, "memory", "", "the memory the job may use, e.g. 2GiB: a quarter goes to the keyed workers' state caches, an eighth to Pebble's block cache, and the Go heap is held under the rest with a lazier garbage collector (unless GOMEMLIMIT or GOGC are set) (default: no budget; Go's defaults and 32 MiB of state cache per keyed worker)")
-	fs.StringVar(&f.Group, "group", "", "stream mode: scale the job out over this Kafka consumer group: every process started with it runs the tasks the group assigns it (task p reads partition p of each source topic, with its own state, checkpoints under a shared --checkpoint-dir, and transactions); a task that moves resumes from its latest checkpoint")
-	fs.DurationVar(&f.GroupSession, "group-session-timeout", 0, "with --group: how long the group waits for a process that stopped answering before its tasks move to the others (default 45s)")
-	fs.DurationVar(&f.GroupRebalance, "group-rebalance-timeout", 0, "with --group: how long a rebalance waits for the processes to stop their tasks with a final checkpoint and rejoin (default 60s)")
-	fs.StringVar(&f.Changelog, "changelog", "", "with --checkpoint-dir: also write every state change to Kafka, kafka://host:port/PREFIX (a compacted topic PREFIX-<transform>-changelog per keyed transform); checkpoints then keep no copy of the state, and a restart on another machine rebuilds it from the changelog")
-}
-
-// JobFile is the YAML form of the options.
-type JobFile struct {
-	Mode          string            `yaml:"mode"`
-	Bind          map[string]string `yaml:"bind"`
-	StateDir      string            `yaml:"state-dir"`
-	StateBackend  string            `yaml:"state-backend"`
-	Parallelism   int               `yaml:"parallelism"`
-	DeadLetter    string            `yaml:"dead-letter"`
-	CheckpointDir string            `yaml:"checkpoint-dir"`
-	Changelog     string            `yaml:"changelog"`
-	From          string            `yaml:"from"`
-	To            string            `yaml:"to"`
-	Then          map[string]string `yaml:"then"`
-	Handover      string            `yaml:"handover"`
-	JobID         string            `yaml:"job-id"`
-	Memory        string            `yaml:"memory"`
-	Group         string            `yaml:"group"`
-}
-
-// LoadJobFile reads a job file; unknown keys are errors, so a typo does not
-// silently leave an option unset.
-func LoadJobFile(path string) (*JobFile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: job file: %v", ErrOptions, err)
+	fs.StringVar(&f.job, "job", "", "YAML job file of options (one key per option, named as its flag); the environment (WEIR_<OPTION>) overrides it, and flags override both")
+	fs.BoolVar(&f.printJob, "print-job", false, "print the effective options as a job file and exit")
+	f.values = map[string]*flagValue{}
+	for _, opt := range options {
+		v := &flagValue{opt: opt}
+		f.values[opt.name] = v
+		fl := fs.VarPF(v, opt.name, "", opt.usage)
+		if opt.kind == kindBool {
+			fl.NoOptDefVal = "true"
+		}
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	var j JobFile
-	if err := dec.Decode(&j); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: job file %s: %v", ErrOptions, path, err)
-	}
-	return &j, nil
 }
 
-// Options turns parsed flags (and the job file they name) into Options.
+// Options turns the job file, the environment and the parsed flags, in
+// that order, into Options. It reports every value that does not parse.
 func (f *Flags) Options() (Options, error) {
 	var o Options
-	o.Bindings = map[string]string{}
-	if f.Job != "" {
-		j, err := LoadJobFile(f.Job)
-		if err != nil {
-			return o, err
-		}
-		o.Mode, o.StateDir, o.StateBackend, o.Parallelism, o.DeadLetter = Mode(j.Mode), j.StateDir, j.StateBackend, j.Parallelism, j.DeadLetter
-		o.CheckpointDir, o.Changelog, o.Handover, o.JobID, o.Group = j.CheckpointDir, j.Changelog, j.Handover, j.JobID, j.Group
-		if f.Memory == "" {
-			f.Memory = j.Memory
-		}
-		for k, v := range j.Then {
-			if o.Then == nil {
-				o.Then = map[string]string{}
-			}
-			o.Then[k] = v
-		}
-		if f.From == "" {
-			f.From = j.From
-		}
-		if f.To == "" {
-			f.To = j.To
-		}
-		for k, v := range j.Bind {
-			o.Bindings[k] = v
-		}
-	}
-	if f.Mode != "" {
-		o.Mode = Mode(f.Mode)
-	}
-	if f.StateDir != "" {
-		o.StateDir = f.StateDir
-	}
-	if f.StateBackend != "" {
-		o.StateBackend = f.StateBackend
-	}
-	if f.Parallelism != 0 {
-		o.Parallelism = f.Parallelism
-	}
-	if f.DeadLetter != "" {
-		o.DeadLetter = f.DeadLetter
-	}
-	if f.CheckpointDir != "" {
-		o.CheckpointDir = f.CheckpointDir
-	}
-	if f.Changelog != "" {
-		o.Changelog = f.Changelog
-	}
-	o.CheckpointInterval = f.CheckpointInterval
-	o.ResetState = f.ResetState
-	o.Progress = f.Progress
-	if o.Progress == 0 {
-		o.Progress = -1
-	}
 	var errs []error
-	for _, tv := range []struct {
-		flag, v string
-		dst     *time.Time
-	}{{"--from", f.From, &o.From}, {"--to", f.To, &o.To}} {
-		if tv.v == "" {
-			continue
+	if f.job != "" {
+		if err := readJobFile(f.job, &o); err != nil {
+			errs = append(errs, err)
 		}
-		t, err := parseTimeFlag(tv.v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: %s %q: %v", ErrOptions, tv.flag, tv.v, err))
+	}
+	s := optionSetter{o: &o}
+	lookup := f.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	s.fromEnv(lookup)
+	for _, opt := range options {
+		for _, v := range f.values[opt.name].vals {
+			s.set(opt, "--"+opt.name, v)
 		}
-		*tv.dst = t
 	}
-	if f.Memory != "" {
-		m, err := ParseSize(f.Memory)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: --memory=%q: %v", ErrOptions, f.Memory, err))
-		}
-		o.Memory = m
-	}
-	if f.Handover != "" {
-		o.Handover = f.Handover
-	}
-	if f.JobID != "" {
-		o.JobID = f.JobID
-	}
-	if f.Group != "" {
-		o.Group = f.Group
-	}
-	o.GroupSessionTimeout, o.GroupRebalanceTimeout = f.GroupSession, f.GroupRebalance
-	for _, b := range f.TableTopics {
-		name, uri, ok := strings.Cut(b, "=")
-		if !ok || name == "" || uri == "" {
-			errs = append(errs, fmt.Errorf("%w: --table-topic %q: want NAME=URI", ErrOptions, b))
-			continue
-		}
-		if o.TableTopics == nil {
-			o.TableTopics = map[string]string{}
-		}
-		o.TableTopics[name] = uri
-	}
-	for _, b := range f.Then {
-		name, uri, ok := strings.Cut(b, "=")
-		if !ok || name == "" || uri == "" {
-			errs = append(errs, fmt.Errorf("%w: --then %q: want NAME=URI", ErrOptions, b))
-			continue
-		}
-		if o.Then == nil {
-			o.Then = map[string]string{}
-		}
-		o.Then[name] = uri
-	}
-	for _, b := range f.Bind {
-		name, uri, ok := strings.Cut(b, "=")
-		if !ok || name == "" || uri == "" {
-			errs = append(errs, fmt.Errorf("%w: --bind %q: want NAME=URI", ErrOptions, b))
-			continue
-		}
-		o.Bindings[name] = uri
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("%w: --log-level=%q: want debug, info, warn or error", ErrOptions, f.LogLevel))
+	errs = append(errs, s.errs...)
+	level, err := o.logLevel()
+	if err != nil {
+		errs = append(errs, err)
 	}
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return o, errors.Join(errs...)
@@ -249,10 +115,10 @@ func Main(build func() (*sdk.Pipeline, error)) {
 	var f Flags
 	f.Register(pflag.CommandLine)
 	pflag.Parse()
-	os.Exit(runMain(build, &f, os.Stderr))
+	os.Exit(runMain(build, &f, os.Stdout, os.Stderr))
 }
 
-func runMain(build func() (*sdk.Pipeline, error), f *Flags, stderr io.Writer) int {
+func runMain(build func() (*sdk.Pipeline, error), f *Flags, stdout, stderr io.Writer) int {
 	opts, err := f.Options()
 	if err == nil {
 		opts.EnsureDefaults()
@@ -261,6 +127,15 @@ func runMain(build func() (*sdk.Pipeline, error), f *Flags, stderr io.Writer) in
 	if err != nil {
 		printErr(stderr, err)
 		return 2
+	}
+	if f.printJob {
+		b, err := opts.JobFile()
+		if err != nil {
+			printErr(stderr, err)
+			return 1
+		}
+		stdout.Write(b)
+		return 0
 	}
 	p, err := build()
 	if err != nil {

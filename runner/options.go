@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -15,7 +14,9 @@ import (
 )
 
 // Options configure a run. The zero value runs a backfill with everything
-// defaulted except the bindings.
+// defaulted except the bindings. Each field but the runtime ones (Logger,
+// Drain, Stop, Clock) is an option of the table in config.go, which gives
+// its flag, job-file key, environment variable and default.
 type Options struct {
 	// Mode is backfill or stream. Default Backfill.
 	Mode Mode
@@ -37,6 +38,10 @@ type Options struct {
 	// Progress is the interval between progress logs. Default 5s; negative
 	// turns them off.
 	Progress time.Duration
+	// LogLevel is the least level of the logs Main writes: debug, info
+	// (the default), warn or error. A program that calls Run sets Logger
+	// instead.
+	LogLevel string
 	// Logger receives logs. Default slog.Default().
 	Logger *slog.Logger
 	// Drain, when closed, drains a stream run.
@@ -100,7 +105,8 @@ type Options struct {
 	// sizes the state caches and Pebble's block cache, and holds the Go
 	// heap under it. 0: no budget.
 	Memory int64
-	// BatchSize and QueueLength tune the shuffle (defaults 512 and 16).
+	// BatchSize and QueueLength tune the shuffle: elements per batch, and
+	// batches an instance's input queue holds. Default: the engine's.
 	BatchSize, QueueLength int
 	// Clock overrides processing time, for tests.
 	Clock func() windowing.Time
@@ -121,88 +127,120 @@ func (o *Options) timeRange() *connector.TimeRange {
 	return r
 }
 
-// EnsureDefaults fills unset fields with their defaults.
-func (o *Options) EnsureDefaults() {
-	if o.Mode == "" {
-		o.Mode = Backfill
+// OptionError is a problem with one option; errors.Is(err, ErrOptions)
+// holds for it.
+type OptionError struct {
+	// Option is the option's name: its flag without the dashes, and its
+	// key in a job file.
+	Option string
+	// Field is the Options field it sets.
+	Field string
+	// Msg says what is wrong.
+	Msg string
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("%s: --%s %s (Options.%s)", ErrOptions, e.Option, e.Msg, e.Field)
+}
+
+// Is makes an OptionError match ErrOptions.
+func (e *OptionError) Is(target error) bool { return target == ErrOptions }
+
+// optErr is an OptionError about the option of that name.
+func optErr(name, format string, args ...any) error {
+	opt := lookupOption(name)
+	if opt == nil {
+		panic("runner: no option " + name)
 	}
-	if o.StateBackend == "" {
-		o.StateBackend = "pebble"
-	}
-	if o.Parallelism == 0 {
-		o.Parallelism = min(runtime.NumCPU(), state.DefaultKeyGroups)
-	}
-	if o.Progress == 0 {
-		o.Progress = 5 * time.Second
-	}
-	if o.CheckpointInterval == 0 {
-		o.CheckpointInterval = 10 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	return &OptionError{Option: name, Field: opt.field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Validate reports every problem with the options themselves (bindings are
-// checked against the pipeline by Run).
+// checked against the pipeline by Run), each naming its option.
 func (o *Options) Validate() error {
 	var errs []error
 	switch o.Mode {
 	case Backfill, Stream, BackfillThenStream:
 	default:
-		errs = append(errs, fmt.Errorf("%w: --mode=%q: want backfill, stream or backfill-then-stream", ErrOptions, o.Mode))
+		errs = append(errs, optErr("mode", "%q: want backfill, stream or backfill-then-stream", o.Mode))
 	}
 	switch o.StateBackend {
 	case "pebble", "memory":
 	default:
-		errs = append(errs, fmt.Errorf("%w: --state-backend=%q: want pebble or memory", ErrOptions, o.StateBackend))
+		errs = append(errs, optErr("state-backend", "%q: want pebble or memory", o.StateBackend))
 	}
 	if o.Mode == BackfillThenStream {
 		if o.CheckpointDir == "" {
-			errs = append(errs, fmt.Errorf("%w: --mode=backfill-then-stream needs --checkpoint-dir (the history's state is handed to the live part through a checkpoint)", ErrOptions))
+			errs = append(errs, optErr("checkpoint-dir", "is needed by --mode=backfill-then-stream (the history's state is handed to the live part through a checkpoint)"))
 		}
 		if len(o.Then) == 0 {
-			errs = append(errs, fmt.Errorf("%w: --mode=backfill-then-stream needs --then NAME=URI for the live sources", ErrOptions))
+			errs = append(errs, optErr("then", "is needed by --mode=backfill-then-stream: NAME=URI for the live sources"))
 		}
 		if o.Handover == "" {
-			errs = append(errs, fmt.Errorf("%w: --mode=backfill-then-stream needs --handover: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json)", ErrOptions))
+			errs = append(errs, optErr("handover", "is needed by --mode=backfill-then-stream: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json)"))
 		}
-	} else if len(o.Then) > 0 || o.Handover != "" {
-		errs = append(errs, fmt.Errorf("%w: --then and --handover are for --mode=backfill-then-stream", ErrOptions))
+	} else {
+		if len(o.Then) > 0 {
+			errs = append(errs, optErr("then", "is for --mode=backfill-then-stream"))
+		}
+		if o.Handover != "" {
+			errs = append(errs, optErr("handover", "is for --mode=backfill-then-stream"))
+		}
 	}
 	if o.CheckpointDir != "" && o.Mode == Backfill {
-		errs = append(errs, fmt.Errorf("%w: --checkpoint-dir: checkpoints are for --mode=stream (a backfill reruns from its files)", ErrOptions))
+		errs = append(errs, optErr("checkpoint-dir", "is for --mode=stream: checkpoints are for streams (a backfill reruns from its files)"))
 	}
 	if !o.To.IsZero() && !o.From.Before(o.To) {
-		errs = append(errs, fmt.Errorf("%w: --from %s is not before --to %s", ErrOptions, o.From.Format(time.RFC3339), o.To.Format(time.RFC3339)))
+		errs = append(errs, optErr("from", "%s is not before --to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339)))
 	}
 	if o.Group != "" {
 		if o.Mode != Stream {
-			errs = append(errs, fmt.Errorf("%w: --group is for --mode=stream", ErrOptions))
+			errs = append(errs, optErr("group", "is for --mode=stream"))
 		}
 		if o.CheckpointDir == "" {
-			errs = append(errs, fmt.Errorf("%w: --group needs --checkpoint-dir, shared by the group's processes (a task that moves resumes from its checkpoints)", ErrOptions))
+			errs = append(errs, optErr("group", "needs --checkpoint-dir, shared by the group's processes (a task that moves resumes from its checkpoints)"))
 		}
 	}
 	for _, d := range []struct {
-		flag string
+		name string
 		v    time.Duration
-	}{{"--group-session-timeout", o.GroupSessionTimeout}, {"--group-rebalance-timeout", o.GroupRebalanceTimeout}} {
+	}{{"group-session-timeout", o.GroupSessionTimeout}, {"group-rebalance-timeout", o.GroupRebalanceTimeout}} {
 		if d.v < 0 || (d.v > 0 && o.Group == "") {
-			errs = append(errs, fmt.Errorf("%w: %s=%s: want a positive duration, with --group", ErrOptions, d.flag, d.v))
+			errs = append(errs, optErr(d.name, "%s: want a positive duration, with --group", d.v))
 		}
 	}
 	if o.Changelog != "" && o.CheckpointDir == "" {
-		errs = append(errs, fmt.Errorf("%w: --changelog needs --checkpoint-dir (the checkpoints keep where the changelog is)", ErrOptions))
+		errs = append(errs, optErr("changelog", "needs --checkpoint-dir (the checkpoints keep where the changelog is)"))
 	}
 	if o.CheckpointInterval < 0 {
-		errs = append(errs, fmt.Errorf("%w: --checkpoint-interval=%s must be positive", ErrOptions, o.CheckpointInterval))
+		errs = append(errs, optErr("checkpoint-interval", "%s: want a positive duration", o.CheckpointInterval))
 	}
 	if o.Memory != 0 && o.Memory < minMemory {
-		errs = append(errs, fmt.Errorf("%w: --memory=%s: want at least %s", ErrOptions, humanize.IBytes(uint64(max(o.Memory, 0))), humanize.IBytes(minMemory)))
+		errs = append(errs, optErr("memory", "%s: want at least %s", humanize.IBytes(uint64(max(o.Memory, 0))), humanize.IBytes(minMemory)))
 	}
 	if o.Parallelism < 0 || o.Parallelism > state.DefaultKeyGroups {
-		errs = append(errs, fmt.Errorf("%w: --parallelism=%d: want 1 to %d", ErrOptions, o.Parallelism, state.DefaultKeyGroups))
+		errs = append(errs, optErr("parallelism", "%d: want 1 to %d", o.Parallelism, state.DefaultKeyGroups))
+	}
+	if o.BatchSize < 0 {
+		errs = append(errs, optErr("batch-size", "%d: want a positive number", o.BatchSize))
+	}
+	if o.QueueLength < 0 {
+		errs = append(errs, optErr("queue-length", "%d: want a positive number", o.QueueLength))
+	}
+	if _, err := o.logLevel(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// logLevel is LogLevel as a level (info when unset).
+func (o *Options) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if o.LogLevel == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return l, optErr("log-level", "%q: want debug, info, warn or error", o.LogLevel)
+	}
+	return l, nil
 }
