@@ -6,27 +6,27 @@ import (
 	"net/url"
 
 	"github.com/weir-dev/weir/internal/graph"
-	"github.com/weir-dev/weir/io/kafka"
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/state"
 )
 
-// runChangelog is a run's state changelog and the base offsets of its
-// lineage: where the changelog of the job's first run (the one that
-// started with empty state) begins. Records before them belong to jobs
+// runChangelog is a run's state changelog (a state.ChangeLogStore: a
+// kafka:// changelog, or any other store registered for its scheme) and the
+// base of its lineage: where the changelog of the job's first run (the one
+// that started with empty state) begins. Changes before it belong to jobs
 // that are gone.
 type runChangelog struct {
-	log  *kafka.Changelog
-	base kafka.ChangelogOffsets
+	log  state.ChangeLogStore
+	base state.ChangeLogPosition
 }
 
 func (c *runChangelog) Close() { c.log.Close() }
 
 // changelogMeta is what a checkpoint keeps of the changelog.
 type changelogMeta struct {
-	URI    string                 `json:"uri"`
-	Handle []byte                 `json:"handle,omitempty"` // the transaction pre-committed with the checkpoint
-	Base   kafka.ChangelogOffsets `json:"base"`
+	URI    string                  `json:"uri"`
+	Handle []byte                  `json:"handle,omitempty"` // the transaction pre-committed with the checkpoint
+	Base   state.ChangeLogPosition `json:"base"`
 }
 
 // openChangelog opens the run's changelog, if it has one, and returns the
@@ -56,11 +56,11 @@ func openChangelog(ctx context.Context, g *graph.Graph, o *Options, t *task, res
 			handle = nil // committed already: only abort what came after
 		}
 	}
-	cfg := kafka.ChangelogConfig{Operators: engine.StateOperators(g), KeyGroups: g.KeyGroups}
+	cfg := state.ChangeLogConfig{Operators: engine.StateOperators(g), KeyGroups: g.KeyGroups}
 	if t != nil {
 		cfg.Tasks, cfg.Task = t.of, t.id
 	}
-	log, err := kafka.OpenChangelog(ctx, o.Changelog, cfg)
+	log, err := state.OpenChangeLog(ctx, o.Changelog, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("runner: --changelog: %w", err)
 	}
@@ -71,7 +71,7 @@ func openChangelog(ctx context.Context, g *graph.Graph, o *Options, t *task, res
 	}
 	if resume != nil {
 		c.base = resume.Changelog.Base
-	} else if c.base, err = log.Ends(ctx); err != nil {
+	} else if c.base, err = log.End(ctx); err != nil {
 		log.Close()
 		return nil, nil, fmt.Errorf("runner: --changelog: %w", err)
 	}

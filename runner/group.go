@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
-	"github.com/weir-dev/weir/io/kafka"
+	"github.com/weir-dev/weir/io/connector"
 )
 
 // A job scaled out over a Kafka consumer group (Options.Group) runs as
@@ -143,8 +143,8 @@ type groupRun struct {
 	opts    Options
 	sources []string // the source bindings
 	budget  memoryBudget
-	member  *kafka.Member // set before ready is closed
-	ready   chan struct{} // the group's callbacks wait for it
+	member  connector.Membership // set before ready is closed
+	ready   chan struct{}        // the group's callbacks wait for it
 	// notify says events has something; evMu guards events.
 	notify chan struct{}
 	evMu   sync.Mutex
@@ -177,7 +177,7 @@ func runGroup(ctx context.Context, g *graph.Graph, opts Options) (*Result, error
 		uris[i] = opts.Bindings[name]
 	}
 	start := time.Now()
-	member, err := kafka.JoinGroup(ctx, kafka.MemberConfig{
+	member, err := connector.JoinGroup(ctx, connector.GroupConfig{
 		Sources: uris, Group: opts.Group, SessionTimeout: opts.GroupSessionTimeout, RebalanceTimeout: opts.GroupRebalanceTimeout,
 		Assigned: gr.assigned, Revoked: gr.revoked, Lost: gr.lost,
 	})

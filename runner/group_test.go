@@ -242,7 +242,7 @@ func TestGroupOptionErrors(t *testing.T) {
 		{"no checkpoints", runner.Options{Mode: runner.Stream, Group: "g"}, runner.ErrOptions, "--group needs --checkpoint-dir"},
 		{"session timeout without a group", runner.Options{Mode: runner.Stream, GroupSessionTimeout: time.Second}, runner.ErrOptions, "with --group"},
 		{"a memory source", runner.Options{Mode: runner.Stream, Group: "g", CheckpointDir: ckpt,
-			Bindings: map[string]string{"in": memIn(ev{"a", 1, 1}), "out": "discard://"}}, runner.ErrBinding, "kafka:// sources only"},
+			Bindings: map[string]string{"in": memIn(ev{"a", 1, 1}), "out": "discard://"}}, runner.ErrBinding, "cannot scale a job out over a group"},
 		{"group= on the source", runner.Options{Mode: runner.Stream, Group: "g", CheckpointDir: ckpt,
 			Bindings: map[string]string{"in": k + "in?group=x", "out": "discard://"}}, runner.ErrBinding, "do not apply in consumer group"},
 	} {

@@ -95,9 +95,9 @@ type Options struct {
 	// processes to stop their tasks and rejoin (default 60s); a process
 	// killed during a rebalance holds it this long.
 	GroupRebalanceTimeout time.Duration
-	// Changelog, with CheckpointDir, writes every state change to a Kafka
-	// changelog too (kafka://host:port/PREFIX; see kafka.OpenChangelog),
-	// in a transaction per checkpoint. Checkpoints then keep no copy of the
+	// Changelog, with CheckpointDir, writes every state change to a
+	// changelog too (kafka://host:port/PREFIX, or the URI of another
+	// state.ChangeLogStore), in a transaction per checkpoint. Checkpoints then keep no copy of the
 	// state: a restart reuses the local state directory when it is at the
 	// checkpoint, and otherwise rebuilds the state from the changelog.
 	Changelog string

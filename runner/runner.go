@@ -3,8 +3,9 @@
 // backfill or stream mode, and reports what happened.
 //
 // A pipeline's main function builds the pipeline and hands it to Main, which
-// owns the command line (--mode, --bind, --state-dir, --parallelism,
-// --dead-letter, --job); programs that embed Weir call Run with Options.
+// owns the command line (a flag per option, --job, --print-job, and WEIR_*
+// variables; config.go); programs that embed Weir call Run with Options, and
+// front ends that build a graph of their own call RunGraph.
 //
 // The two modes run the same plan, the same operators and the same state
 // backend. Backfill reads bounded inputs, holds processing time still, fires
@@ -13,9 +14,14 @@
 // windows) or drained (SIGUSR1, or Options.Drain: stop reading, advance the
 // watermark to the end of time, fire every window, flush the sinks).
 //
-// Dependency direction: runner imports sdk, state, io/connector and the
-// built-in connectors (io/file, io/discard, io/memory), and its own internal
-// engine. Nothing in Weir imports runner except main packages and tests.
+// Dependency direction: runner imports sdk, internal/graph, state,
+// io/connector and its own internal engine, and registers the built-in
+// connectors by importing them (io/file, io/discard, io/memory, io/kafka,
+// io/nexmark). It reaches what only some systems do through interfaces a
+// connector implements: a group of processes (connector.Grouper), data that
+// continues other data (connector.Continuer), a changelog
+// (state.ChangeLogStore). Nothing in Weir imports runner except main
+// packages and tests.
 package runner
 
 import (

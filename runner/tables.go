@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"slices"
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
-	"github.com/weir-dev/weir/io/kafka"
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/state"
 )
@@ -45,8 +43,12 @@ func loadTables(ctx context.Context, g *graph.Graph, o *Options, b state.Backend
 		// the topic that continues it.
 		uris := []string{o.Bindings[t.Binding]}
 		if topic, ok := o.TableTopics[t.Binding]; ok {
-			if u, err := url.Parse(topic); err != nil || u.Scheme != kafka.Scheme {
-				return tl, fmt.Errorf("%w: --table-topic %s=%s: a table continues from a kafka:// topic", ErrBinding, t.Binding, topic)
+			u, err := connector.ParseURI(topic)
+			if err == nil {
+				_, err = connector.ContinuerOf(u)
+			}
+			if err != nil {
+				return tl, fmt.Errorf("%w: --table-topic %s=%s: a table continues from a topic that can be followed: %v", ErrBinding, t.Binding, topic, err)
 			}
 			uris = append(uris, topic)
 		}
@@ -99,11 +101,12 @@ func loadTable(ctx context.Context, t *graph.TableSpec, uri string, onto bool, r
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrBinding, t.Binding, err)
 	}
-	live := u.Scheme == kafka.Scheme && u.Query().Get("until") == ""
-	if live {
-		q := u.Query()
-		q.Set("until", "latest")
-		u.RawQuery = q.Encode()
+	// A topic is loaded to its end now, then followed from there.
+	from := u
+	cont, _ := connector.ContinuerOf(u)
+	live := false
+	if cont != nil {
+		u, live = cont.UntilNow(u)
 	}
 	src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: u, Type: t.Type})
 	if err != nil {
@@ -131,11 +134,14 @@ func loadTable(ctx context.Context, t *graph.TableSpec, uri string, onto bool, r
 		return nil, nil
 	}
 	// Follow the topic from where the load ended.
-	h, _ := kafka.SourceHandover(src)
-	fu, _ := connector.ParseURI(uri)
-	q := fu.Query()
-	q.Set("offsets", kafka.FormatOffsets(h.Offsets))
-	fu.RawQuery = q.Encode()
+	h, ok := cont.HandoverOf(src)
+	if !ok {
+		return nil, fmt.Errorf("runner: table %q: %s does not say where its load ended, so it cannot be followed", t.Binding, uri)
+	}
+	fu, _, err := cont.After(from, h)
+	if err != nil {
+		return nil, fmt.Errorf("runner: table %q: following %s: %w", t.Binding, uri, err)
+	}
 	follow, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: t.Binding, URI: fu, Type: t.Type})
 	if err != nil {
 		return nil, bindingErr(fmt.Errorf("binding %q: %w", t.Binding, err))

@@ -3,14 +3,14 @@ package runner
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/fsys"
-	"github.com/weir-dev/weir/io/kafka"
+	"github.com/weir-dev/weir/windowing"
 )
 
 // Backfill, then stream. The job runs twice on one checkpoint directory:
@@ -28,10 +28,10 @@ import (
 // is at or after it, the topic starting at the first offset whose record
 // timestamp is T (exact when record timestamps are the event times).
 
-// handover is an event time or a handover file's offsets.
+// handover is an event time, or a handover file's content.
 type handover struct {
-	at      time.Time
-	offsets *kafka.Handover
+	at   time.Time
+	file connector.Handover
 }
 
 func parseHandover(s string) (handover, error) {
@@ -44,57 +44,47 @@ func parseHandover(s string) (handover, error) {
 	}
 	f, p, err := fsys.Resolve(u)
 	if err != nil {
-		return handover{}, fmt.Errorf("%w: --handover %s: neither a time nor a handover file: %v", ErrOptions, s, err)
+		return handover{}, optErr("handover", "%s: neither a time nor a handover file: %v", s, err)
 	}
 	b, err := fsys.ReadFile(f, p)
 	if err != nil {
-		return handover{}, fmt.Errorf("%w: --handover %s: %v", ErrOptions, s, err)
+		return handover{}, optErr("handover", "%s: %v", s, err)
 	}
-	h, err := kafka.ParseHandover(b)
-	if err != nil {
-		return handover{}, fmt.Errorf("%w: --handover %s: %v", ErrOptions, s, err)
-	}
-	return handover{offsets: &h}, nil
+	return handover{file: b}, nil
 }
 
-// liveBindings returns the bindings of the live part.
+// liveBindings returns the bindings of the live part: each source named in
+// Then, set by its connector (a connector.Continuer) to start where the
+// history ends.
 func liveBindings(o *Options, h handover) (map[string]string, error) {
-	out := map[string]string{}
-	for k, v := range o.Bindings {
-		out[k] = v
-	}
+	out := maps.Clone(o.Bindings)
 	matched := false
-	for name, uri := range o.Then {
+	for _, name := range slices.Sorted(maps.Keys(o.Then)) {
+		uri := o.Then[name]
 		if _, ok := o.Bindings[name]; !ok {
 			return nil, fmt.Errorf("%w: --then %s: no history binding of that name", ErrBinding, name)
 		}
-		u, err := url.Parse(uri)
-		if err != nil || u.Scheme != kafka.Scheme {
-			return nil, fmt.Errorf("%w: --then %s=%s: the live part of a backfill-then-stream job reads kafka://", ErrBinding, name, uri)
+		u, err := connector.ParseURI(uri)
+		var c connector.Continuer
+		if err == nil {
+			c, err = connector.ContinuerOf(u)
 		}
-		q := u.Query()
-		switch {
-		case h.offsets != nil && strings.Trim(u.Path, "/") == h.offsets.Topic:
-			q.Set("offsets", kafka.FormatOffsets(h.offsets.Offsets))
-			matched = true
-		case h.offsets == nil && q.Get("start") == "":
-			q.Set("start", fmt.Sprint(h.at.UnixMilli()))
+		if err != nil {
+			return nil, fmt.Errorf("%w: --then %s=%s: the live part of a backfill-then-stream job reads a source that continues the history: %v", ErrBinding, name, uri, err)
 		}
-		u.RawQuery = q.Encode()
-		out[name] = u.String()
+		if h.file == nil {
+			out[name] = c.At(u, windowing.FromTime(h.at)).String()
+			continue
+		}
+		v, about, err := c.After(u, h.file)
+		if err != nil {
+			return nil, optErr("handover", "%s, for --then %s: %v", o.Handover, name, err)
+		}
+		matched = matched || about
+		out[name] = v.String()
 	}
-	if h.offsets != nil && !matched {
-		return nil, fmt.Errorf("%w: --handover names topic %q, which no --then binding reads", ErrOptions, h.offsets.Topic)
-	}
-	if h.offsets != nil {
-		// A live topic the handover file does not cover would start at its
-		// beginning and read its history again.
-		for name, uri := range o.Then {
-			u, _ := url.Parse(uri)
-			if strings.Trim(u.Path, "/") != h.offsets.Topic && u.Query().Get("start") == "" {
-				return nil, fmt.Errorf("%w: --then %s: the handover file is for topic %q; say where %s starts with ?start=", ErrOptions, name, h.offsets.Topic, uri)
-			}
-		}
+	if h.file != nil && !matched {
+		return nil, optErr("handover", "%s: no --then binding reads the stream it hands over", o.Handover)
 	}
 	return out, nil
 }

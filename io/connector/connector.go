@@ -206,11 +206,20 @@ func Schemes() []string {
 }
 
 func lookup(binding string, u *url.URL) (Connector, error) {
+	c, err := connectorOf(u)
+	if err != nil {
+		return nil, fmt.Errorf("binding %q: %w", binding, err)
+	}
+	return c, nil
+}
+
+// connectorOf returns the connector of u's scheme.
+func connectorOf(u *url.URL) (Connector, error) {
 	registry.mu.Lock()
 	c, ok := registry.schemes[u.Scheme]
 	registry.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("binding %q: %w %q in %s (known: %s)", binding, ErrUnknownScheme, u.Scheme, u.Redacted(), strings.Join(Schemes(), ", "))
+		return nil, fmt.Errorf("%w %q in %s (known: %s)", ErrUnknownScheme, u.Scheme, u.Redacted(), strings.Join(Schemes(), ", "))
 	}
 	return c, nil
 }

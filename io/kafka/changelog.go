@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,18 +47,21 @@ type Changelog struct {
 // ChangelogOffsets are offsets by changelog topic and partition.
 type ChangelogOffsets map[string]map[int32]int64
 
-// ChangelogConfig describes the state a changelog records.
-type ChangelogConfig struct {
-	// Operators names the keyed operators by state id.
-	Operators map[uint32]string
-	// KeyGroups is the pipeline's number of key groups.
-	KeyGroups int
-	// Tasks, when not zero, says the job is scaled out over a consumer
-	// group in this many tasks, one per input partition, each with state
-	// of its own (Samza's tasks): the topics then have a partition per
-	// task, and this changelog writes and restores partition Task alone,
-	// under a transactional id of its own.
-	Tasks, Task int32
+// ChangelogConfig describes the state a changelog records. With Tasks, the
+// job is scaled out over a consumer group in that many tasks, one per input
+// partition: the topics then have a partition per task, and this changelog
+// writes and restores partition Task alone, under a transactional id of its
+// own.
+type ChangelogConfig = state.ChangeLogConfig
+
+// RestoreStats describe a restore.
+type RestoreStats = state.RestoreStats
+
+// A Changelog is the state's changelog store of kafka:// URIs.
+var _ state.ChangeLogStore = (*Changelog)(nil)
+
+func openChangeLogStore(ctx context.Context, u *url.URL, cfg state.ChangeLogConfig) (state.ChangeLogStore, error) {
+	return OpenChangelog(ctx, u.String(), cfg)
 }
 
 // defaultChangelogPartitions is the number of partitions of a changelog
@@ -260,18 +264,27 @@ func (c *Changelog) Ends(ctx context.Context) (ChangelogOffsets, error) {
 	return out, nil
 }
 
-// RestoreStats describes a restore.
-type RestoreStats struct {
-	Records, Bytes int64
-	Took           time.Duration
+// End is Ends as a state.ChangeLogPosition: the offsets as JSON.
+func (c *Changelog) End(ctx context.Context) (state.ChangeLogPosition, error) {
+	ends, err := c.Ends(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(ends)
 }
 
-// Restore reads every changelog partition from base to its committed end
-// and applies each change in order. A partition missing from base is read
-// from its start.
-func (c *Changelog) Restore(ctx context.Context, base ChangelogOffsets, apply func(key, value []byte) error) (RestoreStats, error) {
+// Restore reads every changelog partition from base (ChangelogOffsets as
+// JSON, as End returns them) to its committed end and applies each change
+// in order. A partition missing from base is read from its start.
+func (c *Changelog) Restore(ctx context.Context, basePos state.ChangeLogPosition, apply func(key, value []byte) error) (RestoreStats, error) {
 	begin := time.Now()
 	var st RestoreStats
+	var base ChangelogOffsets
+	if len(basePos) > 0 {
+		if err := json.Unmarshal(basePos, &base); err != nil {
+			return st, fmt.Errorf("kafka: changelog: a base position that is not offsets by topic and partition: %w", err)
+		}
+	}
 	ends, err := c.Ends(ctx)
 	if err != nil {
 		return st, err

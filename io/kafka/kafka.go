@@ -17,9 +17,14 @@
 // (txn.go). Changelog (changelog.go) writes keyed state's changes to Kafka
 // with the same transactions and reads them back for a restore.
 //
+// The connector also scales a job out over a consumer group
+// (connector.Grouper, member.go), continues other data from a handover or a
+// time (connector.Continuer, handover.go), and is the state.ChangeLogStore of
+// kafka:// URIs (changelog.go).
+//
 // Dependency direction: kafka imports connector, codec, state (to route
-// state keys) and franz-go; the runner and cmd/weir import it to register
-// the scheme, and the runner for the changelog.
+// state keys, and for the changelog's contract) and franz-go; the runner
+// and cmd/weir import it to register its schemes.
 package kafka
 
 import (
@@ -33,12 +38,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/state"
 )
 
 // Scheme is the URI scheme of this connector.
 const Scheme = "kafka"
 
-func init() { connector.Register(Scheme, kafkaConnector{}) }
+func init() {
+	connector.Register(Scheme, kafkaConnector{})
+	state.RegisterChangeLog(Scheme, openChangeLogStore)
+}
 
 type kafkaConnector struct{}
 

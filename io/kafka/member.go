@@ -15,10 +15,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-dev/weir/io/connector"
 )
 
 // MemberConfig describes a process of a job that is scaled out over a Kafka
-// consumer group.
+// consumer group (connector.GroupConfig; Sources are kafka:// URIs, all on
+// the same brokers; SessionTimeout is Kafka's session.timeout.ms, 45s by
+// default, and RebalanceTimeout 60s by default).
 //
 // The job's tasks are its input partitions, Samza's way: task p reads
 // partition p of every source topic and keeps state of its own, so the
@@ -27,31 +31,11 @@ import (
 // by, as a producer keyed by it does). Kafka's group protocol, with the
 // range assignor, gives each member the same partition numbers of every
 // topic; the member runs those tasks.
-type MemberConfig struct {
-	// Sources are the kafka:// URIs of the job's sources, all on the same
-	// brokers.
-	Sources []string
-	// Group is the consumer group's name.
-	Group string
-	// SessionTimeout is how long the group waits for a member that stopped
-	// heartbeating before it hands its tasks to the others (Kafka's
-	// session.timeout.ms; default 45s).
-	SessionTimeout time.Duration
-	// RebalanceTimeout is how long the members have to stop their tasks
-	// when the group rebalances (default 60s).
-	RebalanceTimeout time.Duration
-	// Assigned is called with the tasks the member owns after a rebalance,
-	// out of all of the job's, or with the error that makes the assignment
-	// unusable. Revoked is
-	// called before the member rejoins the group: the tasks must stop, with
-	// their state handed over (a final checkpoint), before it returns.
-	// Lost is called when the member learns it was dropped from the group
-	// (its session expired): another member may own the tasks already, so
-	// they must stop without committing anything. Each is called from the
-	// group's own goroutine, one at a time.
-	Assigned func(tasks []int32, of int32, err error)
-	Revoked  func()
-	Lost     func()
+type MemberConfig = connector.GroupConfig
+
+// JoinGroup makes kafka:// sources scale a job out (connector.Grouper).
+func (kafkaConnector) JoinGroup(ctx context.Context, cfg connector.GroupConfig) (connector.Membership, error) {
+	return JoinGroup(ctx, cfg)
 }
 
 // Member is a process's membership of its job's consumer group. The
