@@ -135,12 +135,13 @@ type OptionError struct {
 	Option string
 	// Field is the Options field it sets.
 	Field string
-	// Msg says what is wrong.
+	// Msg says what is wrong; it follows the flag's name ("=-1s: want a
+	// positive duration", " is for --mode=stream").
 	Msg string
 }
 
 func (e *OptionError) Error() string {
-	return fmt.Sprintf("%s: --%s %s (Options.%s)", ErrOptions, e.Option, e.Msg, e.Field)
+	return fmt.Sprintf("%s: --%s%s (Options.%s)", ErrOptions, e.Option, e.Msg, e.Field)
 }
 
 // Is makes an OptionError match ErrOptions.
@@ -162,43 +163,43 @@ func (o *Options) Validate() error {
 	switch o.Mode {
 	case Backfill, Stream, BackfillThenStream:
 	default:
-		errs = append(errs, optErr("mode", "%q: want backfill, stream or backfill-then-stream", o.Mode))
+		errs = append(errs, optErr("mode", "=%q: want backfill, stream or backfill-then-stream", o.Mode))
 	}
 	switch o.StateBackend {
 	case "pebble", "memory":
 	default:
-		errs = append(errs, optErr("state-backend", "%q: want pebble or memory", o.StateBackend))
+		errs = append(errs, optErr("state-backend", "=%q: want pebble or memory", o.StateBackend))
 	}
 	if o.Mode == BackfillThenStream {
 		if o.CheckpointDir == "" {
-			errs = append(errs, optErr("checkpoint-dir", "is needed by --mode=backfill-then-stream (the history's state is handed to the live part through a checkpoint)"))
+			errs = append(errs, optErr("checkpoint-dir", " is needed by --mode=backfill-then-stream (the history's state is handed to the live part through a checkpoint)"))
 		}
 		if len(o.Then) == 0 {
-			errs = append(errs, optErr("then", "is needed by --mode=backfill-then-stream: NAME=URI for the live sources"))
+			errs = append(errs, optErr("then", " is needed by --mode=backfill-then-stream: NAME=URI for the live sources"))
 		}
 		if o.Handover == "" {
-			errs = append(errs, optErr("handover", "is needed by --mode=backfill-then-stream: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json)"))
+			errs = append(errs, optErr("handover", " is needed by --mode=backfill-then-stream: an event time, or the URI of a handover file (weir cp writes _kafka-offsets.json)"))
 		}
 	} else {
 		if len(o.Then) > 0 {
-			errs = append(errs, optErr("then", "is for --mode=backfill-then-stream"))
+			errs = append(errs, optErr("then", " is for --mode=backfill-then-stream"))
 		}
 		if o.Handover != "" {
-			errs = append(errs, optErr("handover", "is for --mode=backfill-then-stream"))
+			errs = append(errs, optErr("handover", " is for --mode=backfill-then-stream"))
 		}
 	}
 	if o.CheckpointDir != "" && o.Mode == Backfill {
-		errs = append(errs, optErr("checkpoint-dir", "is for --mode=stream: checkpoints are for streams (a backfill reruns from its files)"))
+		errs = append(errs, optErr("checkpoint-dir", " is for --mode=stream: checkpoints are for streams (a backfill reruns from its files)"))
 	}
 	if !o.To.IsZero() && !o.From.Before(o.To) {
-		errs = append(errs, optErr("from", "%s is not before --to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339)))
+		errs = append(errs, optErr("from", " %s is not before --to %s", o.From.Format(time.RFC3339), o.To.Format(time.RFC3339)))
 	}
 	if o.Group != "" {
 		if o.Mode != Stream {
-			errs = append(errs, optErr("group", "is for --mode=stream"))
+			errs = append(errs, optErr("group", " is for --mode=stream"))
 		}
 		if o.CheckpointDir == "" {
-			errs = append(errs, optErr("group", "needs --checkpoint-dir, shared by the group's processes (a task that moves resumes from its checkpoints)"))
+			errs = append(errs, optErr("group", " needs --checkpoint-dir, shared by the group's processes (a task that moves resumes from its checkpoints)"))
 		}
 	}
 	for _, d := range []struct {
@@ -206,26 +207,26 @@ func (o *Options) Validate() error {
 		v    time.Duration
 	}{{"group-session-timeout", o.GroupSessionTimeout}, {"group-rebalance-timeout", o.GroupRebalanceTimeout}} {
 		if d.v < 0 || (d.v > 0 && o.Group == "") {
-			errs = append(errs, optErr(d.name, "%s: want a positive duration, with --group", d.v))
+			errs = append(errs, optErr(d.name, "=%s: want a positive duration, with --group", d.v))
 		}
 	}
 	if o.Changelog != "" && o.CheckpointDir == "" {
-		errs = append(errs, optErr("changelog", "needs --checkpoint-dir (the checkpoints keep where the changelog is)"))
+		errs = append(errs, optErr("changelog", " needs --checkpoint-dir (the checkpoints keep where the changelog is)"))
 	}
 	if o.CheckpointInterval < 0 {
-		errs = append(errs, optErr("checkpoint-interval", "%s: want a positive duration", o.CheckpointInterval))
+		errs = append(errs, optErr("checkpoint-interval", "=%s: want a positive duration", o.CheckpointInterval))
 	}
 	if o.Memory != 0 && o.Memory < minMemory {
-		errs = append(errs, optErr("memory", "%s: want at least %s", humanize.IBytes(uint64(max(o.Memory, 0))), humanize.IBytes(minMemory)))
+		errs = append(errs, optErr("memory", "=%s: want at least %s", humanize.IBytes(uint64(max(o.Memory, 0))), humanize.IBytes(minMemory)))
 	}
 	if o.Parallelism < 0 || o.Parallelism > state.DefaultKeyGroups {
-		errs = append(errs, optErr("parallelism", "%d: want 1 to %d", o.Parallelism, state.DefaultKeyGroups))
+		errs = append(errs, optErr("parallelism", "=%d: want 1 to %d", o.Parallelism, state.DefaultKeyGroups))
 	}
 	if o.BatchSize < 0 {
-		errs = append(errs, optErr("batch-size", "%d: want a positive number", o.BatchSize))
+		errs = append(errs, optErr("batch-size", "=%d: want a positive number", o.BatchSize))
 	}
 	if o.QueueLength < 0 {
-		errs = append(errs, optErr("queue-length", "%d: want a positive number", o.QueueLength))
+		errs = append(errs, optErr("queue-length", "=%d: want a positive number", o.QueueLength))
 	}
 	if _, err := o.logLevel(); err != nil {
 		errs = append(errs, err)
@@ -240,7 +241,7 @@ func (o *Options) logLevel() (slog.Level, error) {
 		return slog.LevelInfo, nil
 	}
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
-		return l, optErr("log-level", "%q: want debug, info, warn or error", o.LogLevel)
+		return l, optErr("log-level", "=%q: want debug, info, warn or error", o.LogLevel)
 	}
 	return l, nil
 }

@@ -44,11 +44,11 @@ func parseHandover(s string) (handover, error) {
 	}
 	f, p, err := fsys.Resolve(u)
 	if err != nil {
-		return handover{}, optErr("handover", "%s: neither a time nor a handover file: %v", s, err)
+		return handover{}, optErr("handover", " %s: neither a time nor a handover file: %v", s, err)
 	}
 	b, err := fsys.ReadFile(f, p)
 	if err != nil {
-		return handover{}, optErr("handover", "%s: %v", s, err)
+		return handover{}, optErr("handover", " %s: %v", s, err)
 	}
 	return handover{file: b}, nil
 }
@@ -78,13 +78,13 @@ func liveBindings(o *Options, h handover) (map[string]string, error) {
 		}
 		v, about, err := c.After(u, h.file)
 		if err != nil {
-			return nil, optErr("handover", "%s, for --then %s: %v", o.Handover, name, err)
+			return nil, optErr("handover", " %s, for --then %s: %v", o.Handover, name, err)
 		}
 		matched = matched || about
 		out[name] = v.String()
 	}
 	if h.file != nil && !matched {
-		return nil, optErr("handover", "%s: no --then binding reads the stream it hands over", o.Handover)
+		return nil, optErr("handover", " %s: no --then binding reads the stream it hands over", o.Handover)
 	}
 	return out, nil
 }
