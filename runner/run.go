@@ -67,7 +67,11 @@ type run struct {
 	// its directory as left at that checkpoint.
 	closeBackend func(marker int64)
 	io           *opened
-	metrics      *engine.Metrics
+	// tables are the tables' sources (engine.Table), and closeTables
+	// closes them.
+	tables      []engine.Table
+	closeTables func()
+	metrics     *engine.Metrics
 	// positions reports completed checkpoints' positions to the sources
 	// that take them (nil: none does, or no checkpoints).
 	positions *positionCommitter
@@ -144,6 +148,9 @@ func (r *run) prepare(ctx context.Context) error {
 	}
 	if err == nil && o.Mode == Backfill {
 		err = r.io.bounded(o)
+	}
+	if err == nil {
+		r.tables, r.closeTables, err = openTables(ctx, g, o)
 	}
 	if err != nil {
 		r.io.closeSources()
@@ -229,15 +236,13 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		Metrics:         r.metrics,
 		Range:           o.timeRange(),
 		StopAtEnd:       r.part.stopAtEnd,
+		Tables:          r.tables,
 	}
 	if r.ckpts != nil {
 		r.checkpointing(ctx, &cfg)
 	}
 	log.Info("run starting", "mode", o.Mode, "parallelism", o.Parallelism, "state", backendDesc(o), "memory", budget, "sources", strings.Join(r.g.Sources(), ","), "sinks", strings.Join(r.g.Sinks(), ","))
 	prog := startProgress(log, r.metrics, r.backend, o.Progress, r.start)
-	// Tables are loaded before the pipeline runs; followed topics stop
-	// with the run, and a failing one fails it.
-	runCtx, stopRun := context.WithCancelCause(ctx)
 	if r.ckpts != nil {
 		var group committer
 		if r.part.task != nil {
@@ -245,17 +250,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		}
 		r.positions = startPositionCommitter(ctx, r.io.sources, group, log)
 	}
-	tables, runErr := loadTables(runCtx, r.g, o, r.backend, log, stopRun)
-	if runErr == nil {
-		runErr = engine.Run(runCtx, r.g, cfg)
-	}
-	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
-		runErr = cause // a followed table's error, not the cancellation it caused
-	}
-	stopRun(nil)
-	if terr := tables.wait(); runErr == nil {
-		runErr = terr
-	}
+	runErr := engine.Run(ctx, r.g, cfg)
 	prog.stop()
 	r.positions.close()
 	r.io.closeSources()
@@ -312,9 +307,12 @@ func (r *run) finish(ctx context.Context, res *Result, runErr error) (*Result, e
 	return res, nil
 }
 
-// close releases the backend, marking its directory with the checkpoint it
-// was left at, and the changelog.
+// close releases the tables' sources, the backend (marking its directory
+// with the checkpoint it was left at) and the changelog.
 func (r *run) close() {
+	if r.closeTables != nil {
+		r.closeTables()
+	}
 	if r.closeBackend != nil {
 		r.closeBackend(r.lastCheckpoint)
 	}

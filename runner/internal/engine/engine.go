@@ -127,6 +127,9 @@ type Config struct {
 	Resume SplitStates
 	// Range, when set, drops records whose event time is outside it.
 	Range *connector.TimeRange
+	// Tables are loaded into Backend before any stage starts, and those
+	// that say so followed until the run ends (table.go).
+	Tables []Table
 }
 
 func (c *Config) ensureDefaults() {
@@ -207,7 +210,16 @@ func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 			}
 		}
 	}
-	return x.run()
+	tables, err := x.loadTables()
+	if err != nil {
+		return err
+	}
+	err = x.run()
+	tables.stop()
+	if err == nil {
+		err = x.err() // a follower that failed once the stages had ended
+	}
+	return err
 }
 
 type executor struct {
