@@ -8,29 +8,6 @@ import (
 	"github.com/weir-dev/weir/windowing"
 )
 
-type msgKind uint8
-
-const (
-	msgData msgKind = iota + 1
-	msgWatermark
-	msgIdle
-	msgEOS     // the sender is done; its last watermark stands
-	msgBarrier // checkpoint ckpt: everything before it is in the checkpoint
-)
-
-// msg is what travels between stage instances. Data and watermarks from one
-// sender arrive in the order they were sent.
-type msg struct {
-	port   int
-	sender int
-	kind   msgKind
-	elems  []shuffled
-	wm     windowing.Time
-	ckpt   int64
-	final  bool // a stop's last checkpoint
-}
-
-// abort unwinds a stage instance's chain when the run is cancelled or a
 // transform failed; goStage recovers it.
 type abort struct{}
 
