@@ -14,11 +14,12 @@ import (
 //     Between two batches the reader flushes, records its splits' positions
 //     and watermarks, and sends a barrier after its data, to every
 //     instance it writes to. It does not wait.
-//   - A keyed instance or sink writer aligns: once a sender's barrier has
-//     arrived, that sender's later messages wait in a queue until every
-//     sender's barrier (or end of stream) has. Aligned, it forwards the
-//     barrier, acknowledges, and pauses until the checkpoint is complete.
-//     A sink writer pre-commits its output first (CheckpointSink).
+//   - A keyed or side-input instance or a sink writer aligns (inputs.go):
+//     once a sender's barrier has arrived, that sender's later messages
+//     wait in a queue until every sender's barrier (or end of stream) has.
+//     Aligned, it forwards the barrier, acknowledges, and pauses until the
+//     checkpoint is complete. A sink writer pre-commits its output first
+//     (CheckpointSink).
 //   - When every participant has acknowledged (or retired), all keyed state
 //     in the backend is exactly the state after the data before the
 //     barriers: the coordinator calls Config.OnCheckpoint, which copies the

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/windowing"
@@ -55,6 +56,15 @@ func (in *instance) send(ch chan msg, m msg) {
 	case <-in.x.ctx.Done():
 		panic(abort{})
 	}
+}
+
+// tickInterval is how often the instance ticks: never in a bounded run,
+// whose processing time stands still.
+func (in *instance) tickInterval() time.Duration {
+	if in.x.cfg.Bounded {
+		return 0
+	}
+	return in.x.cfg.TickInterval
 }
 
 // writer returns this instance's writer to port p.

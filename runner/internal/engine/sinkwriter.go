@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/windowing"
 )
 
 // sinkWriter writes one binding's values to its sink from one goroutine.
@@ -26,10 +27,9 @@ func (s *sinkWriter) run(x *executor) (err error) {
 	}
 	written := x.cfg.Metrics.Written(s.binding)
 	cs, _ := s.sink.(connector.CheckpointSink)
-	al := newAligner(s.port.senders)
 	// aligned pre-commits the checkpoint's output, waits for the
 	// checkpoint to complete, and commits it.
-	aligned := func(id int64) error {
+	aligned := func(id int64, _ bool) error {
 		var handle []byte
 		if cs != nil {
 			var err error
@@ -46,45 +46,13 @@ func (s *sinkWriter) run(x *executor) (err error) {
 		x.sinkCommitted(id)
 		return nil
 	}
-	eos := 0
 	vals := make([]any, 0, x.cfg.BatchSize)
-	var replay []msg
-	for {
-		var m msg
-		if len(replay) > 0 {
-			m, replay = replay[0], replay[1:]
-		} else {
-			select {
-			case m = <-s.port.inboxes[0]:
-			case <-x.ctx.Done():
-				return context.Cause(x.ctx)
-			}
-		}
-		if al.hold(m) {
-			continue
-		}
-		switch m.kind {
-		case msgBarrier:
-			if al.barrier(m) {
-				if err := aligned(al.id); err != nil {
-					return err
-				}
-				replay = append(al.done(), replay...)
-			}
-		case msgEOS:
-			eos++
-			if al.end(m.sender) {
-				if err := aligned(al.id); err != nil {
-					return err
-				}
-				replay = append(al.done(), replay...)
-			}
-			if eos == s.port.senders {
-				return nil
-			}
-		case msgData:
+	var now windowing.Time // a sink writer has no use for processing time
+	ins := newInputs(s.port.inboxes[0], []int{s.port.senders}, &now)
+	return ins.run(x.ctx, 0, inputHandlers{
+		data: func(_ int, elems []shuffled) error {
 			vals = vals[:0]
-			for _, e := range m.elems {
+			for _, e := range elems {
 				vals = append(vals, e.e.Value)
 			}
 			if s.sink != nil {
@@ -95,11 +63,13 @@ func (s *sinkWriter) run(x *executor) (err error) {
 					return fmt.Errorf("engine: writing %q: %w", s.binding, err)
 				}
 			}
-			x.freeBatch(m.elems)
+			x.freeBatch(elems)
 			if s.dead && s.sink == nil {
-				continue // counted by the readers
+				return nil // counted by the readers
 			}
 			written.Add(int64(len(vals)))
-		}
-	}
+			return nil
+		},
+		aligned: aligned,
+	})
 }
