@@ -32,7 +32,10 @@ import (
 //     are handled in the order they arrived, before the inbox is read
 //     again;
 //   - counts ends of stream, and returns when every sender has ended;
-//   - ticks processing time in a stream run.
+//   - ticks processing time in a stream run, until a stop's final
+//     checkpoint is aligned: after it nothing may change the instance's
+//     state (processing-time timers included) or send output, or the
+//     checkpoint would no longer hold them.
 
 type msgKind uint8
 
@@ -73,7 +76,8 @@ type inputHandlers struct {
 	// sender ended; final marks a stop's last checkpoint. The messages held
 	// meanwhile are handled once it returns.
 	aligned func(id int64, final bool) error
-	// tick: processing time may have advanced, in a stream run.
+	// tick: processing time may have advanced, in a stream run; never
+	// after a final checkpoint.
 	tick func() error
 }
 
@@ -96,7 +100,9 @@ type inputs struct {
 	replay []msg
 	// now is the instance's processing time, which the mergers record.
 	now *windowing.Time
-	h   inputHandlers
+	// frozen: a final checkpoint is aligned; no more ticks.
+	frozen bool
+	h      inputHandlers
 }
 
 // newInputs returns the inputs of an instance whose ports have the given
@@ -157,8 +163,11 @@ func (ins *inputs) run(ctx context.Context, every time.Duration, h inputHandlers
 	return nil
 }
 
-// tick hands the instance a tick.
+// tick hands the instance a tick, unless a final checkpoint froze it.
 func (ins *inputs) tick() error {
+	if ins.frozen {
+		return nil
+	}
 	return ins.h.tick()
 }
 
@@ -223,6 +232,7 @@ func (ins *inputs) aligned() error {
 			return err
 		}
 	}
+	ins.frozen = ins.frozen || ins.al.final
 	ins.replay = append(ins.al.done(), ins.replay...)
 	return nil
 }

@@ -378,10 +378,6 @@ func (in *instance) runKeyed() (err error) {
 	if coord != nil {
 		defer func() { coord.retire(who, nil, err, recover()) }()
 	}
-	// frozen: after a stop's final checkpoint nothing may change state,
-	// processing-time timers included, or the state would no longer be the
-	// checkpoint's.
-	frozen := false
 	err = ins.run(x.ctx, in.tickInterval(), inputHandlers{
 		data: func(_ int, elems []shuffled) error {
 			call(func() error {
@@ -415,13 +411,11 @@ func (in *instance) runKeyed() (err error) {
 			call(env.backend.WriteBack)
 			in.forwardBarrier(id, final)
 			coord.ack(who, id, nil, true)
-			frozen = frozen || final
 			return nil
 		},
+		// No tick after a final checkpoint: firing processing-time
+		// timers would change the state it holds.
 		tick: func() error {
-			if frozen {
-				return nil
-			}
 			in.now = in.procTime()
 			call(func() error {
 				_, err := env.fire(state.ProcessingTime, in.now, op)
