@@ -177,6 +177,9 @@ func (in *instance) runSide() (err error) {
 						pending = append(pending, s.e)
 					}
 				}
+				// The main input's batches are round-robin, each one
+				// the receiver's alone; side inputs' are broadcast.
+				x.freeBatch(elems)
 				finishBundle()
 				return nil
 			}
