@@ -91,6 +91,15 @@ func (in *instance) runSide() (err error) {
 		in.finishBundle()
 	}
 	var pending []graph.Elem
+	// outputWM is the main input's watermark, held at the waiting
+	// elements' timestamps.
+	outputWM := func() windowing.Time {
+		wm := ins.watermark(0)
+		for _, e := range pending {
+			wm = windowing.MinOf(wm, e.Time)
+		}
+		return wm
+	}
 	op, codec := opID(n.Name), newSideCodec(n)
 	if x.coord != nil && cfg.Backend != nil {
 		snap, err := restoreSide(cfg.Backend, op, in.idx, st.instances, codec)
@@ -103,6 +112,13 @@ func (in *instance) runSide() (err error) {
 				if i < len(snap.wms) && snap.wms[i] > windowing.MinTime {
 					ins.restore(i, snap.wms[i])
 				}
+			}
+			// Downstream, and the transforms fused after this one, must
+			// have the restored watermark before any element, as after a
+			// keyed instance's restore: data late before the restart
+			// stays late.
+			if wm := outputWM(); wm > windowing.MinTime {
+				in.forwardWatermark(wm)
 			}
 		}
 	}
@@ -120,11 +136,7 @@ func (in *instance) runSide() (err error) {
 		clear(pending[len(kept):])
 		pending = kept
 		finishBundle()
-		wm := ins.watermark(0)
-		for _, e := range pending {
-			wm = windowing.MinOf(wm, e.Time)
-		}
-		in.forwardWatermark(wm)
+		in.forwardWatermark(outputWM())
 		// Forget side windows no main element can map to any more.
 		mainWM := ins.watermark(0)
 		for i := range sideData {
