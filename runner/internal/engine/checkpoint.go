@@ -14,11 +14,12 @@ import (
 //     Between two batches the reader flushes, records its splits' positions
 //     and watermarks, and sends a barrier after its data, to every
 //     instance it writes to. It does not wait.
-//   - A keyed instance or sink writer aligns: once a sender's barrier has
-//     arrived, that sender's later messages wait in a queue until every
-//     sender's barrier (or end of stream) has. Aligned, it forwards the
-//     barrier, acknowledges, and pauses until the checkpoint is complete.
-//     A sink writer pre-commits its output first (CheckpointSink).
+//   - A keyed or side-input instance or a sink writer aligns (inputs.go):
+//     once a sender's barrier has arrived, that sender's later messages
+//     wait in a queue until every sender's barrier (or end of stream) has.
+//     Aligned, it forwards the barrier, acknowledges, and pauses until the
+//     checkpoint is complete. A sink writer pre-commits its output first
+//     (CheckpointSink).
 //   - When every participant has acknowledged (or retired), all keyed state
 //     in the backend is exactly the state after the data before the
 //     barriers: the coordinator calls Config.OnCheckpoint, which copies the
@@ -277,64 +278,6 @@ func allIn(n int, acked, retired map[int]bool) bool {
 		}
 	}
 	return true
-}
-
-// aligner holds back the messages of senders whose barrier has arrived
-// until every sender's has (or the sender ended).
-type aligner struct {
-	senders int
-	id      int64
-	final   bool
-	got     map[int]bool
-	ended   map[int]bool
-	queue   []msg
-}
-
-func newAligner(senders int) *aligner {
-	return &aligner{senders: senders, got: map[int]bool{}, ended: map[int]bool{}}
-}
-
-// hold reports whether m must wait for the current alignment.
-func (a *aligner) hold(m msg) bool {
-	if a.id != 0 && a.got[m.sender] {
-		a.queue = append(a.queue, m)
-		return true
-	}
-	return false
-}
-
-// barrier records a barrier and reports whether alignment is complete.
-func (a *aligner) barrier(m msg) bool {
-	a.id, a.final = m.ckpt, m.final
-	a.got[m.sender] = true
-	return a.complete()
-}
-
-// end records a sender's end of stream and reports whether an alignment in
-// progress is now complete.
-func (a *aligner) end(sender int) bool {
-	a.ended[sender] = true
-	return a.complete()
-}
-
-func (a *aligner) complete() bool {
-	if a.id == 0 {
-		return false
-	}
-	for s := 0; s < a.senders; s++ {
-		if !a.got[s] && !a.ended[s] {
-			return false
-		}
-	}
-	return true
-}
-
-// done ends the alignment and returns the held messages, in order.
-func (a *aligner) done() []msg {
-	q := a.queue
-	a.queue, a.id = nil, 0
-	clear(a.got)
-	return q
 }
 
 // forwardBarrier flushes and sends barrier id after this instance's output.

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -308,7 +307,6 @@ func (env *keyedEnv) fireState(d state.TimeDomain, kg state.KeyGroup, upTo windo
 // time advance.
 func (in *instance) runKeyed() (err error) {
 	x, st := in.x, in.st
-	cfg := x.cfg
 	head := st.head
 	env, err := newKeyedEnv(in, head.Name)
 	if err != nil {
@@ -331,33 +329,24 @@ func (in *instance) runKeyed() (err error) {
 	call := func(f func() error) { in.callUser(head, f) }
 	p := st.ports[0]
 	in.now = in.procTime()
-	merger := windowing.NewMerger(p.senders, 0, in.now)
+	ins := newInputs(p.inboxes[in.idx], []int{p.senders}, &in.now)
 	if x.coord != nil {
 		restored, err := env.restoredInputWatermark()
 		if err != nil {
 			return err
 		}
 		if restored > windowing.MinTime {
-			for s := 0; s < p.senders; s++ {
-				merger.Advance(s, restored, in.now)
-			}
+			ins.restore(0, restored)
 			env.inputWM = restored
 			in.forwardWatermark(restored)
 		}
-	}
-	inbox := p.inboxes[in.idx]
-	var tick <-chan time.Time
-	if !cfg.Bounded {
-		t := time.NewTicker(cfg.TickInterval)
-		defer t.Stop()
-		tick = t.C
 	}
 	// advance fires what the merged input watermark releases and forwards
 	// it. At the end of time, processing time runs out too, and whatever
 	// timers fire then (and the timers they set) fire before the end of
 	// time is forwarded, so that their output is not behind it.
 	advance := func() {
-		wm := merger.Current()
+		wm := ins.watermark(0)
 		if wm <= env.inputWM {
 			return
 		}
@@ -389,89 +378,59 @@ func (in *instance) runKeyed() (err error) {
 	if coord != nil {
 		defer func() { coord.retire(who, nil, err, recover()) }()
 	}
-	al := newAligner(p.senders)
-	// aligned forwards the checkpoint's barrier and pauses until the
-	// checkpoint is complete: the backend then holds this instance's state
-	// as of the barrier.
-	// frozen: after a stop's final checkpoint nothing may change state,
-	// processing-time timers included, or the state would no longer be the
-	// checkpoint's.
-	frozen := false
-	aligned := func(id int64, final bool) {
-		call(op.finishBundle)
-		call(op.beforeCheckpoint)
-		call(env.saveInputWatermark)
-		call(env.backend.WriteBack)
-		in.forwardBarrier(id, final)
-		coord.ack(who, id, nil, true)
-		frozen = frozen || final
-	}
-	eos := 0
-	var replay []msg
-	for eos < p.senders {
-		var m msg
-		if len(replay) > 0 {
-			m, replay = replay[0], replay[1:]
-		} else {
-			select {
-			case m = <-inbox:
-			case <-tick:
-				if frozen {
-					continue
-				}
-				in.now = in.procTime()
-				call(func() error {
-					_, err := env.fire(state.ProcessingTime, in.now, op)
-					if err != nil {
-						return err
-					}
-					return op.finishBundle()
-				})
-				in.finishBundle()
-				in.flush()
-				continue
-			case <-x.ctx.Done():
-				return context.Cause(x.ctx)
-			}
-		}
-		if al.hold(m) {
-			continue
-		}
-		switch m.kind {
-		case msgBarrier:
-			if al.barrier(m) {
-				aligned(al.id, al.final)
-				replay = append(al.done(), replay...)
-			}
-		case msgData:
-			merger.Active(m.sender, in.now)
+	err = ins.run(x.ctx, in.tickInterval(), inputHandlers{
+		data: func(_ int, elems []shuffled) error {
 			call(func() error {
-				for i := range m.elems {
-					if err := op.process(&m.elems[i]); err != nil {
+				for i := range elems {
+					if err := op.process(&elems[i]); err != nil {
 						return err
 					}
 				}
 				return op.finishBundle()
 			})
-			x.freeBatch(m.elems)
+			x.freeBatch(elems)
 			in.finishBundle()
 			cached.Store(env.backend.Bytes())
-		case msgWatermark:
-			merger.Advance(m.sender, m.wm, in.now)
+			return nil
+		},
+		watermark: func(int) error {
 			advance()
-		case msgIdle:
-			merger.SetIdle(m.sender)
-			advance()
-			if merger.AllIdle() {
-				in.markIdle()
-			}
-		case msgEOS:
-			eos++
-			if al.end(m.sender) {
-				aligned(al.id, al.final)
-				replay = append(al.done(), replay...)
-			}
-		}
+			return nil
+		},
+		idle: func(int) error {
+			in.markIdle()
+			return nil
+		},
+		// aligned forwards the checkpoint's barrier and pauses until the
+		// checkpoint is complete: the backend then holds this instance's
+		// state as of the barrier.
+		aligned: func(id int64, final bool) error {
+			call(op.finishBundle)
+			call(op.beforeCheckpoint)
+			call(env.saveInputWatermark)
+			call(env.backend.WriteBack)
+			in.forwardBarrier(id, final)
+			coord.ack(who, id, nil, true)
+			return nil
+		},
+		// No tick after a final checkpoint: firing processing-time
+		// timers would change the state it holds.
+		tick: func() error {
+			in.now = in.procTime()
+			call(func() error {
+				_, err := env.fire(state.ProcessingTime, in.now, op)
+				if err != nil {
+					return err
+				}
+				return op.finishBundle()
+			})
+			in.finishBundle()
+			in.flush()
+			return nil
+		},
+	})
+	if err != nil {
+		return err
 	}
 	advance() // a stage with no senders starts at the end of time
 	call(env.backend.WriteBack)

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/windowing"
@@ -23,15 +21,12 @@ func (in *instance) runSide() (err error) {
 	n := st.head
 	cfg := x.cfg
 	in.now = in.procTime()
-	mergers := make([]*windowing.Merger, len(st.ports))
-	total := 0
-	// base numbers the senders of all ports in one range, for the aligner.
-	base := make([]int, len(st.ports))
+	senders := make([]int, len(st.ports))
 	for i, p := range st.ports {
-		mergers[i] = windowing.NewMerger(p.senders, 0, in.now)
-		base[i] = total
-		total += p.senders
+		senders[i] = p.senders
 	}
+	// All ports share the inbox.
+	ins := newInputs(st.ports[0].inboxes[in.idx], senders, &in.now)
 	sides := n.Sides
 	type viewKey struct {
 		side int
@@ -79,7 +74,7 @@ func (in *instance) runSide() (err error) {
 
 	ready := func(e graph.Elem) bool {
 		for i := range sides {
-			if mergers[i+1].Current() <= sideWindow(i, e.Window).MaxTimestamp() {
+			if ins.watermark(i+1) <= sideWindow(i, e.Window).MaxTimestamp() {
 				return false
 			}
 		}
@@ -87,7 +82,7 @@ func (in *instance) runSide() (err error) {
 	}
 	process := func(e graph.Elem) error {
 		ex.Time, ex.Window, ex.Pane = e.Time, e.Window, e.Pane
-		ex.InputWatermark, ex.Now = mergers[0].Current(), in.now
+		ex.InputWatermark, ex.Now = ins.watermark(0), in.now
 		in.callUser(n, func() error { return userErr(n, fn.Process(ex, e, outs)) })
 		return nil
 	}
@@ -96,6 +91,15 @@ func (in *instance) runSide() (err error) {
 		in.finishBundle()
 	}
 	var pending []graph.Elem
+	// outputWM is the main input's watermark, held at the waiting
+	// elements' timestamps.
+	outputWM := func() windowing.Time {
+		wm := ins.watermark(0)
+		for _, e := range pending {
+			wm = windowing.MinOf(wm, e.Time)
+		}
+		return wm
+	}
 	op, codec := opID(n.Name), newSideCodec(n)
 	if x.coord != nil && cfg.Backend != nil {
 		snap, err := restoreSide(cfg.Backend, op, in.idx, st.instances, codec)
@@ -104,12 +108,17 @@ func (in *instance) runSide() (err error) {
 		}
 		if snap != nil {
 			pending, sideData = snap.pending, snap.data
-			for i, mg := range mergers {
+			for i := range st.ports {
 				if i < len(snap.wms) && snap.wms[i] > windowing.MinTime {
-					for s := 0; s < st.ports[i].senders; s++ {
-						mg.Advance(s, snap.wms[i], in.now)
-					}
+					ins.restore(i, snap.wms[i])
 				}
+			}
+			// Downstream, and the transforms fused after this one, must
+			// have the restored watermark before any element, as after a
+			// keyed instance's restore: data late before the restart
+			// stays late.
+			if wm := outputWM(); wm > windowing.MinTime {
+				in.forwardWatermark(wm)
 			}
 		}
 	}
@@ -127,16 +136,12 @@ func (in *instance) runSide() (err error) {
 		clear(pending[len(kept):])
 		pending = kept
 		finishBundle()
-		wm := mergers[0].Current()
-		for _, e := range pending {
-			wm = windowing.MinOf(wm, e.Time)
-		}
-		in.forwardWatermark(wm)
+		in.forwardWatermark(outputWM())
 		// Forget side windows no main element can map to any more.
-		mainWM := mergers[0].Current()
+		mainWM := ins.watermark(0)
 		for i := range sideData {
 			for w := range sideData[i] {
-				if !w.IsGlobal() && n.Inputs[0].Strategy.GCTime(w) < mainWM && mergers[i+1].Current() > w.MaxTimestamp() {
+				if !w.IsGlobal() && n.Inputs[0].Strategy.GCTime(w) < mainWM && ins.watermark(i+1) > w.MaxTimestamp() {
 					delete(sideData[i], w)
 					delete(views, viewKey{i, w})
 				}
@@ -144,18 +149,10 @@ func (in *instance) runSide() (err error) {
 		}
 		return nil
 	}
-	inbox := st.ports[0].inboxes[in.idx]
-	var tick <-chan time.Time
-	if !cfg.Bounded {
-		t := time.NewTicker(cfg.TickInterval)
-		defer t.Stop()
-		tick = t.C
-	}
 	coord, who := x.coord, st.who+in.idx
 	if coord != nil {
 		defer func() { coord.retire(who, nil, err, recover()) }()
 	}
-	al := newAligner(total)
 	checkpoints := 0
 	// aligned writes the buffers as of the barrier, forwards it and pauses
 	// until the checkpoint is complete.
@@ -163,8 +160,8 @@ func (in *instance) runSide() (err error) {
 		finishBundle()
 		if cfg.Backend != nil {
 			snap := &sideSnapshot{pending: pending, data: sideData}
-			for _, mg := range mergers {
-				snap.wms = append(snap.wms, mg.Current())
+			for i := range st.ports {
+				snap.wms = append(snap.wms, ins.watermark(i))
 			}
 			if err := saveSide(cfg.Backend, op, in.idx, codec, snap); err != nil {
 				return fmt.Errorf("engine: %s: checkpointing its side-input buffers: %w", n, err)
@@ -180,42 +177,10 @@ func (in *instance) runSide() (err error) {
 		coord.ack(who, id, nil, true)
 		return nil
 	}
-	eos := 0
-	var replay []msg
-	for eos < total {
-		var m msg
-		if len(replay) > 0 {
-			m, replay = replay[0], replay[1:]
-		} else {
-			select {
-			case m = <-inbox:
-				m.sender += base[m.port] // one numbering for the aligner
-			case <-tick:
-				in.now = in.procTime()
-				finishBundle()
-				in.flush()
-				continue
-			case <-x.ctx.Done():
-				return context.Cause(x.ctx)
-			}
-		}
-		if al.hold(m) {
-			continue
-		}
-		mg, sender := mergers[m.port], m.sender-base[m.port]
-		switch m.kind {
-		case msgBarrier:
-			if al.barrier(m) {
-				if err := aligned(al.id, al.final); err != nil {
-					return err
-				}
-				replay = append(al.done(), replay...)
-			}
-			continue
-		case msgData:
-			mg.Active(sender, in.now)
-			if m.port == 0 {
-				for _, s := range m.elems {
+	err = ins.run(x.ctx, in.tickInterval(), inputHandlers{
+		data: func(port int, elems []shuffled) error {
+			if port == 0 {
+				for _, s := range elems {
 					if len(pending) == 0 && ready(s.e) {
 						if err := process(s.e); err != nil {
 							return err
@@ -224,43 +189,43 @@ func (in *instance) runSide() (err error) {
 						pending = append(pending, s.e)
 					}
 				}
+				// The main input's batches are round-robin, each one
+				// the receiver's alone; side inputs' are broadcast.
+				x.freeBatch(elems)
 				finishBundle()
-				continue
+				return nil
 			}
-			for _, s := range m.elems {
-				i := m.port - 1
+			for _, s := range elems {
+				i := port - 1
 				sideData[i][s.e.Window] = append(sideData[i][s.e.Window], s.e.Value)
 				delete(views, viewKey{i, s.e.Window})
 			}
-		case msgWatermark:
-			if mg.Advance(sender, m.wm, in.now) {
-				if err := release(); err != nil {
-					return err
-				}
-			}
-		case msgIdle:
-			if mg.SetIdle(sender) {
-				if err := release(); err != nil {
-					return err
-				}
-			}
-			if m.port == 0 && mg.AllIdle() && len(pending) == 0 {
+			return nil
+		},
+		watermark: func(int) error { return release() },
+		// Idle only once nothing waits: a waiting element holds the
+		// output watermark.
+		idle: func(port int) error {
+			if port == 0 && len(pending) == 0 {
 				in.markIdle()
 			}
-		case msgEOS:
-			eos++
-			if al.end(m.sender) {
-				if err := aligned(al.id, al.final); err != nil {
-					return err
-				}
-				replay = append(al.done(), replay...)
-			}
-		}
+			return nil
+		},
+		aligned: aligned,
+		tick: func() error {
+			in.now = in.procTime()
+			finishBundle()
+			in.flush()
+			return nil
+		},
+	})
+	if err != nil {
+		return err
 	}
 	if len(pending) > 0 {
 		complete := true
-		for _, mg := range mergers {
-			complete = complete && mg.Current() >= windowing.MaxTime
+		for i := range st.ports {
+			complete = complete && ins.watermark(i) >= windowing.MaxTime
 		}
 		if complete {
 			// Every input ended and some main elements were never ready:
