@@ -36,7 +36,7 @@ type changelogMeta struct {
 func openChangelog(ctx context.Context, g *graph.Graph, o *Options, t *task, resume *checkpointMetaFile, committed bool) (*runChangelog, func(state.Backend) error, error) {
 	if o.Changelog == "" {
 		if resume != nil && resume.Changelog != nil {
-			return nil, nil, fmt.Errorf("%w: checkpoint %d keeps its state in the changelog %s, not in the checkpoint: pass --changelog", ErrOptions, resume.ID, resume.Changelog.URI)
+			return nil, nil, optErr("changelog", " is unset, but checkpoint %d keeps its state in the changelog %s, not in the checkpoint: pass --changelog", resume.ID, resume.Changelog.URI)
 		}
 		return nil, nil, nil
 	}
@@ -46,10 +46,10 @@ func openChangelog(ctx context.Context, g *graph.Graph, o *Options, t *task, res
 	)
 	if resume != nil {
 		if resume.Changelog == nil {
-			return nil, nil, fmt.Errorf("%w: --changelog: checkpoint %d was taken without a changelog (it keeps a copy of the state): resume without --changelog, or start over with a new --checkpoint-dir", ErrOptions, resume.ID)
+			return nil, nil, optErr("changelog", ": checkpoint %d was taken without a changelog (it keeps a copy of the state): resume without --changelog, or start over with a new --checkpoint-dir", resume.ID)
 		}
 		if prefix(resume.Changelog.URI) != prefix(o.Changelog) {
-			return nil, nil, fmt.Errorf("%w: --changelog %s: checkpoint %d keeps its state in %s", ErrOptions, o.Changelog, resume.ID, resume.Changelog.URI)
+			return nil, nil, optErr("changelog", " %s: checkpoint %d keeps its state in %s", o.Changelog, resume.ID, resume.Changelog.URI)
 		}
 		at, handle = resume.ID, resume.Changelog.Handle
 		if committed {

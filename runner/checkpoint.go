@@ -139,7 +139,7 @@ func openCheckpointStore(s string) (*checkpointStore, error) {
 	}
 	f, p, err := fsys.Resolve(u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --checkpoint-dir %s: %v", ErrOptions, s, err)
+		return nil, optErr("checkpoint-dir", " %s: %v", s, err)
 	}
 	return &checkpointStore{fs: f, dir: strings.TrimSuffix(p, "/")}, nil
 }

@@ -28,7 +28,7 @@ var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // withJob returns o with "{job}" replaced by o.JobID everywhere.
 func (o Options) withJob() (Options, error) {
 	if o.JobID != "" && !jobIDPattern.MatchString(o.JobID) {
-		return o, fmt.Errorf("%w: --job-id %q: letters, digits, '.', '_' and '-' only", ErrOptions, o.JobID)
+		return o, optErr("job-id", "=%q: letters, digits, '.', '_' and '-' only", o.JobID)
 	}
 	var errs []error
 	sub := func(what, v string) string {
@@ -62,12 +62,12 @@ func (o Options) withJob() (Options, error) {
 		// Kafka names shared between jobs would let a replay fence
 		// production's transactions or write into its changelog.
 		if o.Changelog != "" && !strings.Contains(o.Changelog, o.JobID) {
-			errs = append(errs, fmt.Errorf("%w: --changelog %s: with --job-id the changelog prefix must hold {job}, or another job would share it", ErrOptions, o.Changelog))
+			errs = append(errs, optErr("changelog", " %s: with --job-id the changelog prefix must hold {job}, or another job would share it", o.Changelog))
 		}
 		for name, uri := range o.Bindings {
 			if u, err := url.Parse(uri); err == nil {
 				if id := u.Query().Get("txn-id"); id != "" && !strings.Contains(id, o.JobID) {
-					errs = append(errs, fmt.Errorf("%w: --bind %s: with --job-id, txn-id=%s must hold {job}, or another job would fence this one's transactions", ErrOptions, name, id))
+					errs = append(errs, optErr("bind", " %s: with --job-id, txn-id=%s must hold {job}, or another job would fence this one's transactions", name, id))
 				}
 			}
 		}

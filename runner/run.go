@@ -181,7 +181,7 @@ func (r *run) findResume() error {
 		return err
 	}
 	if ckpts.finished() {
-		return fmt.Errorf("%w: --checkpoint-dir %s: the job that kept checkpoints there ran to its end (drained, or its input ended); resuming would repeat its last output: use a new directory", ErrOptions, ckpts)
+		return optErr("checkpoint-dir", " %s: the job that kept checkpoints there ran to its end (drained, or its input ended); resuming would repeat its last output: use a new directory", ckpts)
 	}
 	r.ckpts = ckpts
 	if r.resume, r.resumeAt, err = ckpts.latest(); err != nil {
