@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +25,6 @@ func backfillOpts(bind map[string]string, o runner.Options) runner.Options {
 		o.Parallelism = 1
 	}
 	return o
-}
-
-func waitWritten(c *memory.Collector, n int64, d time.Duration) bool {
-	for dl := time.Now().Add(d); time.Now().Before(dl); time.Sleep(10 * time.Millisecond) {
-		if c.Written() >= n {
-			return true
-		}
-	}
-	return false
 }
 
 // An element on time for one sliding window and late for another is in the
@@ -101,10 +94,16 @@ func TestProcessingTimersAtTheEndAreNotLateDownstream(t *testing.T) {
 	}
 }
 
-func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}) chan error {
+// streamRun runs p in stream mode until drain is closed, its logs going to
+// logs (nil: nowhere).
+func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}, logs io.Writer) chan error {
+	log := slog.New(slog.DiscardHandler)
+	if logs != nil {
+		log = slog.New(slog.NewTextHandler(logs, nil))
+	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := runner.Run(context.Background(), p, runner.Options{Mode: runner.Stream, StateBackend: "memory", Drain: drain, Progress: -1, Parallelism: 1, Bindings: bind})
+		_, err := runner.Run(context.Background(), p, runner.Options{Mode: runner.Stream, StateBackend: "memory", Drain: drain, Progress: -1, Parallelism: 1, Bindings: bind, Logger: log})
 		done <- err
 	}()
 	return done
@@ -112,6 +111,10 @@ func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}) cha
 
 // A source that goes idle, sends data that does not move its watermark, and
 // goes idle again must say so again, or it holds everyone back.
+//
+// Each phase waits for what it needs, not for the idleness timeout to pass:
+// windows fire only once b is idle, and b is awake again once the grouping
+// has dropped its late record.
 func TestIdleSourceCanGoIdleTwice(t *testing.T) {
 	n := names.Add(1)
 	an, bn := fmt.Sprintf("twice-a-%d", n), fmt.Sprintf("twice-b-%d", n)
@@ -122,24 +125,23 @@ func TestIdleSourceCanGoIdleTwice(t *testing.T) {
 	rb := sdk.Read[ev](p, "b", sdk.EventTime(at), sdk.Idleness(200*time.Millisecond))
 	sdk.Write(sdk.Count(sdk.KeyBy(sdk.WindowInto(sdk.Flatten(ra, rb), windowing.Fixed(time.Minute)), func(ev) string { return "all" })), "o")
 	drain := make(chan struct{})
-	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "o": out}, drain)
+	logs := &lockedLog{}
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "o": out}, drain, logs)
 	b.Send(ev{"b", 10_000, 0})
-	time.Sleep(500 * time.Millisecond)
 	for i := 0; i <= 300; i++ {
 		a.Send(ev{"a", int64(i) * 1000, 0})
 	}
-	if !waitWritten(col, 1, 3*time.Second) {
-		t.Fatal("no window fired while b was idle")
-	}
-	before := col.Written()
+	// b holds the watermark at 10s until it is idle; then a's five
+	// minutes fire, and no more.
+	waitUntil(t, "the windows to 5:00 to fire while b is idle", func() bool { return col.Written() >= 5 })
 	b.Send(ev{"b", 10_000, 0}) // b wakes up without moving its watermark
-	time.Sleep(600 * time.Millisecond)
+	waitUntil(t, "b's late record to reach the grouping", func() bool {
+		return strings.Contains(logs.String(), "late data dropped at a grouping")
+	})
 	for i := 301; i <= 600; i++ {
 		a.Send(ev{"a", int64(i) * 1000, 0})
 	}
-	if !waitWritten(col, before+1, 3*time.Second) {
-		t.Error("no window fired after b went idle the second time")
-	}
+	waitUntil(t, "the windows to 10:00 to fire after b went idle the second time", func() bool { return col.Written() >= 10 })
 	close(drain)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -170,13 +172,11 @@ func TestSideInputStagePassesIdleness(t *testing.T) {
 	ra = sdk.ParDo(ra, sdk.DoFn[ev, ev](passSide{v}), sdk.SideInputs(v))
 	sdk.Write(sdk.Count(sdk.KeyBy(sdk.WindowInto(sdk.Flatten(ra, rb), windowing.Fixed(time.Minute)), func(ev) string { return "all" })), "o")
 	drain := make(chan struct{})
-	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "side": memIn(ev{"s", 0, 0}), "o": out}, drain)
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "side": memIn(ev{"s", 0, 0}), "o": out}, drain, nil)
 	for i := 0; i <= 300; i++ {
 		b.Send(ev{"b", int64(i) * 1000, 0})
 	}
-	if !waitWritten(col, 1, 3*time.Second) {
-		t.Error("no window fired while the side-input stage's input was idle")
-	}
+	waitUntil(t, "a window to fire while the side-input stage's input is idle", func() bool { return col.Written() >= 1 })
 	close(drain)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -306,11 +306,9 @@ func TestFinishBundleAfterEachBatch(t *testing.T) {
 	g := sdk.GroupByKey(sdk.KeyBy(w, func(e ev) string { return e.Key }))
 	sdk.Write(sdk.ParDo(g, sdk.DoFn[sdk.KV[string, []ev], string](bundler{buf: new([]string)})), "o")
 	drain := make(chan struct{})
-	done := streamRun(p, map[string]string{"a": "mem://" + an, "o": out}, drain)
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "o": out}, drain, nil)
 	a.Send(ev{"x", 0, 0}, ev{"y", 0, 0})
-	if !waitWritten(col, 1, 3*time.Second) {
-		t.Error("FinishBundle's output did not appear while the stream ran")
-	}
+	waitUntil(t, "FinishBundle's output to appear while the stream runs", func() bool { return col.Written() >= 1 })
 	close(drain)
 	if err := <-done; err != nil {
 		t.Fatal(err)
