@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/runner"
 	"github.com/weir-dev/weir/sdk"
@@ -240,20 +243,77 @@ func TestSelfSideInput(t *testing.T) {
 	}
 }
 
+// held:// is mem:// whose readers, once they have returned their first
+// batch, wait for the run to be cancelled (for a minute at most, then
+// their input ends): a backfill over it does not end before a stop.
+type heldConn struct{}
+
+func init() { connector.Register("held", heldConn{}) }
+
+func (heldConn) OpenSource(ctx context.Context, spec connector.SourceSpec) (connector.Source, error) {
+	spec.URI = &url.URL{Scheme: "mem", Host: spec.URI.Host}
+	src, err := connector.OpenSource(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return heldSource{src}, nil
+}
+func (heldConn) OpenSink(context.Context, connector.SinkSpec) (connector.Sink, error) {
+	return nil, connector.ErrUnsupported
+}
+
+type heldSource struct{ connector.Source }
+
+func (s heldSource) Splits(ctx context.Context) ([]connector.Split, error) {
+	sp, err := s.Source.Splits(ctx)
+	for i := range sp {
+		sp[i] = heldSplit{sp[i]}
+	}
+	return sp, err
+}
+
+type heldSplit struct{ connector.Split }
+
+func (s heldSplit) Open(ctx context.Context) (connector.Reader, error) {
+	rd, err := s.Split.Open(ctx)
+	return &heldReader{Reader: rd}, err
+}
+
+type heldReader struct {
+	connector.Reader
+	read bool
+}
+
+func (r *heldReader) Read(ctx context.Context, buf []connector.Record) (int, error) {
+	if !r.read {
+		r.read = true
+		return r.Reader.Read(ctx, buf)
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(time.Minute):
+		return 0, io.EOF
+	}
+}
+
 // Stopping a backfill aborts it: its output would be incomplete.
 func TestBackfillStopCommitsNothing(t *testing.T) {
 	vs := make([]any, 5000)
 	for i := range vs {
 		vs[i] = ev{"a", int64(i) * 1000, 0}
 	}
+	in := memIn(vs...)
 	p := sdk.NewPipeline()
 	w := sdk.WindowInto(sdk.Read[ev](p, "in", sdk.EventTime(at)), windowing.Fixed(time.Minute))
-	slow := sdk.Map(w, func(e ev) ev { time.Sleep(100 * time.Microsecond); return e })
-	sdk.Write(sdk.Count(sdk.KeyBy(slow, func(e ev) string { return e.Key })), "out")
+	// The stop comes with the first element; the input does not end
+	// before the run has seen it.
 	stop := make(chan struct{})
-	go func() { time.Sleep(100 * time.Millisecond); close(stop) }()
+	var once sync.Once
+	stopping := sdk.Map(w, func(e ev) ev { once.Do(func() { close(stop) }); return e })
+	sdk.Write(sdk.Count(sdk.KeyBy(stopping, func(e ev) string { return e.Key })), "out")
 	out, col := memOut()
-	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(vs...), "out": out}, runner.Options{Stop: stop, BatchSize: 64}))
+	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": "held://" + in[len("mem://"):], "out": out}, runner.Options{Stop: stop, BatchSize: 64}))
 	if !errors.Is(err, runner.ErrInterrupted) {
 		t.Errorf("got %v, want ErrInterrupted", err)
 	}
