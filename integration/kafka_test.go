@@ -142,7 +142,7 @@ func TestIdleKafkaPartition(t *testing.T) {
 		}))
 		done <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for col.Written() < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
