@@ -177,12 +177,15 @@ func TestRestartWithoutCheckpointDropsPendingOutput(t *testing.T) {
 	for _, e := range ents {
 		t.Logf("after crash: %s", e.Name())
 	}
-	// The restarted run writes nothing before its checkpoint 1 (its input
-	// comes later).
+	// The restarted run writes nothing before its checkpoint 1: its input
+	// comes once that checkpoint is complete (or, if that takes a minute,
+	// then: the counts are still checked).
 	in2 := in + "-b"
 	src2 := memory.NewStream(in2)
 	go func() {
-		time.Sleep(200 * time.Millisecond)
+		for dl := time.Now().Add(time.Minute); newestCheckpoint(ckpt) < 1 && time.Now().Before(dl); {
+			time.Sleep(2 * time.Millisecond)
+		}
 		src2.Send(anys(views)...)
 		src2.Close()
 	}()

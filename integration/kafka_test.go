@@ -142,7 +142,7 @@ func TestIdleKafkaPartition(t *testing.T) {
 		}))
 		done <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for col.Written() < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -175,30 +175,30 @@ func TestBrokerUnavailableForAWhile(t *testing.T) {
 	produce(t, k+"pageviews?key=viewerId", views)
 	want, _ := refProfileViews(views, pipelines.ProfileViewsConfig{Window: time.Hour, OutOfOrderness: 5 * time.Minute})
 
-	var down atomic.Bool
-	down.Store(true)
-	var cut atomic.Int64
+	// The outage starts with the job's first fetch, however long the job
+	// takes to get there, and lasts 1.5s.
+	const outage = 1500 * time.Millisecond
+	var began, cut atomic.Int64 // began: Unix ns
 	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		if down.Load() {
+		began.CompareAndSwap(0, time.Now().UnixNano())
+		if time.Since(time.Unix(0, began.Load())) < outage {
 			cut.Add(1)
 			return nil, errors.New("broker unavailable"), true
 		}
 		return nil, nil, false
 	})
-	go func() { time.Sleep(1500 * time.Millisecond); down.Store(false) }()
 	p, err := pipelines.ProfileViews(pipelines.ProfileViewsConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	begin := time.Now()
 	if _, err := runner.Run(context.Background(), p, quietOptions(runner.Options{Mode: runner.Stream, Bindings: map[string]string{
 		"pageviews": k + "pageviews?until=latest", "counts": k + "counts", "late": "discard://",
 	}})); err != nil {
 		t.Fatal(err)
 	}
-	if cut.Load() == 0 || time.Since(begin) < 1500*time.Millisecond {
-		t.Fatalf("the outage did not happen (%d fetches cut, run took %s)", cut.Load(), time.Since(begin))
+	if cut.Load() == 0 {
+		t.Fatal("the outage did not happen (no fetch cut)")
 	}
 	t.Logf("%d fetches cut during the outage", cut.Load())
 	sameRows(t, "counts after an outage", consume[pipelines.ProfileViewCount](t, k+"counts"), want)

@@ -57,8 +57,15 @@ func TestIdleInputDoesNotHoldTheWatermark(t *testing.T) {
 			for i := 0; i < 300; i++ {
 				a.Send(tick{"a", int64(i) * 1000})
 			}
+			// With idleness, windows fire once b is idle: wait for
+			// them (a minute at most). Without, none may fire: watch for
+			// two seconds once a is read.
 			fired := false
-			deadline := time.Now().Add(2 * time.Second)
+			deadline := time.Now().Add(time.Minute)
+			if !c.wantFires {
+				waitConsumed(t, a, 300)
+				deadline = time.Now().Add(2 * time.Second)
+			}
 			for time.Now().Before(deadline) && !fired {
 				fired = col.Written() > 0
 				time.Sleep(10 * time.Millisecond)

@@ -45,6 +45,9 @@ func (rvFailSink) Abort() error                                     { return nil
 // and a restart resumes from the last checkpoint, but the state it
 // rebuilds from the changelog is the state after the drain: the records
 // after the checkpoint are applied twice.
+//
+// The checkpoint is a stop's final one, so that no timer decides what it
+// holds: the run after it resumes, reads 5 more records and drains.
 func TestChangelogCommitOpenBeforeSinks(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -55,55 +58,61 @@ func TestChangelogCommitOpenBeforeSinks(t *testing.T) {
 	in := fmt.Sprintf("rv-clog-in-%d", names.Add(1))
 	src := memory.NewStream(in)
 	dir := t.TempDir()
-	opts := func(out, stateDir string, drain chan struct{}) runner.Options {
-		return runner.Options{Mode: runner.Stream, Progress: -1, Parallelism: 1, StateDir: stateDir, Logger: slog.New(slog.DiscardHandler),
-			CheckpointDir: filepath.Join(dir, "ckpt"), CheckpointInterval: time.Second, Changelog: changelog, Drain: drain,
-			Bindings: map[string]string{"in": "mem://" + in, "out": out}}
+	// start runs the totals on out and stateDir until stop or drain is
+	// closed; only a stop's final checkpoint is taken.
+	start := func(out, stateDir string, stop, drain chan struct{}) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := runner.Run(context.Background(), totalsPipeline(), runner.Options{Mode: runner.Stream, Progress: -1, Parallelism: 1,
+				StateDir: stateDir, Logger: slog.New(slog.DiscardHandler),
+				CheckpointDir: filepath.Join(dir, "ckpt"), CheckpointInterval: time.Hour, Changelog: changelog, Stop: stop, Drain: drain,
+				Bindings: map[string]string{"in": "mem://" + in, "out": out}})
+			done <- err
+		}()
+		return done
 	}
-	send := func(n int) {
+	// send sends n records and waits until the run has read them.
+	send := func(n int, done chan error) {
+		t.Helper()
 		before := src.Consumed()
 		for i := 0; i < n; i++ {
 			src.Send(ev{"k", int64(before + i), 1})
 		}
-		for src.Consumed() < before+n {
-			time.Sleep(time.Millisecond)
+		waitUntil(t, fmt.Sprintf("the run to read %d records", n), func() bool { return src.Consumed() >= before+n || len(done) > 0 })
+		if len(done) > 0 {
+			t.Fatalf("the run ended before it read its input: %v", <-done)
 		}
 	}
 
-	// Run 1: 5 records, a checkpoint, 5 more, a drain; its sink fails to
-	// commit.
+	// Run 1: 5 records, then a stop: checkpoint 1 holds total 5.
+	stop := make(chan struct{})
+	out1, col1 := memOut()
+	done := start(out1, filepath.Join(dir, "state-1"), stop, nil)
+	send(5, done)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("run 1: %v", err)
+	}
+	if got := fmt.Sprint(sortedStrings(col1.Values())); got != "[k 1 k 2 k 3 k 4 k 5]" {
+		t.Fatalf("run 1: %s", got)
+	}
+
+	// Run 1 goes on from checkpoint 1: 5 more records, a drain; its sink
+	// fails to commit.
 	drain := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		res, err := runner.Run(context.Background(), totalsPipeline(), opts("rvfail://x", filepath.Join(dir, "state-1"), drain))
-		if res != nil {
-			t.Logf("run 1: %d checkpoints", res.Checkpoints)
-		}
-		done <- err
-	}()
-	send(5)
-	time.Sleep(1500 * time.Millisecond) // checkpoint 1 holds total 5
-	send(5)
+	done = start("rvfail://x", filepath.Join(dir, "state-1"), nil, drain)
+	send(5, done)
 	close(drain)
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "commit failed") {
-		t.Fatalf("run 1: %v", err)
+		t.Fatalf("run 1, resumed: %v", err)
 	}
 
 	// Run 2, on another machine: resumes from checkpoint 1 and reads the
 	// 5 records after it again.
 	out, col := memOut()
 	drain2 := make(chan struct{})
-	go func() {
-		_, err := runner.Run(context.Background(), totalsPipeline(), opts(out, filepath.Join(dir, "state-2"), drain2))
-		done <- err
-	}()
-	for col.Written() < 5 {
-		select {
-		case err := <-done:
-			t.Fatalf("run 2 ended: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	done = start(out, filepath.Join(dir, "state-2"), nil, drain2)
+	waitUntil(t, "run 2 to write 5 totals", func() bool { return col.Written() >= 5 || len(done) > 0 })
 	close(drain2)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func TestCheckpointOffsetsReachTheGroup(t *testing.T) {
 			Bindings: map[string]string{"in": "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/views?group=profile-views", "out": "mem://" + out}})
 		done <- err
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for len(col.Values()) < n && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

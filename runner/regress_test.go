@@ -7,10 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/runner"
 	"github.com/weir-dev/weir/sdk"
@@ -23,15 +28,6 @@ func backfillOpts(bind map[string]string, o runner.Options) runner.Options {
 		o.Parallelism = 1
 	}
 	return o
-}
-
-func waitWritten(c *memory.Collector, n int64, d time.Duration) bool {
-	for dl := time.Now().Add(d); time.Now().Before(dl); time.Sleep(10 * time.Millisecond) {
-		if c.Written() >= n {
-			return true
-		}
-	}
-	return false
 }
 
 // An element on time for one sliding window and late for another is in the
@@ -101,10 +97,16 @@ func TestProcessingTimersAtTheEndAreNotLateDownstream(t *testing.T) {
 	}
 }
 
-func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}) chan error {
+// streamRun runs p in stream mode until drain is closed, its logs going to
+// logs (nil: nowhere).
+func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}, logs io.Writer) chan error {
+	log := slog.New(slog.DiscardHandler)
+	if logs != nil {
+		log = slog.New(slog.NewTextHandler(logs, nil))
+	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := runner.Run(context.Background(), p, runner.Options{Mode: runner.Stream, StateBackend: "memory", Drain: drain, Progress: -1, Parallelism: 1, Bindings: bind})
+		_, err := runner.Run(context.Background(), p, runner.Options{Mode: runner.Stream, StateBackend: "memory", Drain: drain, Progress: -1, Parallelism: 1, Bindings: bind, Logger: log})
 		done <- err
 	}()
 	return done
@@ -112,6 +114,10 @@ func streamRun(p *sdk.Pipeline, bind map[string]string, drain chan struct{}) cha
 
 // A source that goes idle, sends data that does not move its watermark, and
 // goes idle again must say so again, or it holds everyone back.
+//
+// Each phase waits for what it needs, not for the idleness timeout to pass:
+// windows fire only once b is idle, and b is awake again once the grouping
+// has dropped its late record.
 func TestIdleSourceCanGoIdleTwice(t *testing.T) {
 	n := names.Add(1)
 	an, bn := fmt.Sprintf("twice-a-%d", n), fmt.Sprintf("twice-b-%d", n)
@@ -122,24 +128,23 @@ func TestIdleSourceCanGoIdleTwice(t *testing.T) {
 	rb := sdk.Read[ev](p, "b", sdk.EventTime(at), sdk.Idleness(200*time.Millisecond))
 	sdk.Write(sdk.Count(sdk.KeyBy(sdk.WindowInto(sdk.Flatten(ra, rb), windowing.Fixed(time.Minute)), func(ev) string { return "all" })), "o")
 	drain := make(chan struct{})
-	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "o": out}, drain)
+	logs := &lockedLog{}
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "o": out}, drain, logs)
 	b.Send(ev{"b", 10_000, 0})
-	time.Sleep(500 * time.Millisecond)
 	for i := 0; i <= 300; i++ {
 		a.Send(ev{"a", int64(i) * 1000, 0})
 	}
-	if !waitWritten(col, 1, 3*time.Second) {
-		t.Fatal("no window fired while b was idle")
-	}
-	before := col.Written()
+	// b holds the watermark at 10s until it is idle; then a's five
+	// minutes fire, and no more.
+	waitUntil(t, "the windows to 5:00 to fire while b is idle", func() bool { return col.Written() >= 5 })
 	b.Send(ev{"b", 10_000, 0}) // b wakes up without moving its watermark
-	time.Sleep(600 * time.Millisecond)
+	waitUntil(t, "b's late record to reach the grouping", func() bool {
+		return strings.Contains(logs.String(), "late data dropped at a grouping")
+	})
 	for i := 301; i <= 600; i++ {
 		a.Send(ev{"a", int64(i) * 1000, 0})
 	}
-	if !waitWritten(col, before+1, 3*time.Second) {
-		t.Error("no window fired after b went idle the second time")
-	}
+	waitUntil(t, "the windows to 10:00 to fire after b went idle the second time", func() bool { return col.Written() >= 10 })
 	close(drain)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -170,13 +175,11 @@ func TestSideInputStagePassesIdleness(t *testing.T) {
 	ra = sdk.ParDo(ra, sdk.DoFn[ev, ev](passSide{v}), sdk.SideInputs(v))
 	sdk.Write(sdk.Count(sdk.KeyBy(sdk.WindowInto(sdk.Flatten(ra, rb), windowing.Fixed(time.Minute)), func(ev) string { return "all" })), "o")
 	drain := make(chan struct{})
-	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "side": memIn(ev{"s", 0, 0}), "o": out}, drain)
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "b": "mem://" + bn, "side": memIn(ev{"s", 0, 0}), "o": out}, drain, nil)
 	for i := 0; i <= 300; i++ {
 		b.Send(ev{"b", int64(i) * 1000, 0})
 	}
-	if !waitWritten(col, 1, 3*time.Second) {
-		t.Error("no window fired while the side-input stage's input was idle")
-	}
+	waitUntil(t, "a window to fire while the side-input stage's input is idle", func() bool { return col.Written() >= 1 })
 	close(drain)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -240,20 +243,77 @@ func TestSelfSideInput(t *testing.T) {
 	}
 }
 
+// held:// is mem:// whose readers, once they have returned their first
+// batch, wait for the run to be cancelled (for a minute at most, then
+// their input ends): a backfill over it does not end before a stop.
+type heldConn struct{}
+
+func init() { connector.Register("held", heldConn{}) }
+
+func (heldConn) OpenSource(ctx context.Context, spec connector.SourceSpec) (connector.Source, error) {
+	spec.URI = &url.URL{Scheme: "mem", Host: spec.URI.Host}
+	src, err := connector.OpenSource(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return heldSource{src}, nil
+}
+func (heldConn) OpenSink(context.Context, connector.SinkSpec) (connector.Sink, error) {
+	return nil, connector.ErrUnsupported
+}
+
+type heldSource struct{ connector.Source }
+
+func (s heldSource) Splits(ctx context.Context) ([]connector.Split, error) {
+	sp, err := s.Source.Splits(ctx)
+	for i := range sp {
+		sp[i] = heldSplit{sp[i]}
+	}
+	return sp, err
+}
+
+type heldSplit struct{ connector.Split }
+
+func (s heldSplit) Open(ctx context.Context) (connector.Reader, error) {
+	rd, err := s.Split.Open(ctx)
+	return &heldReader{Reader: rd}, err
+}
+
+type heldReader struct {
+	connector.Reader
+	read bool
+}
+
+func (r *heldReader) Read(ctx context.Context, buf []connector.Record) (int, error) {
+	if !r.read {
+		r.read = true
+		return r.Reader.Read(ctx, buf)
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(time.Minute):
+		return 0, io.EOF
+	}
+}
+
 // Stopping a backfill aborts it: its output would be incomplete.
 func TestBackfillStopCommitsNothing(t *testing.T) {
 	vs := make([]any, 5000)
 	for i := range vs {
 		vs[i] = ev{"a", int64(i) * 1000, 0}
 	}
+	in := memIn(vs...)
 	p := sdk.NewPipeline()
 	w := sdk.WindowInto(sdk.Read[ev](p, "in", sdk.EventTime(at)), windowing.Fixed(time.Minute))
-	slow := sdk.Map(w, func(e ev) ev { time.Sleep(100 * time.Microsecond); return e })
-	sdk.Write(sdk.Count(sdk.KeyBy(slow, func(e ev) string { return e.Key })), "out")
+	// The stop comes with the first element; the input does not end
+	// before the run has seen it.
 	stop := make(chan struct{})
-	go func() { time.Sleep(100 * time.Millisecond); close(stop) }()
+	var once sync.Once
+	stopping := sdk.Map(w, func(e ev) ev { once.Do(func() { close(stop) }); return e })
+	sdk.Write(sdk.Count(sdk.KeyBy(stopping, func(e ev) string { return e.Key })), "out")
 	out, col := memOut()
-	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": memIn(vs...), "out": out}, runner.Options{Stop: stop, BatchSize: 64}))
+	_, err := runner.Run(context.Background(), p, backfillOpts(map[string]string{"in": "held://" + in[len("mem://"):], "out": out}, runner.Options{Stop: stop, BatchSize: 64}))
 	if !errors.Is(err, runner.ErrInterrupted) {
 		t.Errorf("got %v, want ErrInterrupted", err)
 	}
@@ -306,11 +366,9 @@ func TestFinishBundleAfterEachBatch(t *testing.T) {
 	g := sdk.GroupByKey(sdk.KeyBy(w, func(e ev) string { return e.Key }))
 	sdk.Write(sdk.ParDo(g, sdk.DoFn[sdk.KV[string, []ev], string](bundler{buf: new([]string)})), "o")
 	drain := make(chan struct{})
-	done := streamRun(p, map[string]string{"a": "mem://" + an, "o": out}, drain)
+	done := streamRun(p, map[string]string{"a": "mem://" + an, "o": out}, drain, nil)
 	a.Send(ev{"x", 0, 0}, ev{"y", 0, 0})
-	if !waitWritten(col, 1, 3*time.Second) {
-		t.Error("FinishBundle's output did not appear while the stream ran")
-	}
+	waitUntil(t, "FinishBundle's output to appear while the stream runs", func() bool { return col.Written() >= 1 })
 	close(drain)
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -49,11 +49,25 @@ func (s slowSplit) OpenAt(ctx context.Context, pos []byte) (connector.Reader, er
 	return s.ResumableSplit.OpenAt(ctx, pos)
 }
 
-type seeWatermark struct{ seen sdk.ValueState[int64] }
+// seeWatermark emits the input watermark each element sees. Its timer,
+// set just before the element's time, says when the watermark has reached
+// the element.
+type seeWatermark struct {
+	seen    sdk.ValueState[int64]
+	reached sdk.TimerDecl
+}
 
 func (f seeWatermark) ProcessElement(c *sdk.Context, kv sdk.KV[string, ev], emit sdk.Emitter[string]) error {
 	emit.Emit(fmt.Sprintf("%s@%d wm=%s", kv.Value.Key, kv.Value.At, c.Watermark()))
+	if err := f.reached.Set(c, sdk.Time(kv.Value.At-1)); err != nil {
+		return err
+	}
 	return f.seen.Write(c, kv.Value.At)
+}
+
+func (f seeWatermark) OnTimer(c *sdk.Context, tm sdk.Timer, emit sdk.Emitter[string]) error {
+	emit.Emit(fmt.Sprintf("reached %d", tm.Time+1))
+	return nil
 }
 
 // TestRestoredKeyedWatermark restarts a job from its final checkpoint: the
@@ -68,9 +82,9 @@ func TestRestoredKeyedWatermark(t *testing.T) {
 		p := sdk.NewPipeline()
 		ra := sdk.Read[ev](p, "a", sdk.EventTime(at))
 		rb := sdk.Read[ev](p, "b", sdk.EventTime(at))
-		cell := sdk.NewValueState[int64]("seen")
+		cell, reached := sdk.NewValueState[int64]("seen"), sdk.EventTimer("reached")
 		kv := sdk.KeyBy(sdk.Flatten(ra, rb), func(ev) string { return "k" })
-		sdk.Write(sdk.ParDo(kv, seeWatermark{cell}, sdk.State(cell), sdk.Named("See")), "out")
+		sdk.Write(sdk.ParDo(kv, seeWatermark{cell, reached}, sdk.State(cell, reached), sdk.Named("See")), "out")
 		return p
 	}
 	run := func(out string, feed func()) {
@@ -93,16 +107,17 @@ func TestRestoredKeyedWatermark(t *testing.T) {
 	run(out1, func() {
 		a.Send(ev{"a", 600_000, 0})
 		b.Send(ev{"b", 600_000, 0})
-		for !waitWritten(c1, 2, time.Second) {
-		}
-		time.Sleep(100 * time.Millisecond) // the watermark reaches the ParDo
+		// Both elements, then the timer: the watermark has reached
+		// the ParDo.
+		waitUntil(t, "the watermark to reach the ParDo (its timer to fire)", func() bool { return c1.Written() >= 3 })
 	})
+	if got := fmt.Sprint(c1.Values()); !strings.Contains(got, "reached 600000") {
+		t.Fatalf("before the stop the ParDo wrote %s; want its timer to have fired at 00:10", got)
+	}
 	out2, c2 := memOut()
 	run(out2, func() {
 		a.Send(ev{"a", 660_000, 0})
-		if !waitWritten(c2, 1, 3*time.Second) {
-			t.Fatal("nothing processed after the restart")
-		}
+		waitUntil(t, "an element processed after the restart", func() bool { return c2.Written() >= 1 })
 	})
 	got := fmt.Sprint(c2.Values())
 	if !strings.Contains(got, "a@660000 wm=1970-01-01T00:10:00.000Z") {

@@ -35,6 +35,18 @@ func memOut() (string, *memory.Collector) {
 	return "mem://" + n, memory.NewCollector(n)
 }
 
+// waitUntil polls cond until it holds. A condition that a minute does not
+// bring about on a loaded machine is not coming: it fails the test, saying
+// what it waited for.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
+}
+
 func run(t *testing.T, p *sdk.Pipeline, bind map[string]string) *runner.Result {
 	t.Helper()
 	res, err := runner.Run(context.Background(), p, runner.Options{Bindings: bind, Progress: -1, Parallelism: 2, StateBackend: "memory"})

@@ -50,7 +50,9 @@ func TestSideInputBuffersSurviveARestart(t *testing.T) {
 	in, rates := fmt.Sprintf("side-ck-in-%d", n), fmt.Sprintf("side-ck-rates-%d", n)
 	inS, ratesS := memory.NewStream(in), memory.NewStream(rates)
 	ckpt := filepath.Join(t.TempDir(), "checkpoints")
-	run := func(parallelism int, feed func()) ([]any, error) {
+	// run runs the job until it has read main and side records in all
+	// (counted from the first run), then stops it.
+	run := func(parallelism int, main, side int, feed func()) ([]any, error) {
 		out, col := memOut()
 		stop := make(chan struct{})
 		done := make(chan error, 1)
@@ -62,14 +64,17 @@ func TestSideInputBuffersSurviveARestart(t *testing.T) {
 			done <- err
 		}()
 		feed()
-		time.Sleep(300 * time.Millisecond)
+		// What the readers have read is in the stop's checkpoint.
+		waitUntil(t, "the run to read its input", func() bool {
+			return inS.Consumed() >= main && ratesS.Consumed() >= side || len(done) > 0
+		})
 		close(stop)
 		err := <-done // the stop's final checkpoint commits the output
 		return col.Values(), err
 	}
 	// Window [0,10): rates arrive, the side input's watermark stays inside
 	// the window, so the main elements wait.
-	got, err := run(2, func() {
+	got, err := run(2, 4, 2, func() {
 		ratesS.Send(ev{"a", 1, 3}, ev{"b", 2, 5})
 		inS.Send(ev{"a", 4, 10}, ev{"b", 5, 10}, ev{"a", 6, 1}, ev{"c", 7, 1})
 	})
@@ -81,7 +86,7 @@ func TestSideInputBuffersSurviveARestart(t *testing.T) {
 	}
 	// The side input moves past the window: the waiting elements go out,
 	// with the rates of the first run.
-	got, err = run(1, func() {
+	got, err = run(1, 5, 3, func() {
 		ratesS.Send(ev{"a", 25, 7})
 		inS.Send(ev{"a", 26, 1})
 	})

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,19 +95,13 @@ func TestTableFollowsItsTopic(t *testing.T) {
 	defer cl.Close()
 	topic := "kafka://" + strings.Join(cl.ListenAddrs(), ",") + "/profiles"
 	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Ann"}, profile{"b", "Bo"})
-	send, waitFor, stop := tableStream(t, topic)
-	send(ev{"a", 1, 0})
-	waitFor(1)
-	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Anna"}, profile{"c", "Cy"})
-	// The table's reader polls every 50ms: the update is in well before
-	// this.
-	time.Sleep(500 * time.Millisecond)
-	send(ev{"a", 100, 0}, ev{"c", 101, 0})
-	waitFor(3)
-	got := stop()
-	if got != "[a@1 Ann a@100 Anna c@101 Cy]" {
-		t.Fatalf("got %s: want a@1 before the update (Ann), and after it a@100 Anna and c@101 Cy", got)
+	r := tableStream(t, topic)
+	if got := r.lookUp("a"); got != "[a Ann]" {
+		t.Fatalf("before the update: %s, want [a Ann]", got)
 	}
+	writeSink(t, topic+"?key=id", reflect.TypeFor[profile](), profile{"a", "Anna"}, profile{"c", "Cy"})
+	r.lookUpUntil("[a Anna c Cy]", "a", "c")
+	r.stop()
 }
 
 // TestTableTopicTombstone: a message with a key and no value deletes the
@@ -132,16 +127,13 @@ func TestTableTopicTombstone(t *testing.T) {
 		}
 	}
 	tombstone("b")
-	send, wait, stop := tableStream(t, topic)
-	send(ev{"a", 1, 0}, ev{"b", 2, 0})
-	wait(2)
-	tombstone("a")
-	time.Sleep(500 * time.Millisecond)
-	send(ev{"a", 3, 0})
-	wait(3)
-	if got := stop(); got != "[a@1 Ann a@3 unknown b@2 unknown]" {
-		t.Fatalf("got %s, want b deleted at load and a while following", got)
+	r := tableStream(t, topic)
+	if got := r.lookUp("a", "b"); got != "[a Ann b unknown]" {
+		t.Fatalf("after the load: %s, want [a Ann b unknown] (b deleted)", got)
 	}
+	tombstone("a")
+	r.lookUpUntil("[a unknown]", "a")
+	r.stop()
 }
 
 // TestTableSnapshotThenTopic: --table-topic continues a snapshot with the
@@ -177,37 +169,114 @@ func TestTableSnapshotThenTopic(t *testing.T) {
 	}
 }
 
-// tableStream runs tablePipeline in stream mode with its table bound to
-// topic, and returns how to feed it, to wait until it has written n
-// values, and to stop it and get its output, sorted.
-func tableStream(t *testing.T, topic string) (send func(...any), wait func(int64), stop func() string) {
+// tableRun is tablePipeline running in stream mode with its table bound to
+// a topic: the test looks keys up and reads the answers as they are
+// written.
+type tableRun struct {
+	t       *testing.T
+	src     *memory.Stream
+	out     *liveSink
+	stopped chan struct{}
+	done    chan error
+	at      int64 // event time of the next lookup
+}
+
+func tableStream(t *testing.T, topic string) *tableRun {
 	t.Helper()
 	in := fmt.Sprintf("table-in-%d", names.Add(1))
-	src := memory.NewStream(in)
-	out, c := memOut()
-	stopCh := make(chan struct{})
-	done := make(chan error, 1)
+	out := fmt.Sprintf("table-out-%d", names.Add(1))
+	r := &tableRun{t: t, src: memory.NewStream(in), out: &liveSink{}, stopped: make(chan struct{}), done: make(chan error, 1)}
+	liveSinks.Store(out, r.out)
 	go func() {
 		_, err := runner.Run(context.Background(), tablePipeline(), runner.Options{Mode: runner.Stream, Progress: -1, StateBackend: "memory",
-			Logger: slog.New(slog.DiscardHandler), Stop: stopCh,
-			Bindings: map[string]string{"in": "mem://" + in, "profiles": topic, "out": out}})
-		done <- err
+			Logger: slog.New(slog.DiscardHandler), Stop: r.stopped,
+			Bindings: map[string]string{"in": "mem://" + in, "profiles": topic, "out": "live://" + out}})
+		r.done <- err
 	}()
-	wait = func(n int64) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); c.Written() < n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d written, want %d", c.Written(), n)
-			}
-		}
-	}
-	stop = func() string {
-		t.Helper()
-		close(stopCh)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprint(sortedStrings(c.Values()))
-	}
-	return func(vs ...any) { src.Send(vs...) }, wait, stop
+	return r
 }
+
+// lookUp looks keys up and waits for the answers: "key name" each, sorted.
+func (r *tableRun) lookUp(keys ...string) string {
+	r.t.Helper()
+	n := len(r.out.values())
+	for _, k := range keys {
+		r.at++
+		r.src.Send(ev{k, r.at, 0})
+	}
+	waitUntil(r.t, fmt.Sprintf("the lookups of %v", keys), func() bool { return len(r.out.values()) >= n+len(keys) || len(r.done) > 0 })
+	if len(r.done) > 0 {
+		r.t.Fatalf("the run ended: %v", <-r.done)
+	}
+	var got []any
+	for _, v := range r.out.values()[n:] {
+		key, rest, _ := strings.Cut(v.(string), "@")
+		_, name, _ := strings.Cut(rest, " ")
+		got = append(got, key+" "+name)
+	}
+	return fmt.Sprint(sortedStrings(got))
+}
+
+// lookUpUntil looks keys up again and again until the answers are want: a
+// table follows its topic from a goroutine of its own, so an update is
+// seen some time after it is written, not at once.
+func (r *tableRun) lookUpUntil(want string, keys ...string) {
+	r.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for got := r.lookUp(keys...); got != want; got = r.lookUp(keys...) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("a minute after the update, the lookups of %v answer %s, want %s", keys, got, want)
+		}
+	}
+}
+
+func (r *tableRun) stop() {
+	r.t.Helper()
+	close(r.stopped)
+	if err := <-r.done; err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// live:// is a sink whose values a test reads as they are written, while
+// the run goes on, by name (liveSinks).
+type liveConn struct{}
+
+var liveSinks sync.Map
+
+func init() { connector.Register("live", liveConn{}) }
+
+func (liveConn) OpenSource(context.Context, connector.SourceSpec) (connector.Source, error) {
+	return nil, connector.ErrUnsupported
+}
+
+func (liveConn) OpenSink(_ context.Context, spec connector.SinkSpec) (connector.Sink, error) {
+	s, ok := liveSinks.Load(spec.URI.Host)
+	if !ok {
+		return nil, fmt.Errorf("no live sink %q", spec.URI.Host)
+	}
+	return s.(*liveSink), nil
+}
+
+type liveSink struct {
+	mu struct {
+		sync.Mutex
+		vs []any // guarded by mu
+	}
+}
+
+func (s *liveSink) Write(_ context.Context, vs []any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.vs = append(s.mu.vs, vs...)
+	return nil
+}
+
+func (s *liveSink) values() []any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]any(nil), s.mu.vs...)
+}
+
+func (s *liveSink) Commit(context.Context) error { return nil }
+func (s *liveSink) Abort() error                 { return nil }

@@ -60,10 +60,10 @@ func (sp *tbSplit) Open(ctx context.Context) (connector.Reader, error) {
 	if sp.first > 0 {
 		v, _ := tbSinks.Load(sp.src.sink)
 		c := v.(*memory.Collector)
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for c.Written() == 0 {
 			if time.Now().After(deadline) {
-				return nil, errors.New("no window fired before the second split")
+				return nil, errors.New("no window fired in a minute, before the second split")
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -90,7 +90,7 @@ func stopDev(t *testing.T, name string, cancel func(), done <-chan int) {
 		if code != 0 {
 			t.Errorf("weir dev %s exited %d", name, code)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Errorf("weir dev %s did not stop", name)
 	}
 }

@@ -256,10 +256,10 @@ func TestSinkKeys(t *testing.T) {
 	cl, _ := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("k"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
 	var keys []string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for len(keys) < 4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("got keys %q", keys)
+			t.Fatalf("a minute of polling got keys %q", keys)
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)

@@ -204,7 +204,7 @@ func TestJoinGroupAssignsTasks(t *testing.T) {
 				t.Fatal(a.err)
 			}
 			return a.tasks
-		case <-time.After(30 * time.Second):
+		case <-time.After(time.Minute):
 			t.Fatal("no assignment")
 			return nil
 		}
