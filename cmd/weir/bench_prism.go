@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weir-dev/weir/examples/nexmark/beamnexmark"
-	"github.com/weir-dev/weir/io/nexmark/model"
+	"github.com/weir-dev/weir/internal/nexbench"
 )
 
 // vsFlags are the flags of weir bench nexmark --vs prism: the same queries
@@ -33,16 +33,16 @@ func (v *vsFlags) register(fl *pflag.FlagSet) {
 type vsRow struct {
 	query  string
 	events int64
-	weir   *benchResult
+	weir   *nexbench.Result
 	prism  beamnexmark.Result
 	// timedOut: prism did not finish in the timeout.
 	timedOut bool
 }
 
-// benchVs runs each query of f.query (comma-separated) on Weir as weir
+// benchVs runs each query of f.Query (comma-separated) on Weir as weir
 // bench nexmark does, then on prism over the same events (same generator
 // configuration, same splits), and prints a table of both rates.
-func benchVs(cmd *cobra.Command, a *app, f benchFlags, v vsFlags) error {
+func benchVs(cmd *cobra.Command, a *app, f nexbench.Flags, v vsFlags) error {
 	if v.against != "prism" {
 		return fmt.Errorf("--vs %q: want prism", v.against)
 	}
@@ -50,7 +50,7 @@ func benchVs(cmd *cobra.Command, a *app, f benchFlags, v vsFlags) error {
 		return fmt.Errorf("--prism-timeout is %v, want more than 0", v.timeout)
 	}
 	var queries []string
-	for q := range strings.SplitSeq(strings.ToLower(f.query), ",") {
+	for q := range strings.SplitSeq(strings.ToLower(f.Query), ",") {
 		if q = strings.TrimSpace(q); q == "" {
 			continue
 		}
@@ -62,37 +62,37 @@ func benchVs(cmd *cobra.Command, a *app, f benchFlags, v vsFlags) error {
 	if len(queries) == 0 {
 		return errors.New("--query: no query given")
 	}
-	g := model.Config{Events: f.events, Rate: f.rate, Seed: f.seed, OutOfOrderGroupSize: f.outOfOrderGrp}
+	g := f.Generator()
 
 	// Prism and the Beam SDK log through slog's default logger: only with
 	// --verbose. Their errors come back from the run.
 	prev := slog.Default()
-	slog.SetDefault(slog.New(&minLevelHandler{next: a.log.Handler(), min: prismLogLevel(a)}))
+	slog.SetDefault(slog.New(nexbench.MinLevel(a.log.Handler(), prismLogLevel(a))))
 	defer slog.SetDefault(prev)
 
 	ctx := cmd.Context()
 	var rows []vsRow
 	for _, q := range queries {
 		fq := f
-		fq.query = q
-		w, err := benchNexmark(ctx, a, fq)
+		fq.Query = q
+		w, err := nexbench.Run(ctx, fq, a.log)
 		if err != nil {
 			return fmt.Errorf("%s on Weir: %w", q, err)
 		}
-		row := vsRow{query: q, events: f.events, weir: w}
+		row := vsRow{query: q, events: f.Events, weir: w}
 		pctx, cancel := context.WithTimeout(ctx, v.timeout)
-		row.prism, err = beamnexmark.Run(pctx, q, beamnexmark.Input{Generator: g, Splits: f.parallelism}, beamnexmark.Config{}, false)
+		row.prism, err = beamnexmark.Run(pctx, q, beamnexmark.Input{Generator: g, Splits: f.Parallelism}, beamnexmark.Config{}, false)
 		cancel()
 		switch {
 		case errors.Is(err, beamnexmark.ErrTimeout) && ctx.Err() == nil:
 			row.timedOut = true
 		case err != nil:
 			return fmt.Errorf("%s on prism: %w", q, err)
-		case row.prism.Events != f.events:
-			return fmt.Errorf("%s on prism: %d events generated, want %d", q, row.prism.Events, f.events)
+		case row.prism.Events != f.Events:
+			return fmt.Errorf("%s on prism: %d events generated, want %d", q, row.prism.Events, f.Events)
 		}
 		rows = append(rows, row)
-		a.log.Debug("bench vs prism", "query", q, "weir", w.elapsed, "prism", row.prism.Elapsed, "timed out", row.timedOut)
+		a.log.Debug("bench vs prism", "query", q, "weir", w.Elapsed, "prism", row.prism.Elapsed, "timed out", row.timedOut)
 	}
 	return printVs(cmd.OutOrStdout(), f, v, rows)
 }
@@ -106,28 +106,28 @@ func prismLogLevel(a *app) slog.Level {
 
 // printVs prints the comparison as a table: aligned text, or Markdown with
 // --format markdown.
-func printVs(w io.Writer, f benchFlags, v vsFlags, rows []vsRow) error {
+func printVs(w io.Writer, f nexbench.Flags, v vsFlags, rows []vsRow) error {
 	header := []string{"query", "events", "Weir events/s", "prism events/s", "Weir/prism", "Weir results", "prism results"}
 	var cells [][]string
 	for _, r := range rows {
-		weirRate := float64(r.events) / r.weir.elapsed.Seconds()
+		weirRate := float64(r.events) / r.weir.Elapsed.Seconds()
 		c := []string{r.query, fmt.Sprint(r.events), fmt.Sprintf("%.0f", weirRate)}
 		if r.timedOut {
 			// Prism's rate was below events/timeout: the ratio is above
 			// Weir's rate over that.
-			c = append(c, "did not finish in "+v.timeout.String(), fmt.Sprintf("> %.1f", weirRate*v.timeout.Seconds()/float64(r.events)), fmt.Sprint(r.weir.written), "-")
+			c = append(c, "did not finish in "+v.timeout.String(), fmt.Sprintf("> %.1f", weirRate*v.timeout.Seconds()/float64(r.events)), fmt.Sprint(r.weir.Written), "-")
 		} else {
 			prismRate := float64(r.events) / r.prism.Elapsed.Seconds()
 			res := fmt.Sprint(r.prism.Results)
-			if r.prism.Results != r.weir.written {
+			if r.prism.Results != r.weir.Written {
 				res += " (differs)"
 			}
-			c = append(c, fmt.Sprintf("%.0f", prismRate), fmt.Sprintf("%.2f", weirRate/prismRate), fmt.Sprint(r.weir.written), res)
+			c = append(c, fmt.Sprintf("%.0f", prismRate), fmt.Sprintf("%.2f", weirRate/prismRate), fmt.Sprint(r.weir.Written), res)
 		}
 		cells = append(cells, c)
 	}
-	if f.format == "markdown" {
-		if f.header {
+	if f.Format == "markdown" {
+		if f.Header {
 			fmt.Fprintf(w, "| %s |\n|---|---:|---:|---:|---:|---:|---:|\n", strings.Join(header, " | "))
 		}
 		for _, c := range cells {
