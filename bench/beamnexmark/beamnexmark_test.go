@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-dev/weir/bench/beamnexmark"
 	"github.com/weir-dev/weir/examples/nexmark"
-	"github.com/weir-dev/weir/examples/nexmark/beamnexmark"
 	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/io/nexmark/model"
 	"github.com/weir-dev/weir/runner"

@@ -13,11 +13,40 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/weir-dev/weir/examples/nexmark/beamnexmark"
+	"github.com/weir-dev/weir/bench/beamnexmark"
 	"github.com/weir-dev/weir/internal/nexbench"
 )
 
-// vsFlags are the flags of weir bench nexmark --vs prism: the same queries
+func newNexmarkCmd(a *app) *cobra.Command {
+	var f nexbench.Flags
+	var v vsFlags
+	cmd := &cobra.Command{
+		Use:   "nexmark --vs prism --query qN[,qN...] [--events N] [--parallelism N]",
+		Short: "Run Nexmark queries on Weir and on prism over the same events",
+		Long: `Run each query on Weir as weir bench nexmark does (stream mode over events
+generated in the process, Pebble state, checkpoints at the default
+interval), then its Beam version on prism, Beam's local runner, in this
+process, over the same events (same generator configuration, same
+splits), and print both rates and their ratio. With several queries, the
+later ones run in a process the earlier ones warmed: for figures to
+compare, run one query per invocation.`,
+		Example: `  weir-bench nexmark --vs prism --query q0,q1,q2,q5,q7,q8 --events 1000000
+  weir-bench nexmark --vs prism --query q8 --events 10000000 --format markdown --header`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return benchVs(cmd, a, f, v)
+		},
+	}
+	fl := cmd.Flags()
+	f.Register(fl)
+	fl.Lookup("query").Usage = "the queries, comma-separated: some of " + strings.Join(beamnexmark.Names(), ", ") + " (required)"
+	v.register(fl)
+	_ = cmd.MarkFlagRequired("query")
+	_ = cmd.MarkFlagRequired("vs")
+	return cmd
+}
+
+// vsFlags are the flags of weir-bench nexmark --vs prism: the same queries
 // on the same events on Weir and on Beam's prism runner, in this process.
 type vsFlags struct {
 	against string
@@ -25,8 +54,8 @@ type vsFlags struct {
 }
 
 func (v *vsFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&v.against, "vs", "", "also run the queries on prism (Beam's local runner, in this process), after Weir, and print both rates and their ratio; --query takes a comma-separated list (later queries run in a warmer process: for figures to compare, one query per run)")
-	fl.DurationVar(&v.timeout, "prism-timeout", 2*time.Minute, "with --vs prism, how long a query may run on prism before it is cancelled")
+	fl.StringVar(&v.against, "vs", "", "the runner to compare Weir with: prism (Beam's local runner, in this process), run after Weir (required)")
+	fl.DurationVar(&v.timeout, "prism-timeout", 2*time.Minute, "how long a query may run on prism before it is cancelled")
 }
 
 // vsRow is one query's comparison.
@@ -63,14 +92,14 @@ func benchVs(cmd *cobra.Command, a *app, f nexbench.Flags, v vsFlags) error {
 		return errors.New("--query: no query given")
 	}
 	g := f.Generator()
+	ctx := cmd.Context()
 
 	// Prism and the Beam SDK log through slog's default logger: only with
 	// --verbose. Their errors come back from the run.
 	prev := slog.Default()
-	slog.SetDefault(slog.New(nexbench.MinLevel(a.log.Handler(), prismLogLevel(a))))
+	slog.SetDefault(slog.New(nexbench.MinLevel(a.log.Handler(), prismLogLevel(ctx, a))))
 	defer slog.SetDefault(prev)
 
-	ctx := cmd.Context()
 	var rows []vsRow
 	for _, q := range queries {
 		fq := f
@@ -92,16 +121,18 @@ func benchVs(cmd *cobra.Command, a *app, f nexbench.Flags, v vsFlags) error {
 			return fmt.Errorf("%s on prism: %d events generated, want %d", q, row.prism.Events, f.Events)
 		}
 		rows = append(rows, row)
-		a.log.Debug("bench vs prism", "query", q, "weir", w.Elapsed, "prism", row.prism.Elapsed, "timed out", row.timedOut)
+		a.log.Debug("nexmark vs prism", "query", q, "weir", w.Elapsed, "prism", row.prism.Elapsed, "timed out", row.timedOut)
 	}
 	return printVs(cmd.OutOrStdout(), f, v, rows)
 }
 
-func prismLogLevel(a *app) slog.Level {
-	if a.verbose {
+// prismLogLevel is the least level of prism's and the Beam SDK's logs that
+// weir-bench shows: none, or everything with --verbose.
+func prismLogLevel(ctx context.Context, a *app) slog.Level {
+	if a.log.Enabled(ctx, slog.LevelDebug) {
 		return slog.LevelDebug
 	}
-	return slog.LevelError + 4 // none
+	return slog.LevelError + 4
 }
 
 // printVs prints the comparison as a table: aligned text, or Markdown with

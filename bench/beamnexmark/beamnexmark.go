@@ -3,12 +3,13 @@
 // of Weir's own (examples/nexmark): Q0, Q1, Q2, Q3, Q5, Q7, Q8 and Q11.
 // They read the events of Weir's generator (io/nexmark/model), split as
 // nexmark:// splits them, and run on prism, Beam's local runner, inside
-// this process; their results are counted, not written. weir bench nexmark
+// this process; their results are counted, not written. weir-bench nexmark
 // --vs prism runs them beside Weir's to compare the two on equal work.
 //
-// Dependency direction: beamnexmark imports Beam and io/nexmark/model. No
-// package of Weir's engine (runner, state, sdk, windowing, io) imports it
-// or Beam; cmd/weir does, for the comparison.
+// Dependency direction: beamnexmark imports Beam, examples/nexmark (the
+// queries' parameters and names) and io/nexmark/model. It lives in the bench
+// module, so that no package of Weir's own module imports Beam; weir-bench
+// imports it.
 package beamnexmark
 
 import (
