@@ -110,7 +110,7 @@ func benchVs(cmd *cobra.Command, a *app, f nexbench.Flags, v vsFlags) error {
 		}
 		row := vsRow{query: q, events: f.Events, weir: w}
 		pctx, cancel := context.WithTimeout(ctx, v.timeout)
-		row.prism, err = beamnexmark.Run(pctx, q, beamnexmark.Input{Generator: g, Splits: f.Parallelism}, beamnexmark.Config{}, false)
+		row.prism, err = beamnexmark.Run(pctx, q, beamnexmark.Input{Generator: g, Splits: f.Parallelism}, beamnexmark.Config{}, beamnexmark.Options{})
 		cancel()
 		switch {
 		case errors.Is(err, beamnexmark.ErrTimeout) && ctx.Err() == nil:
