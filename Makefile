@@ -11,8 +11,14 @@ DEMO := demo
 
 all: build
 
+# The binaries are built without their symbol table and DWARF (-s -w): 62 MB
+# instead of 90 for bin/weir, 57 instead of 83 for an example, and a faster
+# link. Panics, CPU profiles and go version -m still work; for a debugger,
+# make build BUILD_FLAGS=.
+BUILD_FLAGS ?= -ldflags='-s -w'
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/weir ./examples/profileviews ./examples/enrich ./examples/sessions
+	$(GO) build $(BUILD_FLAGS) -o $(BIN)/ ./cmd/weir ./examples/profileviews ./examples/enrich ./examples/sessions
 
 vet:
 	$(GO) vet ./...
@@ -24,9 +30,11 @@ test: vet
 	$(GO) test -count=1 -timeout 12m ./...
 	$(GO) test -count=1 -timeout 12m -race -short ./runner/... ./state/... ./integration/...
 
-# Generates a day of page views, runs profileviews over them as a backfill,
-# and prints the most viewed profiles.
-demo: build
+# Builds only what it runs (bin/weir, bin/profileviews), generates a day of
+# page views, runs profileviews over them as a backfill, and prints the most
+# viewed profiles.
+demo:
+	$(GO) build $(BUILD_FLAGS) -o $(BIN)/ ./cmd/weir ./examples/profileviews
 	@mkdir -p $(DEMO)
 	$(BIN)/weir gen pageviews --pageviews $(DEMO)/pageviews.jsonl --events 200000 --profiles 2000
 	$(BIN)/profileviews --bind pageviews=$(DEMO)/pageviews.jsonl \
@@ -56,7 +64,7 @@ bench: build
 
 # weir-bench, from the bench module: weir-bench nexmark --vs prism.
 weir-bench:
-	cd bench && $(GO) build -o ../$(BIN)/ ./cmd/weir-bench
+	cd bench && $(GO) build $(BUILD_FLAGS) -o ../$(BIN)/ ./cmd/weir-bench
 
 # The Nexmark queries on Weir and on Beam's prism runner, side by side:
 # each query in a process of its own, the table to $(BENCH_PRISM_OUT).
