@@ -61,7 +61,9 @@ type Options struct {
 	// at once, each bundle on its own copy of the key's state, and the last
 	// to finish overwrites what the other wrote. Q3's join, a stateful DoFn
 	// keyed by seller, then misses auctions, as many as the load makes
-	// bundles slow. Default false.
+	// bundles slow. The cost: prism does not split the generator's ranges
+	// either, which is how the generation spreads over the cores (see
+	// generate). Default false.
 	NoSplits bool
 }
 
