@@ -72,4 +72,8 @@ func TestBenchNexmarkErrors(t *testing.T) {
 	if _, errs, code := weir(t, "bench", "tpch"); code != 1 || !strings.Contains(errs, `unknown benchmark suite "tpch"`) {
 		t.Errorf("exit %d: %q", code, errs)
 	}
+	// The comparison with prism is weir-bench's (the bench module).
+	if _, errs, code := weir(t, "bench", "nexmark", "--vs", "prism", "--query", "q1"); code != 1 || !strings.Contains(errs, "weir-bench nexmark --vs prism") {
+		t.Errorf("exit %d: %q", code, errs)
+	}
 }

@@ -52,7 +52,7 @@ type Config struct {
 
 // WithDefaults returns c with its unset fields at their defaults: the
 // parameters every implementation of the queries (Weir's here, Beam's in
-// beamnexmark) runs with.
+// the bench module's beamnexmark) runs with.
 func (c Config) WithDefaults() Config {
 	c.ensureDefaults()
 	return c

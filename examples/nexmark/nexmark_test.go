@@ -2,16 +2,14 @@ package nexmark_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/weir-dev/weir/examples/nexmark"
+	"github.com/weir-dev/weir/examples/nexmark/nexmarktest"
 	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/io/nexmark/model"
 	"github.com/weir-dev/weir/runner"
@@ -76,55 +74,14 @@ func run[T any](t *testing.T, q nexmark.Query, c nexmark.Config, source string, 
 	return out
 }
 
-// same compares rows as multisets, by their JSON, and fails on an empty
-// expectation: a test whose reference finds nothing checks nothing.
+// same is nexmarktest.Same.
 func same[T any](t *testing.T, got, want []T) {
 	t.Helper()
-	if len(want) == 0 {
-		t.Fatal("the reference has no rows: the test data is too small")
-	}
-	key := func(vs []T) []string {
-		out := make([]string, len(vs))
-		for i, v := range vs {
-			b, _ := json.Marshal(v)
-			out[i] = string(b)
-		}
-		sort.Strings(out)
-		return out
-	}
-	g, w := key(got), key(want)
-	if len(g) != len(w) {
-		t.Errorf("%d rows, want %d", len(g), len(w))
-	}
-	shown := 0
-	for i, j := 0, 0; (i < len(g) || j < len(w)) && shown < 5; {
-		switch {
-		case j >= len(w) || i < len(g) && g[i] < w[j]:
-			t.Errorf("unexpected row %s", g[i])
-			i++
-			shown++
-		case i >= len(g) || w[j] < g[i]:
-			t.Errorf("missing row %s", w[j])
-			j++
-			shown++
-		default:
-			i, j = i+1, j+1
-		}
-	}
-}
-
-func bids(evs []model.Event) []model.Bid {
-	var out []model.Bid
-	for _, e := range evs {
-		if e.Bid != nil {
-			out = append(out, *e.Bid)
-		}
-	}
-	return out
+	nexmarktest.Same(t, got, want)
 }
 
 func TestQ0(t *testing.T) {
-	same(t, run[model.Event](t, nexmark.Q0, nexmark.Config{}, uri, "memory"), dataset(t))
+	same(t, run[model.Event](t, nexmark.Q0, nexmark.Config{}, uri, "memory"), nexmarktest.Q0(dataset(t), nexmark.Config{}))
 }
 
 // Q0 over an in-memory source with out-of-order ids reads the same.
@@ -143,46 +100,18 @@ func TestQ0FromMemory(t *testing.T) {
 }
 
 func TestQ1(t *testing.T) {
-	var want []model.Bid
-	for _, b := range bids(dataset(t)) {
-		b.Price = b.Price * 89 / 100
-		want = append(want, b)
-	}
-	same(t, run[model.Bid](t, nexmark.Q1, nexmark.Config{}, uri, "memory"), want)
+	same(t, run[model.Bid](t, nexmark.Q1, nexmark.Config{}, uri, "memory"), nexmarktest.Q1(dataset(t), nexmark.Config{}))
 }
 
 func TestQ2(t *testing.T) {
 	for _, skip := range []int64{0, 7} {
 		c := nexmark.Config{AuctionSkip: skip}
-		if skip == 0 {
-			skip = 123
-		}
-		var want []nexmark.AuctionPrice
-		for _, b := range bids(dataset(t)) {
-			if b.Auction%skip == 0 {
-				want = append(want, nexmark.AuctionPrice{Auction: b.Auction, Price: b.Price})
-			}
-		}
-		same(t, run[nexmark.AuctionPrice](t, nexmark.Q2, c, uri, "memory"), want)
+		same(t, run[nexmark.AuctionPrice](t, nexmark.Q2, c, uri, "memory"), nexmarktest.Q2(dataset(t), c))
 	}
 }
 
 func TestQ3(t *testing.T) {
-	evs := dataset(t)
-	persons := map[int64]model.Person{}
-	for _, e := range evs {
-		if e.Person != nil {
-			persons[e.Person.ID] = *e.Person
-		}
-	}
-	var want []nexmark.LocalItem
-	for _, e := range evs {
-		if a := e.Auction; a != nil && a.Category == 10 {
-			if p, ok := persons[a.Seller]; ok && (p.State == "OR" || p.State == "ID" || p.State == "CA") {
-				want = append(want, nexmark.LocalItem{Name: p.Name, City: p.City, State: p.State, Auction: a.ID})
-			}
-		}
-	}
+	want := nexmarktest.Q3(dataset(t), nexmark.Config{})
 	same(t, run[nexmark.LocalItem](t, nexmark.Q3, nexmark.Config{}, uri, "pebble"), want)
 	// Out-of-order ids (the same events, at other times): auctions come
 	// before their sellers more often.
@@ -190,107 +119,49 @@ func TestQ3(t *testing.T) {
 	same(t, got, want)
 }
 
-const (
-	window = int64(10 * time.Second / time.Millisecond)
-	period = int64(2 * time.Second / time.Millisecond)
-)
+// distinct counts the distinct values of a field of the rows: the windows
+// (or the keys) the truth has rows for.
+func distinct[T any](rows []T, field func(T) int64) int {
+	seen := map[int64]bool{}
+	for _, r := range rows {
+		seen[field(r)] = true
+	}
+	return len(seen)
+}
 
 func TestQ5(t *testing.T) {
-	type wa struct{ start, auction int64 }
-	counts := map[wa]int64{}
-	for _, b := range bids(dataset(t)) {
-		for s := b.DateTime - b.DateTime%period; s > b.DateTime-window; s -= period {
-			counts[wa{s, b.Auction}]++
-		}
-	}
-	most := map[int64]int64{}
-	for k, n := range counts {
-		most[k.start] = max(most[k.start], n)
-	}
-	var want []nexmark.HotItem
-	for k, n := range counts {
-		if n == most[k.start] {
-			want = append(want, nexmark.HotItem{WindowStart: k.start, WindowEnd: k.start + window, Auction: k.auction, Bids: n})
-		}
-	}
+	want := nexmarktest.Q5(dataset(t), nexmark.Config{})
 	got := run[nexmark.HotItem](t, nexmark.Q5, nexmark.Config{}, uri, "pebble")
 	same(t, got, want)
-	if len(most) < 10 {
-		t.Errorf("only %d windows", len(most))
+	if n := distinct(want, func(h nexmark.HotItem) int64 { return h.WindowStart }); n < 10 {
+		t.Errorf("only %d windows", n)
 	}
 }
 
 func TestQ7(t *testing.T) {
-	highest := map[int64]int64{}
-	all := bids(dataset(t))
-	for _, b := range all {
-		s := b.DateTime - b.DateTime%window
-		if p, ok := highest[s]; !ok || b.Price > p {
-			highest[s] = b.Price
-		}
-	}
-	var want []model.Bid
-	for _, b := range all {
-		if b.Price == highest[b.DateTime-b.DateTime%window] {
-			want = append(want, b)
-		}
-	}
+	want := nexmarktest.Q7(dataset(t), nexmark.Config{})
 	got := run[model.Bid](t, nexmark.Q7, nexmark.Config{}, uri, "pebble")
 	same(t, got, want)
-	if len(highest) < 3 {
-		t.Errorf("only %d windows", len(highest))
+	window := (10 * time.Second).Milliseconds()
+	if n := distinct(want, func(b model.Bid) int64 { return b.DateTime - b.DateTime%window }); n < 3 {
+		t.Errorf("only %d windows", n)
 	}
 }
 
 func TestQ8(t *testing.T) {
-	type wk struct{ start, person int64 }
-	persons := map[wk]model.Person{}
-	auctions := map[wk][]model.Auction{}
-	for _, e := range dataset(t) {
-		switch {
-		case e.Person != nil:
-			persons[wk{e.Person.DateTime - e.Person.DateTime%window, e.Person.ID}] = *e.Person
-		case e.Auction != nil:
-			k := wk{e.Auction.DateTime - e.Auction.DateTime%window, e.Auction.Seller}
-			auctions[k] = append(auctions[k], *e.Auction)
-		}
-	}
-	var want []nexmark.NewUser
-	for k, p := range persons {
-		for _, a := range auctions[k] {
-			want = append(want, nexmark.NewUser{ID: p.ID, Name: p.Name, Reserve: a.Reserve})
-		}
-	}
 	got := run[nexmark.NewUser](t, nexmark.Q8, nexmark.Config{}, uri, "pebble")
-	same(t, got, want)
+	same(t, got, nexmarktest.Q8(dataset(t), nexmark.Config{}))
 }
 
 // Q11 with a gap of 1s, so that bidders have several sessions in the half
 // minute of data.
 func TestQ11(t *testing.T) {
-	const gap = 1000
-	times := map[int64][]int64{}
-	for _, b := range bids(dataset(t)) {
-		times[b.Bidder] = append(times[b.Bidder], b.DateTime)
-	}
-	var want []nexmark.BidderSession
-	for bidder, ts := range times {
-		slices.Sort(ts)
-		cur := nexmark.BidderSession{Bidder: bidder, SessionStart: ts[0], SessionEnd: ts[0] + gap}
-		for _, x := range ts {
-			if x >= cur.SessionEnd {
-				want = append(want, cur)
-				cur = nexmark.BidderSession{Bidder: bidder, SessionStart: x}
-			}
-			cur.SessionEnd = x + gap
-			cur.Bids++
-		}
-		want = append(want, cur)
-	}
-	got := run[nexmark.BidderSession](t, nexmark.Q11, nexmark.Config{Window: gap * time.Millisecond}, uri, "pebble")
+	c := nexmark.Config{Window: time.Second}
+	want := nexmarktest.Q11(dataset(t), c)
+	got := run[nexmark.BidderSession](t, nexmark.Q11, c, uri, "pebble")
 	same(t, got, want)
-	if len(want) <= len(times) {
-		t.Errorf("%d sessions of %d bidders: no bidder has two", len(want), len(times))
+	if bidders := distinct(want, func(s nexmark.BidderSession) int64 { return s.Bidder }); len(want) <= bidders {
+		t.Errorf("%d sessions of %d bidders: no bidder has two", len(want), bidders)
 	}
 }
 

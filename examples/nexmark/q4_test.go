@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/weir-dev/weir/examples/nexmark"
+	"github.com/weir-dev/weir/examples/nexmark/nexmarktest"
 	"github.com/weir-dev/weir/io/nexmark/model"
 	"github.com/weir-dev/weir/sdk"
 )
@@ -23,7 +24,7 @@ func winners(evs []model.Event) (map[int64]nexmark.WinningBid, int) {
 		}
 	}
 	out := map[int64]nexmark.WinningBid{}
-	for _, b := range bids(evs) {
+	for _, b := range nexmarktest.Bids(evs) {
 		a, ok := auctions[b.Auction]
 		if !ok || b.DateTime < a.DateTime || b.DateTime >= a.Expires || b.Price < a.Reserve {
 			continue

@@ -33,18 +33,20 @@ func (sp Split) size(n int64) int64 {
 	return (n-1-sp.K)/sp.Of + 1
 }
 
-// Events generates the events of cfg, in splits parts, each part the events
-// of the same split of nexmark://: an Impulse of the splits (beam.Create),
-// then a splittable DoFn that generates a split's events from an offset
-// range, each with its event time. Prism splits the ranges while they run,
-// which is how the generation spreads over the cores.
-func Events(s beam.Scope, cfg model.Config, splits int) beam.PCollection {
+// generate generates the events of cfg, in splits parts, each part the
+// events of the same split of nexmark://: an Impulse of the splits
+// (beam.Create), then a splittable DoFn that generates a split's events
+// from an offset range, each with its event time, and counts them as job's
+// (see counted). Prism splits the ranges while they run (unless told not
+// to: Options.NoSplits), which is how the generation spreads over the
+// cores.
+func generate(s beam.Scope, cfg model.Config, splits int, job int64) beam.PCollection {
 	s = s.Scope("nexmark.Events")
 	parts := make([]Split, splits)
 	for k := range parts {
 		parts[k] = Split{K: int64(k), Of: int64(splits)}
 	}
-	return beam.ParDo(s, &generateFn{Config: cfg}, beam.Create(s, anys(parts)...))
+	return beam.ParDo(s, &generateFn{Config: cfg, Job: job}, beam.Create(s, anys(parts)...))
 }
 
 func anys[T any](vs []T) []any {
@@ -55,10 +57,12 @@ func anys[T any](vs []T) []any {
 	return out
 }
 
-// generateFn generates the events of a split. The restriction is the range
-// of the split's own event indexes: index i is position K + i·Of.
+// generateFn generates the events of a split, and counts them as job's.
+// The restriction is the range of the split's own event indexes: index i is
+// position K + i·Of.
 type generateFn struct {
 	Config model.Config
+	Job    int64
 }
 
 func (fn *generateFn) CreateInitialRestriction(sp Split) offsetrange.Restriction {
@@ -109,6 +113,6 @@ func (fn *generateFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, 
 		emit(beam.EventTime(ts), e)
 		n++
 	}
-	eventsCounter.Inc(ctx, n)
+	count(fn.Job, n, 0, 0)
 	return nil
 }

@@ -3,12 +3,13 @@
 // of Weir's own (examples/nexmark): Q0, Q1, Q2, Q3, Q5, Q7, Q8 and Q11.
 // They read the events of Weir's generator (io/nexmark/model), split as
 // nexmark:// splits them, and run on prism, Beam's local runner, inside
-// this process; their results are counted, not written. weir bench nexmark
+// this process; their results are counted, not written. weir-bench nexmark
 // --vs prism runs them beside Weir's to compare the two on equal work.
 //
-// Dependency direction: beamnexmark imports Beam and io/nexmark/model. No
-// package of Weir's engine (runner, state, sdk, windowing, io) imports it
-// or Beam; cmd/weir does, for the comparison.
+// Dependency direction: beamnexmark imports Beam, examples/nexmark (the
+// queries' parameters and names) and io/nexmark/model. It lives in the bench
+// module, so that no package of Weir's own module imports Beam; weir-bench
+// imports it.
 package beamnexmark
 
 import (
@@ -23,7 +24,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	// Beam's callers of common function shapes without reflection, as
 	// beamx imports them.
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec/optimized"
@@ -43,6 +43,28 @@ func Names() []string { return nexmark.SortedNames(Queries) }
 type Input struct {
 	Generator model.Config
 	Splits    int
+}
+
+// Options are how a run runs on prism. The zero value is prism's default
+// configuration.
+type Options struct {
+	// Fingerprint: also add up the results' fingerprints
+	// (Result.Fingerprint). Default false: only count them.
+	Fingerprint bool
+	// NoSplits runs the job with prism's experiment prism_disable_sdf_split:
+	// prism then never splits a running bundle, where by default it splits
+	// any bundle that makes no progress between two of its progress
+	// reports. Such a split of a stateful DoFn's bundle can lose state
+	// (v2.77.0, engine.stageState.splitBundle): prism takes the keys of the
+	// elements it split off out of the keys in progress while the bundle
+	// still runs, so the rest of a key's elements may run in a second bundle
+	// at once, each bundle on its own copy of the key's state, and the last
+	// to finish overwrites what the other wrote. Q3's join, a stateful DoFn
+	// keyed by seller, then misses auctions, as many as the load makes
+	// bundles slow. The cost: prism does not split the generator's ranges
+	// either, which is how the generation spreads over the cores (see
+	// generate). Default false.
+	NoSplits bool
 }
 
 // Result is what a run counted.
@@ -94,11 +116,11 @@ func startJobService() (jobpb.JobServiceClient, error) {
 }
 
 // Run runs a query over the events of in on prism, in this process, and
-// counts its results (and adds up their fingerprints, with fingerprint).
-// Prism and the Beam SDK log to slog's default logger.
+// counts its results (and adds up their fingerprints, with
+// o.Fingerprint). Prism and the Beam SDK log to slog's default logger.
 // When ctx ends first, Run cancels the job, waits for prism to stop it, and
 // returns an error wrapping ErrTimeout. Runs are one at a time.
-func Run(ctx context.Context, name string, in Input, c Config, fingerprint bool) (Result, error) {
+func Run(ctx context.Context, name string, in Input, c Config, o Options) (Result, error) {
 	q, ok := Queries[strings.ToLower(name)]
 	if !ok {
 		return Result{}, fmt.Errorf("beamnexmark: no query %q (known: %s)", name, strings.Join(Names(), ", "))
@@ -123,27 +145,33 @@ func Run(ctx context.Context, name string, in Input, c Config, fingerprint bool)
 		return Result{}, fmt.Errorf("beamnexmark: starting prism: %w", initErr)
 	}
 
+	// Each job its own number, for its counts, and its own name, to find it
+	// again in prism's job service.
+	seq := jobSeq.Add(1)
 	p, s := beam.NewPipelineWithRoot()
-	events := Events(s, in.Generator, in.Splits)
-	Count(s, q(s.Scope(strings.ToLower(name)), events, c), fingerprint)
+	events := generate(s, in.Generator, in.Splits, seq)
+	countResults(s, q(s.Scope(strings.ToLower(name)), events, c), seq, o.Fingerprint)
 
-	// Each job its own name, to find it again in prism's job service.
-	job := fmt.Sprintf("nexmark-%s-%d", strings.ToLower(name), jobSeq.Add(1))
+	job := fmt.Sprintf("nexmark-%s-%d", strings.ToLower(name), seq)
 	*jobopts.JobName = job
+	*jobopts.Experiments = ""
+	if o.NoSplits {
+		*jobopts.Experiments = "prism_disable_sdf_split"
+	}
 	abortGenerators.Store(false)
 	startedGenerators.Store(0)
+	startCounting(seq)
 	start := time.Now()
 	// Not ctx: prism's worker panics when the data stream's context ends
 	// with a deadline. A job that runs too long is cancelled through the
 	// job service instead, which ends Execute.
 	var (
-		pr   beam.PipelineResult
 		err  error
 		done = make(chan struct{})
 	)
 	go func() {
 		defer close(done)
-		pr, err = prism.Execute(context.Background(), p)
+		_, err = prism.Execute(context.Background(), p)
 	}()
 	select {
 	case <-done:
@@ -160,18 +188,7 @@ func Run(ctx context.Context, name string, in Input, c Config, fingerprint bool)
 		return Result{}, fmt.Errorf("beamnexmark: %s on prism: %w", name, err)
 	}
 	r := Result{Elapsed: elapsed}
-	for _, cr := range pr.Metrics().Query(func(sr metrics.SingleResult) bool {
-		return sr.Namespace() == metricsNamespace
-	}).Counters() {
-		switch cr.Name() {
-		case "events":
-			r.Events += cr.Result()
-		case "results":
-			r.Results += cr.Result()
-		case "fingerprint":
-			r.Fingerprint += cr.Result()
-		}
-	}
+	r.Events, r.Results, r.Fingerprint = counts()
 	return r, nil
 }
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// vsCells returns the cells of the Markdown rows of weir bench nexmark --vs
+// vsCells returns the cells of the Markdown rows of weir-bench nexmark --vs
 // prism, header and rule left out.
 func vsCells(t *testing.T, out string) [][]string {
 	t.Helper()
@@ -25,8 +25,8 @@ func vsCells(t *testing.T, out string) [][]string {
 	return rows
 }
 
-func TestBenchVsPrism(t *testing.T) {
-	out := mustWeir(t, "bench", "nexmark", "--vs", "prism", "--query", "q1,Q2", "--events", "20000",
+func TestNexmarkVsPrism(t *testing.T) {
+	out := mustWeirBench(t, "nexmark", "--vs", "prism", "--query", "q1,Q2", "--events", "20000",
 		"--parallelism", "2", "--checkpoints=false", "--format", "markdown", "--header")
 	rows := vsCells(t, out)
 	if len(rows) != 2 || rows[0][0] != "q1" || rows[1][0] != "q2" {
@@ -47,7 +47,7 @@ func TestBenchVsPrism(t *testing.T) {
 	}
 
 	// A prism run past its timeout is reported, not waited for.
-	out = mustWeir(t, "bench", "nexmark", "--vs", "prism", "--query", "q0", "--events", "300000",
+	out = mustWeirBench(t, "nexmark", "--vs", "prism", "--query", "q0", "--events", "300000",
 		"--parallelism", "2", "--checkpoints=false", "--prism-timeout", "50ms", "--format", "markdown", "--header")
 	rows = vsCells(t, out)
 	if len(rows) != 1 || rows[0][3] != "did not finish in 50ms" || !strings.HasPrefix(rows[0][4], "> ") || rows[0][6] != "-" {
@@ -55,7 +55,7 @@ func TestBenchVsPrism(t *testing.T) {
 	}
 }
 
-func TestBenchVsPrismErrors(t *testing.T) {
+func TestNexmarkVsPrismErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want string
@@ -64,9 +64,10 @@ func TestBenchVsPrismErrors(t *testing.T) {
 		{[]string{"--vs", "prism", "--query", "q1,q4"}, `--query "q4": want some of q0, q1,`},
 		{[]string{"--vs", "prism", "--query", ","}, "no query given"},
 		{[]string{"--vs", "prism", "--query", "q1", "--prism-timeout", "0s"}, "--prism-timeout is 0s"},
+		{[]string{"--query", "q1"}, `required flag(s) "vs" not set`},
 	} {
-		_, errs, code := weir(t, append([]string{"bench", "nexmark", "--events", "1000"}, c.args...)...)
-		if code != 1 || !strings.Contains(errs, c.want) {
+		_, errs, code := weirBench(t, append([]string{"nexmark", "--events", "1000"}, c.args...)...)
+		if code != 1 || !strings.HasPrefix(errs, "weir-bench: nexmark: ") || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("%q: exit %d: %q, want %q", c.args, code, errs, c.want)
 		}
 	}
