@@ -7,6 +7,7 @@ import (
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
 )
 
 type stageKind uint8
@@ -80,6 +81,11 @@ type stage struct {
 	// Source stages.
 	source connector.Source
 	splits []connector.Split
+
+	// What the instances of a keyed stage in a run with checkpoints
+	// start from, read before any of them runs (see restore): the input
+	// watermark.
+	restoredWM windowing.Time
 }
 
 func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) {
@@ -254,6 +260,30 @@ func (pl *plan) join(c *coordinator) {
 	for _, s := range pl.sinks {
 		s.who = c.join(false)
 	}
+}
+
+// restore reads what the keyed instances of a run with checkpoints start
+// from in backend b: the lowest input watermark the instances of a keyed
+// stage saved at the checkpoint b holds. It runs before any instance does:
+// an instance writes its own at every barrier, beside the state, where an
+// instance of its stage that started later (on a loaded machine, after the
+// first barrier) would read it as the checkpoint's, and drop the data
+// before the barrier as late.
+func (pl *plan) restore(b state.Backend) error {
+	for _, st := range pl.stages {
+		st.restoredWM = windowing.MinTime
+		if b == nil {
+			continue
+		}
+		if st.kind == stageKeyed {
+			wm, err := restoredInputWatermark(b, opID(st.head.Name))
+			if err != nil {
+				return fmt.Errorf("engine: %s: restoring its input watermark: %w", st.head, err)
+			}
+			st.restoredWM = wm
+		}
+	}
+	return nil
 }
 
 // cacheBudget splits total among the instances of the keyed stages
