@@ -203,6 +203,9 @@ func Run(ctx context.Context, g *graph.Graph, cfg Config) error {
 		}
 		x.coord = newCoordinator(x)
 		pl.join(x.coord)
+		if err := pl.restore(cfg.Backend); err != nil {
+			return err
+		}
 		x.commits.n = map[int64]int{}
 		for _, s := range pl.sinks {
 			if s.port.senders > 0 {

@@ -141,12 +141,14 @@ func (env *keyedEnv) dropStaleInputWatermarks() error {
 	return nil
 }
 
-// restoredInputWatermark returns the lowest input watermark the operator's
-// instances saved at the checkpoint the state comes from, or MinTime. Every
-// sender's watermark after a restore is at least that.
-func (env *keyedEnv) restoredInputWatermark() (windowing.Time, error) {
-	prefix := state.MetaKey(env.op, inputWMMeta)
-	it, err := env.backend.NewIter(prefix, state.PrefixEnd(prefix))
+// restoredInputWatermark returns the lowest input watermark the instances
+// of operator op saved at the checkpoint the state comes from, or MinTime.
+// Every sender's watermark after a restore is at least that. It is read
+// before any instance runs (plan.restore): an instance saves its own at
+// each barrier.
+func restoredInputWatermark(b state.Backend, op uint32) (windowing.Time, error) {
+	prefix := state.MetaKey(op, inputWMMeta)
+	it, err := b.NewIter(prefix, state.PrefixEnd(prefix))
 	if err != nil {
 		return windowing.MinTime, err
 	}
@@ -330,16 +332,10 @@ func (in *instance) runKeyed() (err error) {
 	p := st.ports[0]
 	in.now = in.procTime()
 	ins := newInputs(p.inboxes[in.idx], []int{p.senders}, &in.now)
-	if x.coord != nil {
-		restored, err := env.restoredInputWatermark()
-		if err != nil {
-			return err
-		}
-		if restored > windowing.MinTime {
-			ins.restore(0, restored)
-			env.inputWM = restored
-			in.forwardWatermark(restored)
-		}
+	if restored := st.restoredWM; x.coord != nil && restored > windowing.MinTime {
+		ins.restore(0, restored)
+		env.inputWM = restored
+		in.forwardWatermark(restored)
 	}
 	// advance fires what the merged input watermark releases and forwards
 	// it. At the end of time, processing time runs out too, and whatever

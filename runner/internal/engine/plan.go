@@ -7,6 +7,7 @@ import (
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/state"
+	"github.com/weir-dev/weir/windowing"
 )
 
 type stageKind uint8
@@ -80,6 +81,12 @@ type stage struct {
 	// Source stages.
 	source connector.Source
 	splits []connector.Split
+
+	// What the instances of a run with checkpoints start from, read
+	// before any of them runs (see restore): a keyed stage's input
+	// watermark, a side-input stage's buffers by instance (nil: none).
+	restoredWM windowing.Time
+	sideSnaps  []*sideSnapshot
 }
 
 func buildPlan(ctx context.Context, g *graph.Graph, cfg *Config) (*plan, error) {
@@ -254,6 +261,42 @@ func (pl *plan) join(c *coordinator) {
 	for _, s := range pl.sinks {
 		s.who = c.join(false)
 	}
+}
+
+// restore reads what the keyed and side-input instances of a run with
+// checkpoints start from in backend b: the lowest input watermark the
+// instances of a keyed stage saved at the checkpoint b holds, and the
+// buffers each instance of a side-input stage gets back. It runs before
+// any instance does: an instance writes its own at every barrier, beside
+// the state, where an instance of its stage that started later (on a
+// loaded machine, after the first barrier) would read them as the
+// checkpoint's, and drop the data before the barrier as late.
+func (pl *plan) restore(b state.Backend) error {
+	for _, st := range pl.stages {
+		st.restoredWM = windowing.MinTime
+		if b == nil {
+			continue
+		}
+		switch st.kind {
+		case stageKeyed:
+			wm, err := restoredInputWatermark(b, opID(st.head.Name))
+			if err != nil {
+				return fmt.Errorf("engine: %s: restoring its input watermark: %w", st.head, err)
+			}
+			st.restoredWM = wm
+		case stageSide:
+			op, codec := opID(st.head.Name), newSideCodec(st.head)
+			st.sideSnaps = make([]*sideSnapshot, st.instances)
+			for i := range st.sideSnaps {
+				snap, err := restoreSide(b, op, i, st.instances, codec)
+				if err != nil {
+					return fmt.Errorf("engine: %s: restoring its side-input buffers: %w", st.head, err)
+				}
+				st.sideSnaps[i] = snap
+			}
+		}
+	}
+	return nil
 }
 
 // cacheBudget splits total among the instances of the keyed stages

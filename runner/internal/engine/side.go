@@ -101,11 +101,11 @@ func (in *instance) runSide() (err error) {
 		return wm
 	}
 	op, codec := opID(n.Name), newSideCodec(n)
-	if x.coord != nil && cfg.Backend != nil {
-		snap, err := restoreSide(cfg.Backend, op, in.idx, st.instances, codec)
-		if err != nil {
-			return fmt.Errorf("engine: %s: restoring its side-input buffers: %w", n, err)
-		}
+	if x.coord != nil && st.sideSnaps != nil {
+		// Read before any instance ran (plan.restore); this instance's
+		// alone from now on.
+		snap := st.sideSnaps[in.idx]
+		st.sideSnaps[in.idx] = nil
 		if snap != nil {
 			pending, sideData = snap.pending, snap.data
 			for i := range st.ports {

@@ -147,9 +147,11 @@ func saveSide(b state.Backend, op uint32, idx int, c sideCodec, s *sideSnapshot)
 // restoreSide returns what instance idx of instances gets back from the
 // snapshots in the backend: the union of the side data, the waiting main
 // elements of every snapshot j with j mod instances == idx, and the lowest
-// watermark of each input. Instance 0 deletes the snapshots of instances
-// that no longer exist once it has taken its own, at its first checkpoint
-// (see dropStaleSide). It returns nil if there is no snapshot.
+// watermark of each input. It returns nil if there is no snapshot. It is
+// read for every instance before any runs (plan.restore): each instance
+// writes its own snapshot at every barrier, and instance 0 deletes the
+// snapshots of instances that no longer exist at its first (see
+// dropStaleSide).
 func restoreSide(b state.Backend, op uint32, idx, instances int, c sideCodec) (*sideSnapshot, error) {
 	prefix := state.MetaKey(op, sideSnapMeta)
 	it, err := b.NewIter(prefix, state.PrefixEnd(prefix))
