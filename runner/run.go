@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
+	"github.com/weir-dev/weir/io/fsys"
 	"github.com/weir-dev/weir/runner/internal/engine"
 	"github.com/weir-dev/weir/state"
 )
@@ -82,6 +83,10 @@ type run struct {
 	lastCheckpoint  int64
 	finalCheckpoint bool
 	checkpoints     int64
+
+	// locks are the run's state and checkpoint directories' (lock.go),
+	// released last by close.
+	locks []*dirLock
 }
 
 // runOnce makes one run of g: its options are complete and valid, and g's
@@ -101,6 +106,13 @@ func runOnce(ctx context.Context, g *graph.Graph, opts Options, pt part) (*Resul
 // close, whatever it returns.
 func (r *run) prepare(ctx context.Context) error {
 	o, g := &r.opts, r.g
+	if o.StateDir != "" && o.StateBackend != "memory" {
+		l, err := lockStateDir(o.StateDir)
+		if err != nil {
+			return err
+		}
+		r.locks = append(r.locks, l)
+	}
 	if err := r.claimStateDir(); err != nil {
 		return err
 	}
@@ -176,6 +188,13 @@ func (r *run) findResume() error {
 	ckpts, err := openCheckpointStore(o.CheckpointDir)
 	if err != nil {
 		return err
+	}
+	if ckpts.fs == fsys.Local {
+		l, err := lockCheckpointDir(ckpts.dir)
+		if err != nil {
+			return err
+		}
+		r.locks = append(r.locks, l)
 	}
 	if err := claim(ckpts.fs, ckpts.dir, "--checkpoint-dir", o.JobID); err != nil {
 		return err
@@ -318,5 +337,8 @@ func (r *run) close() {
 	}
 	if r.clog != nil {
 		r.clog.Close()
+	}
+	for _, l := range r.locks {
+		l.release()
 	}
 }
