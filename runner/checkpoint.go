@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +69,11 @@ type checkpointMetaFile struct {
 	// StateFormat is the version of the engine's own layout of the state
 	// (see stateFormat); 0 before there was one.
 	StateFormat int `json:"stateFormat,omitempty"`
+	// Files lists the state copy's files, with sizes and checksums
+	// (checksum.go); Checksum is meta.json's own. Both are empty in a
+	// checkpoint written before them.
+	Files    []stateFile `json:"files,omitempty"`
+	Checksum string      `json:"checksum,omitempty"`
 }
 
 // stateFormat is the version of the engine's own state layout that this
@@ -126,8 +130,9 @@ func checkStateVersions(m *checkpointMetaFile, g *graph.Graph) error {
 // (Pebble hard-links its tables); elsewhere it is written to a local
 // temporary directory and copied up, and a restore copies it down.
 type checkpointStore struct {
-	fs  fsys.FS
-	dir string
+	fs   fsys.FS
+	dir  string
+	sums fileSums // of the sstables this run's checkpoints hold
 }
 
 // openCheckpointStore resolves a --checkpoint-dir value: a path, or a
@@ -141,7 +146,7 @@ func openCheckpointStore(s string) (*checkpointStore, error) {
 	if err != nil {
 		return nil, optErr("checkpoint-dir", " %s: %v", s, err)
 	}
-	return &checkpointStore{fs: f, dir: strings.TrimSuffix(p, "/")}, nil
+	return &checkpointStore{fs: f, dir: strings.TrimSuffix(p, "/"), sums: fileSums{}}, nil
 }
 
 func (cs *checkpointStore) path(elems ...string) string {
@@ -192,11 +197,11 @@ func (cs *checkpointStore) latest() (*checkpointMetaFile, string, error) {
 		if err != nil {
 			continue
 		}
-		var m checkpointMetaFile
-		if err := json.Unmarshal(b, &m); err != nil || m.ID != id {
-			return nil, "", fmt.Errorf("runner: checkpoint %s: unreadable %s", p, checkpointMeta)
+		m, _, err := decodeMeta(cs.fs.String()+p, id, b)
+		if err != nil {
+			return nil, "", err
 		}
-		return &m, p, nil
+		return m, p, nil
 	}
 	return nil, "", nil
 }
@@ -228,14 +233,15 @@ func (cs *checkpointStore) write(b state.Backend, m checkpointMetaFile) (int64, 
 	}
 	var size int64
 	if m.Changelog == nil {
-		n, err := cs.writeState(b, path.Join(tmp, "state"))
+		n, files, err := cs.writeState(b, path.Join(tmp, "state"))
 		if err != nil {
 			return 0, err
 		}
 		size += n
+		m.Files = files
 	}
 	m.Written = time.Now().UTC()
-	meta, err := json.MarshalIndent(m, "", "  ")
+	meta, err := encodeMeta(m)
 	if err != nil {
 		return 0, err
 	}
@@ -278,30 +284,47 @@ func (cs *checkpointStore) committed(chk, marker string) bool {
 	return err == nil
 }
 
-// writeState writes the backend's checkpoint to dir on the store.
-func (cs *checkpointStore) writeState(b state.Backend, dir string) (int64, error) {
+// writeState writes the backend's checkpoint to dir on the store, and
+// returns its size and its files with their checksums.
+func (cs *checkpointStore) writeState(b state.Backend, dir string) (int64, []stateFile, error) {
 	if cs.fs == fsys.Local {
 		if err := b.Checkpoint(dir); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		return dirSize(dir), nil
+		files, err := sumState(dir, cs.sums)
+		return dirSize(dir), files, err
 	}
 	local, err := os.MkdirTemp("", "weir-checkpoint-")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer os.RemoveAll(local)
 	if err := b.Checkpoint(filepath.Join(local, "state")); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return copyUp(filepath.Join(local, "state"), cs.fs, dir)
+	files, err := sumState(filepath.Join(local, "state"), cs.sums)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := copyUp(filepath.Join(local, "state"), cs.fs, dir)
+	return n, files, err
 }
 
 // localState returns a local directory holding the state of the checkpoint
-// at chk (a directory of the store), and what removes it when it is a copy.
-func (cs *checkpointStore) localState(chk string) (string, func(), error) {
+// m at chk (a directory of the store), verified against the files m lists,
+// and what removes it when it is a copy.
+func (cs *checkpointStore) localState(chk string, m *checkpointMetaFile) (string, func(), error) {
 	src := path.Join(chk, "state")
+	verify := func(dir string) error {
+		if m.Checksum == "" {
+			return nil // written before checksums
+		}
+		return verifyState(cs.fs.String()+chk, dir, m.Files)
+	}
 	if cs.fs == fsys.Local {
+		if err := verify(src); err != nil {
+			return "", nil, err
+		}
 		return src, func() {}, nil
 	}
 	local, err := os.MkdirTemp("", "weir-restore-")
@@ -312,6 +335,10 @@ func (cs *checkpointStore) localState(chk string) (string, func(), error) {
 	if err := copyDown(cs.fs, src, filepath.Join(local, "state")); err != nil {
 		done()
 		return "", nil, fmt.Errorf("runner: copying checkpoint %s down: %w", cs.fs.String()+src, err)
+	}
+	if err := verify(filepath.Join(local, "state")); err != nil {
+		done()
+		return "", nil, err
 	}
 	return filepath.Join(local, "state"), done, nil
 }

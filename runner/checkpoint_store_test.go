@@ -50,7 +50,7 @@ func TestCheckpointStoreOnAnotherFileSystem(t *testing.T) {
 			if got := strings.Join(names, " "); got != "chk-000000000003 chk-000000000004 chk-000000000005" {
 				t.Errorf("kept %s, want the last 3", got)
 			}
-			src, done, err := cs.localState(at)
+			src, done, err := cs.localState(at, m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -130,7 +130,7 @@ func (r *run) prepare(ctx context.Context) error {
 	if r.clog, restoreLog, err = openChangelog(ctx, g, o, r.part.task, r.resume, committed); err != nil {
 		return err
 	}
-	r.backend, r.closeBackend, err = openBackend(o, r.resume, func() (string, func(), error) { return r.ckpts.localState(r.resumeAt) }, restoreLog)
+	r.backend, r.closeBackend, err = openBackend(o, r.resume, func() (string, func(), error) { return r.ckpts.localState(r.resumeAt, r.resume) }, restoreLog)
 	if err != nil {
 		return err
 	}
@@ -207,6 +207,9 @@ func (r *run) findResume() error {
 		return err
 	}
 	if r.resume != nil {
+		if r.resume.Checksum == "" {
+			r.log.Warn("the checkpoint to resume from has no checksums (written by an older Weir): it is used unverified", "checkpoint", r.resumeAt)
+		}
 		return checkStateVersions(r.resume, r.g)
 	}
 	return nil
