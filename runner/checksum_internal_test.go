@@ -199,3 +199,38 @@ func TestCheckpointsOfHaveSSTables(t *testing.T) {
 		t.Fatalf("checkpoint lists %d sstables, %d remembered; want some, all remembered: %+v", n, len(cs.sums), m.Files)
 	}
 }
+
+// decodeMeta never panics, and what it accepts with a checksum encodes
+// again to a meta.json it accepts as the same checkpoint.
+func FuzzDecodeMeta(f *testing.F) {
+	good, err := encodeMeta(checkpointMetaFile{ID: 7, Phase: "live", Files: []stateFile{{Name: "000002.log", Size: 10, CRC32C: 3}},
+		Sinks: map[string][]byte{"out": []byte("handle")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"id":7}`))
+	f.Add(good[:len(good)/2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, sums, err := decodeMeta("chk", 7, b)
+		if err != nil {
+			if !errors.Is(err, ErrCheckpointDamaged) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q: want one line, ErrCheckpointDamaged", err)
+			}
+			return
+		}
+		if m.ID != 7 || sums != (m.Checksum != "") {
+			t.Fatalf("accepted %+v (sums %v)", m, sums)
+		}
+		if !sums {
+			return
+		}
+		again, err := encodeMeta(*m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := decodeMeta("chk", 7, again); err != nil || !ok {
+			t.Fatalf("re-encoded: %v, %v", ok, err)
+		}
+	})
+}
