@@ -153,11 +153,14 @@ func (cs *checkpointStore) path(elems ...string) string {
 	return path.Join(append([]string{cs.dir}, elems...)...)
 }
 
-func (cs *checkpointStore) String() string {
+func (cs *checkpointStore) String() string { return cs.show(cs.dir) }
+
+// show returns the path p of the store as errors and logs name it.
+func (cs *checkpointStore) show(p string) string {
 	if cs.fs == fsys.Local {
-		return cs.dir
+		return p
 	}
-	return cs.fs.String() + cs.dir
+	return cs.fs.String() + p
 }
 
 // finished reports whether the store's job ran to its end.
@@ -197,7 +200,7 @@ func (cs *checkpointStore) latest() (*checkpointMetaFile, string, error) {
 		if err != nil {
 			continue
 		}
-		m, _, err := decodeMeta(cs.fs.String()+p, id, b)
+		m, _, err := decodeMeta(cs.show(p), id, b)
 		if err != nil {
 			return nil, "", err
 		}
@@ -319,7 +322,7 @@ func (cs *checkpointStore) localState(chk string, m *checkpointMetaFile) (string
 		if m.Checksum == "" {
 			return nil // written before checksums
 		}
-		return verifyState(cs.fs.String()+chk, dir, m.Files)
+		return verifyState(cs.show(chk), dir, m.Files)
 	}
 	if cs.fs == fsys.Local {
 		if err := verify(src); err != nil {
