@@ -204,9 +204,12 @@ func (cs *checkpointStore) latest() (*checkpointMetaFile, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if err := cs.checkLedger(m); err != nil {
+			return nil, "", err
+		}
 		return m, p, nil
 	}
-	return nil, "", nil
+	return nil, "", cs.checkLedger(nil)
 }
 
 func checkpointName(id int64) string { return fmt.Sprintf("chk-%012d", id) }
@@ -256,6 +259,9 @@ func (cs *checkpointStore) write(b state.Backend, m checkpointMetaFile) (int64, 
 		return 0, err
 	}
 	if err := cs.fs.SyncDir(cs.dir); err != nil {
+		return 0, err
+	}
+	if err := cs.writeLedger(id); err != nil {
 		return 0, err
 	}
 	entries, _ := cs.fs.ReadDir(cs.dir)

@@ -47,8 +47,8 @@ func TestCheckpointStoreOnAnotherFileSystem(t *testing.T) {
 			for _, e := range entries {
 				names = append(names, e.Name())
 			}
-			if got := strings.Join(names, " "); got != "chk-000000000003 chk-000000000004 chk-000000000005" {
-				t.Errorf("kept %s, want the last 3", got)
+			if got := strings.Join(names, " "); got != "LEDGER chk-000000000003 chk-000000000004 chk-000000000005" {
+				t.Errorf("kept %s, want the ledger and the last 3 checkpoints", got)
 			}
 			src, done, err := cs.localState(at, m)
 			if err != nil {

@@ -118,7 +118,7 @@ func verifyState(chk, dir string, want []stateFile) error {
 }
 
 func damaged(chk, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s; it cannot be used: put it back from a copy, or start over with a new --checkpoint-dir (removing it alone would resume from an older one and publish its output again)", ErrCheckpointDamaged, chk, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s: %s; it cannot be used: put it back from a copy, or start over with a new --checkpoint-dir", ErrCheckpointDamaged, chk, fmt.Sprintf(format, args...))
 }
 
 // metaSum is the checksum of m's content: CRC-32C of its JSON encoding

@@ -206,6 +206,9 @@ func (r *run) findResume() error {
 	if r.resume, r.resumeAt, err = ckpts.latest(); err != nil {
 		return err
 	}
+	if err := ckpts.ensureLedger(r.resume); err != nil {
+		return err
+	}
 	if r.resume != nil {
 		if r.resume.Checksum == "" {
 			r.log.Warn("the checkpoint to resume from has no checksums (written by an older Weir): it is used unverified", "checkpoint", r.resumeAt)
