@@ -309,10 +309,29 @@ func (s *optionSetter) fromEnv(lookup func(string) (string, bool)) {
 			s.set(opt, opt.envName(), v)
 			continue
 		}
-		for _, pair := range strings.Fields(v) {
+		pairs := strings.Fields(v)
+		for i, pair := range pairs {
+			if err := repeatedName(pairs[:i], pair); err != nil {
+				s.errs = append(s.errs, fmt.Errorf("%w: %s: %v", ErrOptions, opt.envName(), err))
+				continue
+			}
 			s.set(opt, opt.envName(), pair)
 		}
 	}
 }
 
 func (s *optionSetter) err() error { return errors.Join(s.errs...) }
+
+// repeatedName returns an error when pair (NAME=VALUE) names what one of
+// the pairs before it, from the same source, names already: the last one
+// would win without a word. A later source (flags over the job file) may
+// override a name; one source may not give it twice.
+func repeatedName(before []string, pair string) error {
+	name, _, _ := strings.Cut(pair, "=")
+	for _, prev := range before {
+		if p, _, _ := strings.Cut(prev, "="); p == name {
+			return fmt.Errorf("%s is given twice (%s, then %s)", name, prev, pair)
+		}
+	}
+	return nil
+}

@@ -84,3 +84,46 @@ func TestMemoryFlag(t *testing.T) {
 		t.Fatalf("--memory plenty: %v, want an error naming --memory", err)
 	}
 }
+
+// The same name twice in one source (flags, a variable, a job file) is an
+// error naming it, not the last one winning; a later source may override a
+// name.
+func TestRepeatedBindingName(t *testing.T) {
+	var f runner.Flags
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.Register(fs)
+	err := fs.Parse([]string{"--bind", "in=a.jsonl", "--bind", "out=o/", "--bind", "in=b.jsonl"})
+	if err == nil || !strings.Contains(err.Error(), "in is given twice (in=a.jsonl, then in=b.jsonl)") {
+		t.Errorf("flags: got %v, want the repeated name", err)
+	}
+
+	env := map[string]string{"WEIR_BIND": "in=a.jsonl in=b.jsonl"}
+	g := runner.Flags{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	gs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	g.Register(gs)
+	if err := gs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Options(); !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), "WEIR_BIND: in is given twice") {
+		t.Errorf("environment: got %v, want the repeated name", err)
+	}
+
+	job := filepath.Join(t.TempDir(), "job.yaml")
+	os.WriteFile(job, []byte("bind:\n  in: a.jsonl\n  in: b.jsonl\nmode: stream\nmode: backfill\n"), 0o644)
+	_, err = runner.ReadJobFile(job)
+	if !errors.Is(err, runner.ErrOptions) || !strings.Contains(err.Error(), "job.yaml:3: bind: in is given twice") || !strings.Contains(err.Error(), "job.yaml:5: mode is given twice (first at line 4)") {
+		t.Errorf("job file: got %v, want both repeated keys", err)
+	}
+
+	env = map[string]string{"WEIR_BIND": "in=a.jsonl out=o/"}
+	h := runner.Flags{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	hs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	h.Register(hs)
+	if err := hs.Parse([]string{"--bind", "in=b.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := h.Options()
+	if err != nil || o.Bindings["in"] != "b.jsonl" || o.Bindings["out"] != "o/" {
+		t.Errorf("a flag over the environment: %v, %v; want in=b.jsonl, out=o/", o.Bindings, err)
+	}
+}

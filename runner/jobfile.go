@@ -53,23 +53,35 @@ func readJobFile(path string, o *Options) error {
 		return fmt.Errorf("%w: job file %s: want a mapping of options (mode: stream, bind: ...), line %d", ErrOptions, path, root.Line)
 	}
 	s := optionSetter{o: o}
+	lines := map[string]int{} // of the keys read
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		opt := lookupOption(k.Value)
 		where := fmt.Sprintf("job file %s:%d: %s", path, k.Line, k.Value)
+		first, twice := lines[k.Value]
+		lines[k.Value] = k.Line
 		switch {
+		case twice:
+			s.errs = append(s.errs, fmt.Errorf("%w: %s is given twice (first at line %d)", ErrOptions, where, first))
 		case opt == nil:
 			s.errs = append(s.errs, fmt.Errorf("%w: job file %s:%d: unknown key %q", ErrOptions, path, k.Line, k.Value))
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
 			// "key:" with no value leaves the option unset.
 		case opt.kind == kindMap && v.Kind == yaml.MappingNode:
+			var pairs []string
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				name, val := v.Content[j], v.Content[j+1]
 				if name.Kind != yaml.ScalarNode || val.Kind != yaml.ScalarNode {
 					s.errs = append(s.errs, fmt.Errorf("%w: %s: want NAME: URI pairs", ErrOptions, where))
 					continue
 				}
-				s.set(opt, where, name.Value+"="+val.Value)
+				pair := name.Value + "=" + val.Value
+				if err := repeatedName(pairs, pair); err != nil {
+					s.errs = append(s.errs, fmt.Errorf("%w: job file %s:%d: %s: %v", ErrOptions, path, name.Line, k.Value, err))
+					continue
+				}
+				pairs = append(pairs, pair)
+				s.set(opt, where, pair)
 			}
 		case opt.kind == kindMap:
 			s.errs = append(s.errs, fmt.Errorf("%w: %s: want a mapping of NAME: URI", ErrOptions, where))

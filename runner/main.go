@@ -49,6 +49,9 @@ func (v *flagValue) String() string {
 
 func (v *flagValue) Set(s string) error {
 	if v.opt.kind == kindMap {
+		if err := repeatedName(v.vals, s); err != nil {
+			return err
+		}
 		v.vals = append(v.vals, s)
 	} else {
 		v.vals = []string{s}
