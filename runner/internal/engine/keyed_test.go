@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -129,14 +128,7 @@ func TestLateInstanceStartKeepsItsData(t *testing.T) {
 	op := opID("Count")
 	lo, hi := state.GroupRange(1, 2, state.DefaultKeyGroups)
 	backend := newGatedBackend(state.GroupRanges(op, lo, hi)[0][0], state.MetaKey(op, inputWMMeta+"0"))
-	u, err := connector.ParseURI("mem://" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	source, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: "in", URI: u, Type: reflect.TypeFor[int64]()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	source := openInt64s(t, ctx, "in", name)
 	stop := make(chan struct{})
 	cfg := Config{Backend: backend, Parallelism: 2, Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(),
 		Sources: map[string]connector.Source{"in": source}, Stop: stop, CheckpointInterval: time.Hour,

@@ -62,19 +62,8 @@ func TestRestoredSideForwardsWatermark(t *testing.T) {
 	if err := saveSide(backend, opID("Add"), 0, newSideCodec(add), snap); err != nil {
 		t.Fatal(err)
 	}
-	open := func(binding, name string) connector.Source {
-		u, err := connector.ParseURI("mem://" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: binding, URI: u, Type: reflect.TypeFor[int64]()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	cfg := Config{Backend: backend, Bounded: true, Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(),
-		Sources:            map[string]connector.Source{"main": open("main", main), "side": open("side", side)},
+		Sources:            map[string]connector.Source{"main": openInt64s(t, ctx, "main", main), "side": openInt64s(t, ctx, "side", side)},
 		CheckpointInterval: time.Hour, FirstCheckpointID: 1,
 		OnCheckpoint: func(int64, bool, SplitStates, map[string][]byte) error { return nil }}
 	if err := Run(ctx, g, cfg); err != nil {
@@ -127,20 +116,9 @@ func TestLateSideInstanceStartKeepsItsData(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	open := func(binding, name string) connector.Source {
-		u, err := connector.ParseURI("mem://" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: binding, URI: u, Type: reflect.TypeFor[int64]()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	stop := make(chan struct{})
 	cfg := Config{Backend: backend, Parallelism: 2, BatchSize: 2, Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(),
-		Sources: map[string]connector.Source{"main": open("main", main), "side": open("side", side)},
+		Sources: map[string]connector.Source{"main": openInt64s(t, ctx, "main", main), "side": openInt64s(t, ctx, "side", side)},
 		Stop:    stop, CheckpointInterval: time.Hour,
 		OnCheckpoint: func(int64, bool, SplitStates, map[string][]byte) error { return nil }}
 	// ready: the side input's reader has sent everything and ended, and
@@ -168,4 +146,19 @@ func TestLateSideInstanceStartKeepsItsData(t *testing.T) {
 	if late, written := cfg.Metrics.Late("Window").Load(), cfg.Metrics.Written("out").Load(); late != 0 || written != int64(len(vals)) {
 		t.Errorf("%d late, %d written; want none late and all %d written", late, written, len(vals))
 	}
+}
+
+// openInt64s opens the in-memory stream name as the source of binding, of
+// int64 elements.
+func openInt64s(t *testing.T, ctx context.Context, binding, name string) connector.Source {
+	t.Helper()
+	u, err := connector.ParseURI("mem://" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: binding, URI: u, Type: reflect.TypeFor[int64]()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
