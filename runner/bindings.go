@@ -165,13 +165,43 @@ func (b *opened) checkpointable(log *slog.Logger) error {
 // (by its handle; none when the checkpoint's directory says the sinks
 // committed it already) and drop what later, incomplete checkpoints did;
 // at 0, with no checkpoint to resume from, they drop everything pending.
-func (b *opened) recover(ctx context.Context, at int64, handles map[string][]byte) error {
+func (b *opened) recover(ctx context.Context, at int64, handles map[string][]byte, fellBack bool) error {
 	all := b.allSinks()
+	if fellBack {
+		if err := b.publishedNothingAfter(ctx, at); err != nil {
+			return err
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(all)) {
 		if cs, ok := all[name].(connector.CheckpointSink); ok {
 			if err := cs.Recover(ctx, at, handles[name]); err != nil {
 				return fmt.Errorf("runner: recovering %q at checkpoint %d: %w", name, at, err)
 			}
+		}
+	}
+	return nil
+}
+
+// publishedNothingAfter checks, before any sink recovers, that no
+// two-phase sink published output of a checkpoint after at: a run that
+// falls back past a lost checkpoint (checkLedger) would publish it again.
+func (b *opened) publishedNothingAfter(ctx context.Context, at int64) error {
+	all := b.allSinks()
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		cs, ok := all[name].(connector.CheckpointSink)
+		if !ok {
+			continue
+		}
+		ps, ok := cs.(connector.PublishedSink)
+		if !ok {
+			return fmt.Errorf("%w: resuming from %s, older than the newest completed checkpoint, which is lost: sink %q cannot tell whether it published that checkpoint's output: put the checkpoint back from a copy, or start over with a new --checkpoint-dir", ErrCheckpointDamaged, checkpointName(at), name)
+		}
+		p, err := ps.Published(ctx)
+		if err != nil {
+			return fmt.Errorf("runner: sink %q: %w", name, err)
+		}
+		if p > at {
+			return fmt.Errorf("%w: resuming from %s, older than the newest completed checkpoint, which is lost: sink %q published the output of %s already, and would publish it again: put the checkpoint back from a copy, or start over with a new --checkpoint-dir: %w", ErrCheckpointDamaged, checkpointName(at), name, checkpointName(p), connector.ErrPublishedAhead)
 		}
 	}
 	return nil

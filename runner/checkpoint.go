@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weir-dev/weir/internal/graph"
@@ -133,6 +134,15 @@ type checkpointStore struct {
 	fs   fsys.FS
 	dir  string
 	sums fileSums // of the sstables this run's checkpoints hold
+
+	// fellBack, set by latest, says why it returned a checkpoint older
+	// than the ledger's newest (checkLedger).
+	fellBack string
+
+	ledger struct {
+		sync.Mutex
+		l ledger // as written to LEDGER
+	}
 }
 
 // openCheckpointStore resolves a --checkpoint-dir value: a path, or a
@@ -204,12 +214,13 @@ func (cs *checkpointStore) latest() (*checkpointMetaFile, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if err := cs.checkLedger(m); err != nil {
+		if cs.fellBack, err = cs.checkLedger(m); err != nil {
 			return nil, "", err
 		}
 		return m, p, nil
 	}
-	return nil, "", cs.checkLedger(nil)
+	cs.fellBack, err = cs.checkLedger(nil)
+	return nil, "", err
 }
 
 func checkpointName(id int64) string { return fmt.Sprintf("chk-%012d", id) }
@@ -261,7 +272,7 @@ func (cs *checkpointStore) write(b state.Backend, m checkpointMetaFile) (int64, 
 	if err := cs.fs.SyncDir(cs.dir); err != nil {
 		return 0, err
 	}
-	if err := cs.writeLedger(id); err != nil {
+	if err := cs.recordCompleted(id); err != nil {
 		return 0, err
 	}
 	entries, _ := cs.fs.ReadDir(cs.dir)
@@ -453,6 +464,9 @@ func (r *run) checkpointing(ctx context.Context, cfg *engine.Config) {
 	cfg.OnCommitted = func(id int64) {
 		if err := r.ckpts.markCommitted(id, sinksCommitted); err != nil {
 			r.log.Warn("marking checkpoint committed", "id", id, "err", err)
+		}
+		if err := r.ckpts.recordCommitted(id); err != nil {
+			r.log.Warn("recording checkpoint committed", "id", id, "err", err)
 		}
 	}
 	cfg.OnCheckpoint = func(id int64, final bool, splits engine.SplitStates, handles map[string][]byte) error {

@@ -179,6 +179,9 @@ func checkpointsOf(t *testing.T, f fsys.FS) (*checkpointStore, state.Backend) {
 		if _, err := cs.write(b, checkpointMetaFile{ID: id, Phase: "live"}); err != nil {
 			t.Fatal(err)
 		}
+		if err := cs.recordCommitted(id); err != nil { // as the sinks do
+			t.Fatal(err)
+		}
 	}
 	return cs, b
 }

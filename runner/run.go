@@ -156,7 +156,7 @@ func (r *run) prepare(ctx context.Context) error {
 				handles = nil // committed already: Recover only discards what came after
 			}
 		}
-		err = r.io.recover(ctx, at, handles)
+		err = r.io.recover(ctx, at, handles, r.ckpts.fellBack != "")
 	}
 	if err == nil && o.Mode == Backfill {
 		err = r.io.bounded(o)
@@ -208,6 +208,9 @@ func (r *run) findResume() error {
 	}
 	if err := ckpts.ensureLedger(r.resume); err != nil {
 		return err
+	}
+	if ckpts.fellBack != "" {
+		r.log.Warn(ckpts.fellBack)
 	}
 	if r.resume != nil {
 		if r.resume.Checksum == "" {

@@ -40,6 +40,10 @@ var (
 	// ErrUnsupported is returned when a connector cannot do what the URI
 	// asks (a source on a sink-only scheme, an unknown format).
 	ErrUnsupported = errors.New("connector: unsupported")
+	// ErrPublishedAhead is returned by CheckpointSink.Recover when output
+	// of a checkpoint newer than the one a job resumes from is published
+	// already: resuming would publish it again.
+	ErrPublishedAhead = errors.New("connector: output of a newer checkpoint is published already")
 )
 
 // SourceSpec is what the runner asks a connector to read.
@@ -328,6 +332,12 @@ type Positioned interface {
 //     with the handle PreCommit returned for it (nil if none, or when there
 //     is no checkpoint: id 0): output pre-committed for id or earlier is
 //     committed, and output written or pre-committed after id is discarded.
+//     If output of a checkpoint after id is visible already (committed by
+//     an earlier run, whose newer checkpoint was then lost), Recover
+//     changes nothing and returns an error wrapping ErrPublishedAhead that
+//     names that checkpoint: resuming from id would publish it again. A
+//     sink keeps what it needs to know this (the checkpoint id in its
+//     files' names, a transaction's marker).
 //
 // Sinks that do not implement it are committed once, at the end of the run.
 type CheckpointSink interface {
@@ -335,6 +345,16 @@ type CheckpointSink interface {
 	PreCommit(ctx context.Context, id int64) (handle []byte, err error)
 	CommitCheckpoint(ctx context.Context, id int64) error
 	Recover(ctx context.Context, id int64, handle []byte) error
+}
+
+// PublishedSink is a CheckpointSink that can tell, without changing
+// anything, the newest checkpoint whose output it has made visible (0:
+// none). A job that resumes from an older checkpoint than the newest it
+// completed (that one was lost) asks every two-phase sink before any of
+// them recovers, and refuses if one published a newer checkpoint's output.
+type PublishedSink interface {
+	CheckpointSink
+	Published(ctx context.Context) (int64, error)
 }
 
 // PositionCommitter is a source that tells the system it reads from where

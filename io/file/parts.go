@@ -41,7 +41,7 @@ type partsSink struct {
 	}
 }
 
-var _ connector.CheckpointSink = (*partsSink)(nil)
+var _ connector.PublishedSink = (*partsSink)(nil)
 
 // pendingPrefix starts the names of the task's pending files:
 // ".pending-c", or ".pending-<task>-c".
@@ -169,12 +169,48 @@ func (ps *partsSink) commitUpToLocked(id int64) error {
 	return ps.fs.SyncDir(ps.dir)
 }
 
+// Published returns the newest checkpoint of which the task's directory
+// has a committed part (0: none).
+func (ps *partsSink) Published(context.Context) (int64, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.published()
+}
+
+func (ps *partsSink) published() (int64, error) {
+	entries, err := ps.fs.ReadDir(ps.dir)
+	if err != nil {
+		return 0, fmt.Errorf("%s: listing %s: %w", prefix, where(ps.fs, ps.dir), err)
+	}
+	var newest int64
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), partStem(ps.task)+"c")
+		if !ok || !strings.HasSuffix(name, ps.ext) {
+			continue
+		}
+		// Another task's "part-<task>-c..." does not parse.
+		if id, err := strconv.ParseInt(strings.TrimSuffix(name, ps.ext), 10, 64); err == nil && digits(strings.TrimSuffix(name, ps.ext)) {
+			newest = max(newest, id)
+		}
+	}
+	return newest, nil
+}
+
 // Recover commits what the task pre-committed up to id and deletes what it
 // pre-committed after it, and any part of the task a crashed run left half
-// written; other tasks' files are left alone.
+// written; other tasks' files are left alone. A part of a checkpoint after
+// id that is committed already (its checkpoint was lost after its output
+// was published) is refused with connector.ErrPublishedAhead.
 func (ps *partsSink) Recover(_ context.Context, id int64, _ []byte) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	newest, err := ps.published()
+	if err != nil {
+		return err
+	}
+	if newest > id {
+		return fmt.Errorf("%s: recovering %s at checkpoint %d: %w: %sc%012d%s", prefix, where(ps.fs, ps.dir), id, connector.ErrPublishedAhead, partStem(ps.task), newest, ps.ext)
+	}
 	if err := ps.commitUpToLocked(id); err != nil {
 		return err
 	}

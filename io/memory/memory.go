@@ -137,6 +137,9 @@ type Collector struct {
 		// survives a run (as a transaction in a broker would) until a
 		// run commits or discards it.
 		staged map[int64][]any
+		// published is the newest checkpoint whose staged output was
+		// committed.
+		published int64
 	}
 }
 
@@ -320,6 +323,9 @@ func (s *sink) CommitCheckpoint(_ context.Context, id int64) error {
 func (s *sink) Recover(_ context.Context, id int64, _ []byte) error {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
+	if p := s.c.mu.published; p > id {
+		return fmt.Errorf("memory: recovering at checkpoint %d: %w: checkpoint %d's", id, connector.ErrPublishedAhead, p)
+	}
 	s.c.commitStagedLocked(id)
 	for k := range s.c.mu.staged {
 		if k > id {
@@ -327,6 +333,13 @@ func (s *sink) Recover(_ context.Context, id int64, _ []byte) error {
 		}
 	}
 	return nil
+}
+
+// Published returns the newest checkpoint whose output was committed.
+func (s *sink) Published(context.Context) (int64, error) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.c.mu.published, nil
 }
 
 func (c *Collector) commitStagedLocked(id int64) {
@@ -340,6 +353,7 @@ func (c *Collector) commitStagedLocked(id int64) {
 	for _, k := range ids {
 		c.mu.committed = append(c.mu.committed, c.mu.staged[k]...)
 		delete(c.mu.staged, k)
+		c.mu.published = max(c.mu.published, k)
 	}
 }
 
