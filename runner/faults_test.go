@@ -1,0 +1,498 @@
+package runner_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/memory"
+	"github.com/weir-dev/weir/runner"
+)
+
+// TestFaults damages a stream job's checkpoints, state and surroundings in
+// the ways of testdata/faults, resumes it, and checks the one property
+// recovery must keep: the output is exact, or the run fails with one line
+// naming the damage and writes nothing. It never ends well with wrong
+// output.
+//
+// The job sums the values of each key per 100ms event-time window
+// (windowSumPipeline) from an in-memory stream into a sink. Record i has
+// key k<i%20>, event time 4i ms and value i+1, so the truth is a plain loop
+// over the records sent.
+//
+// Commands:
+//
+//	job sink=folder|mem       a new job: source, sink, state and checkpoint directories
+//	round N [fail-commit]     sends N records, runs the job until they are read
+//	                          and stops it (a final checkpoint, committed by the
+//	                          sinks; with fail-commit the sinks fail to commit it)
+//	damage KIND [chk=ID]      damages the newest checkpoint (or chk-ID):
+//	                          meta-truncate, meta-delete, folder-delete,
+//	                          state-flip, state-truncate; or the job's
+//	                          surroundings: ledger-delete, ledger-flip,
+//	                          ledger-uncommitted (a crash after the sinks
+//	                          committed the newest checkpoint, before the
+//	                          ledger recorded it), state-dir-delete (a resume
+//	                          on another machine)
+//	save / restore            copies the checkpoint directory aside, and back
+//	hold / release            another process holds the job's directories
+//	resume                    ends the input and runs the job to its end
+//
+// round and resume print "ok", or "error: " and the error's one line (the
+// job's directory shown as $DIR) and whether the failed run published
+// anything; resume then prints the output against the truth: "exact" or
+// what is missing and duplicated. Warnings the run logged are printed
+// too.
+func TestFaults(t *testing.T) {
+	datadriven.Walk(t, "testdata/faults", func(t *testing.T, path string) {
+		var j *faultJob
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd != "job" && j == nil {
+				d.Fatalf(t, "%s before job", d.Cmd)
+			}
+			switch d.Cmd {
+			case "job":
+				var sink string
+				d.ScanArgs(t, "sink", &sink)
+				j = newFaultJob(t, sink)
+				t.Cleanup(j.release)
+				return ""
+			case "round":
+				n, err := strconv.Atoi(d.CmdArgs[0].Key)
+				if err != nil {
+					d.Fatalf(t, "round N: %v", err)
+				}
+				return j.round(t, n, d.HasArg("fail-commit"))
+			case "damage":
+				chk := "newest"
+				if d.HasArg("chk") {
+					var id int
+					d.ScanArgs(t, "chk", &id)
+					chk = fmt.Sprintf("chk-%012d", id)
+				}
+				return j.damage(t, d.CmdArgs[0].Key, chk)
+			case "save":
+				j.copyDir(t, j.ckpt, j.ckpt+".saved")
+				return ""
+			case "restore":
+				j.copyDir(t, j.ckpt+".saved", j.ckpt)
+				return ""
+			case "hold":
+				j.hold(t)
+				return ""
+			case "release":
+				j.release()
+				return ""
+			case "resume":
+				return j.resume(t)
+			}
+			d.Fatalf(t, "unknown command %s", d.Cmd)
+			return ""
+		})
+	})
+}
+
+// failing:// wraps a file:// sink (failing:///path/), or a mem:// one
+// (failing://name), whose CommitCheckpoint fails while
+// failCommits is set: a crash after a checkpoint completed and before its
+// output was published.
+var failCommits atomic.Bool
+
+type failingConn struct{}
+
+func init() { connector.Register("failing", failingConn{}) }
+
+func (failingConn) OpenSource(context.Context, connector.SourceSpec) (connector.Source, error) {
+	return nil, connector.ErrUnsupported
+}
+
+func (failingConn) OpenSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, error) {
+	u := *spec.URI
+	u.Scheme = "file"
+	if u.Host != "" {
+		u.Scheme = "mem"
+	}
+	spec.URI = &u
+	s, err := connector.OpenSink(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return failingSink{s.(connector.PublishedSink)}, nil
+}
+
+type failingSink struct{ connector.PublishedSink }
+
+func (s failingSink) CommitCheckpoint(ctx context.Context, id int64) error {
+	if failCommits.Load() {
+		return fmt.Errorf("the sink failed to commit checkpoint %d", id)
+	}
+	return s.PublishedSink.CommitCheckpoint(ctx, id)
+}
+
+// faultJob is one job of a test file and the world it runs in.
+type faultJob struct {
+	dir, state, ckpt, out string
+	name                  string // of the source stream and the mem collector
+	src                   *memory.Stream
+	col                   *memory.Collector
+	sent                  int
+	held                  func() // releases the directories another run holds; nil when none
+}
+
+func newFaultJob(t *testing.T, sink string) *faultJob {
+	dir := t.TempDir()
+	j := &faultJob{dir: dir, state: filepath.Join(dir, "state"), ckpt: filepath.Join(dir, "ckpt"),
+		name: fmt.Sprintf("faults-%d", names.Add(1))}
+	j.src = memory.NewStream(j.name)
+	switch sink {
+	case "mem":
+		j.out = "failing://" + j.name
+		j.col = memory.NewCollector(j.name)
+	case "folder":
+		j.out = (&url.URL{Scheme: "failing", Path: filepath.ToSlash(filepath.Join(dir, "out")) + "/", RawQuery: "format=jsonl"}).String()
+	default:
+		t.Fatalf("sink=%s: want folder or mem", sink)
+	}
+	return j
+}
+
+// run runs the job until stop is closed (nil: until its input ends), and
+// returns its error and the warnings it logged.
+func (j *faultJob) run(stop chan struct{}) (error, []string) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, err := runner.Run(context.Background(), windowSumPipeline(), runner.Options{Mode: runner.Stream, Progress: -1, Logger: log,
+		StateDir: j.state, CheckpointDir: j.ckpt, CheckpointInterval: time.Hour, Stop: stop,
+		Bindings: map[string]string{"in": "mem://" + j.name, "out": j.out}})
+	mu.Lock()
+	defer mu.Unlock()
+	var warns []string
+	sc := bufio.NewScanner(&logs)
+	for sc.Scan() {
+		if _, msg, ok := strings.Cut(sc.Text(), " msg="); ok {
+			msg = strings.SplitN(msg, " err=", 2)[0]
+			if m, err := strconv.Unquote(msg); err == nil {
+				msg = m
+			}
+			warns = append(warns, msg)
+		}
+	}
+	return err, warns
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(b)
+}
+
+func (j *faultJob) send(n int) {
+	for range n {
+		i := j.sent
+		j.src.Send(ev{Key: fmt.Sprintf("k%d", i%20), At: int64(4 * i), V: int64(i + 1)})
+		j.sent++
+	}
+}
+
+func (j *faultJob) round(t *testing.T, n int, failCommit bool) string {
+	j.send(n)
+	failCommits.Store(failCommit)
+	defer failCommits.Store(false)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var (
+		err   error
+		warns []string
+	)
+	before := j.src.Consumed()
+	go func() {
+		defer close(done)
+		err, warns = j.run(stop)
+	}()
+	for deadline := time.Now().Add(time.Minute); j.src.Consumed()-before < n; time.Sleep(time.Millisecond) {
+		select {
+		case <-done:
+		default:
+			if time.Now().Before(deadline) {
+				continue
+			}
+			t.Fatalf("waited a minute for the job to read %d records", n)
+		}
+		break
+	}
+	close(stop)
+	<-done
+	return j.report(err, warns)
+}
+
+// report prints a run's end: its warnings, and ok or its error in one
+// line.
+func (j *faultJob) report(err error, warns []string) string {
+	var b strings.Builder
+	for _, w := range warns {
+		fmt.Fprintf(&b, "warning: %s\n", j.show(w))
+	}
+	if err == nil {
+		b.WriteString("ok\n")
+		return b.String()
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		fmt.Fprintf(&b, "error of more than one line:\n%s\n", msg)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "error: %s\n", j.show(msg))
+	return b.String()
+}
+
+// show replaces the job's directory in s with $DIR, and the holder of a
+// lock with $PID and $HOST.
+func (j *faultJob) show(s string) string {
+	s = strings.ReplaceAll(s, filepath.ToSlash(j.dir), "$DIR")
+	s = strings.ReplaceAll(s, j.dir, "$DIR")
+	s = holder.ReplaceAllString(s, "pid $$PID on host $$HOST")
+	// What a state file holds depends on when the job's goroutines ran.
+	s = stateFile.ReplaceAllString(s, "state/$$FILE")
+	s = sum.ReplaceAllString(s, "crc32c $$SUM, $$WRITTEN was written")
+	return size.ReplaceAllString(s, "has $$SIZE bytes, $$WRITTEN were written")
+}
+
+var (
+	holder    = regexp.MustCompile(`pid [0-9]+ on host [^ :;,]+`)
+	stateFile = regexp.MustCompile(`state/[0-9]+\.(log|sst)`)
+	sum       = regexp.MustCompile(`crc32c [0-9a-f]{8}, [0-9a-f]{8} was written`)
+	size      = regexp.MustCompile(`has [0-9]+ bytes, [0-9]+ were written`)
+)
+
+func (j *faultJob) resume(t *testing.T) string {
+	j.src.Close()
+	published := j.output(t)
+	err, warns := j.run(nil)
+	s := j.report(err, warns)
+	got := j.output(t)
+	if err != nil {
+		if len(got) != len(published) {
+			return s + fmt.Sprintf("the failed run published %d rows\n", len(got)-len(published))
+		}
+		return s + "the failed run published nothing\n"
+	}
+	return s + j.verdict(got)
+}
+
+// verdict compares the output with the truth.
+func (j *faultJob) verdict(got []string) string {
+	want := map[string]int64{}
+	for i := range j.sent {
+		want[fmt.Sprintf("k%d@%d", i%20, 4*i/100*100)] += int64(i + 1)
+	}
+	count := map[string]int{}
+	for _, g := range got {
+		count[g]++
+	}
+	var missing, duplicated, wrong int
+	for k, v := range want {
+		switch n := count[fmt.Sprintf("%s %d", k, v)]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			duplicated += n - 1
+		}
+	}
+	for row := range count {
+		k, _, _ := strings.Cut(row, " ")
+		if _, ok := want[k]; !ok || row != fmt.Sprintf("%s %d", k, want[k]) {
+			wrong += count[row]
+		}
+	}
+	if missing+duplicated+wrong == 0 {
+		return fmt.Sprintf("exact: %d rows\n", len(got))
+	}
+	return fmt.Sprintf("WRONG: %d rows, %d of %d missing, %d duplicated, %d wrong\n", len(got), missing, len(want), duplicated, wrong)
+}
+
+// output returns the rows the sink published.
+func (j *faultJob) output(t *testing.T) []string {
+	if j.col != nil {
+		var rows []string
+		for _, v := range j.col.Values() {
+			rows = append(rows, v.(string))
+		}
+		return rows
+	}
+	files, err := filepath.Glob(filepath.Join(j.dir, "out", "part-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if line == "" {
+				continue
+			}
+			var s string
+			if err := json.Unmarshal([]byte(line), &s); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			rows = append(rows, s)
+		}
+	}
+	return rows
+}
+
+func (j *faultJob) damage(t *testing.T, kind, chk string) string {
+	if chk == "newest" {
+		chks, _ := filepath.Glob(filepath.Join(j.ckpt, "chk-*"))
+		if len(chks) == 0 {
+			t.Fatal("no checkpoint to damage")
+		}
+		chk = filepath.Base(chks[len(chks)-1])
+	}
+	p := filepath.Join(j.ckpt, chk)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	switch kind {
+	case "meta-truncate":
+		b, err := os.ReadFile(filepath.Join(p, "meta.json"))
+		must(err)
+		must(os.WriteFile(filepath.Join(p, "meta.json"), b[:len(b)/2], 0o644))
+		return chk + "/meta.json cut in half"
+	case "meta-delete":
+		must(os.Remove(filepath.Join(p, "meta.json")))
+		return chk + "/meta.json deleted"
+	case "folder-delete":
+		must(os.RemoveAll(p))
+		return chk + " deleted"
+	case "state-flip", "state-truncate":
+		victim := largestFile(t, filepath.Join(p, "state"))
+		b, err := os.ReadFile(victim)
+		must(err)
+		if kind == "state-flip" {
+			b[len(b)/2] ^= 1
+		} else {
+			b = b[:len(b)/2]
+		}
+		must(os.WriteFile(victim, b, 0o644))
+		return fmt.Sprintf("%s/state: the largest file %s", chk, map[string]string{"state-flip": "has a byte flipped", "state-truncate": "cut in half"}[kind])
+	case "ledger-delete":
+		must(os.Remove(filepath.Join(j.ckpt, "LEDGER")))
+		return "LEDGER deleted"
+	case "ledger-flip":
+		b, err := os.ReadFile(filepath.Join(j.ckpt, "LEDGER"))
+		must(err)
+		b[bytes.IndexByte(b, ':')+1] ^= 1
+		must(os.WriteFile(filepath.Join(j.ckpt, "LEDGER"), b, 0o644))
+		return "LEDGER has a byte flipped"
+	case "ledger-uncommitted":
+		// What a crash after the sinks committed the newest checkpoint
+		// and before the ledger recorded it leaves.
+		b, err := os.ReadFile(filepath.Join(j.ckpt, "LEDGER"))
+		must(err)
+		var l struct{ Completed, Committed int64 }
+		must(json.Unmarshal(b, &l))
+		l.Committed = l.Completed - 1
+		body := fmt.Sprintf(`{"completed":%d,"committed":%d,"checksum":""}`, l.Completed, l.Committed)
+		sum := crc32.Checksum([]byte(body), crc32.MakeTable(crc32.Castagnoli))
+		must(os.WriteFile(filepath.Join(j.ckpt, "LEDGER"), []byte(strings.Replace(body, `"checksum":""`, fmt.Sprintf(`"checksum":"crc32c:%08x"`, sum), 1)), 0o644))
+		return fmt.Sprintf("LEDGER says the sinks committed checkpoint %d, not %d", l.Committed, l.Completed)
+	case "state-dir-delete":
+		must(os.RemoveAll(j.state))
+		return "state directory deleted"
+	}
+	t.Fatalf("unknown damage %s", kind)
+	return ""
+}
+
+// largestFile returns the largest file in dir: the one a byte flip is
+// least likely to miss.
+func largestFile(t *testing.T, dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim string
+	var size int64 = -1
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() > size {
+			victim, size = filepath.Join(dir, e.Name()), info.Size()
+		}
+	}
+	return victim
+}
+
+func (j *faultJob) copyDir(t *testing.T, from, to string) {
+	if err := os.RemoveAll(to); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if d.Name() == "LOCK" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hold takes the job's directories as another process running it would.
+func (j *faultJob) hold(t *testing.T) {
+	if err := os.MkdirAll(j.ckpt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	release, err := runner.HoldDirs(j.state, j.ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.held = release
+}
+
+func (j *faultJob) release() {
+	if j.held != nil {
+		j.held()
+		j.held = nil
+	}
+}
