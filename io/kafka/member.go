@@ -171,11 +171,15 @@ func (m *Member) CommitPositions(ctx context.Context, positions map[string][]byt
 	offs := map[string]map[int32]kgo.EpochOffset{}
 	for id, pos := range positions {
 		i := strings.LastIndexByte(id, '/')
-		p, perr := strconv.ParseInt(id[i+1:], 10, 32)
-		off, oerr := strconv.ParseInt(string(pos), 10, 64)
-		if i < 0 || perr != nil || oerr != nil || off < 0 {
+		if i < 0 {
 			return fmt.Errorf("kafka: bad position %q of split %q", pos, id)
 		}
+		p, perr := strconv.ParseInt(id[i+1:], 10, 32)
+		sp, oerr := parseSplitPos(id, pos)
+		if perr != nil || oerr != nil {
+			return fmt.Errorf("kafka: bad position %q of split %q", pos, id)
+		}
+		off := sp.Offset
 		t := id[:i]
 		if offs[t] == nil {
 			offs[t] = map[int32]kgo.EpochOffset{}
