@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/kafka"
+	"github.com/weir-dev/weir/state"
 )
 
 // openSplit opens the source u and returns its only split.
@@ -139,5 +141,75 @@ func TestResumeRefusesAChangedTopic(t *testing.T) {
 	_, err = sp.OpenAt(ctx, pos)
 	if !errors.Is(err, connector.ErrSourceChanged) || !strings.Contains(err.Error(), "another cluster") || !strings.Contains(err.Error(), "cluster-a") || !strings.Contains(err.Error(), "cluster-b") {
 		t.Errorf("resume on another cluster: got %v, want ErrSourceChanged naming both clusters", err)
+	}
+}
+
+// TestChangelogRefusesARecreatedTopic: a changelog's base position stores
+// the ids of its topics, and a restore from a changelog topic deleted and
+// created again since (which holds none of the checkpoint's state) fails
+// with connector.ErrSourceChanged instead of restoring nothing; a base of
+// older Weir (offsets alone) past the recreated topic's end fails the same
+// way.
+func TestChangelogRefusesARecreatedTopic(t *testing.T) {
+	addr := cluster(t, 1, "unused")
+	ctx := context.Background()
+	u := "kafka://" + addr + "/job?partitions=1"
+	cfg := kafka.ChangelogConfig{Operators: map[uint32]string{1: "Count"}, KeyGroups: 128}
+	c, err := kafka.OpenChangelog(ctx, u, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := c.End(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := state.AppendCell(nil, state.Cell{Op: 1, KG: 3, Key: []byte("k"), Name: "v"})
+	for i := range 5 {
+		if err := c.Changed(key, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.PreCommit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	restore := func(base []byte) (int, error) {
+		c, err := kafka.OpenChangelog(ctx, u, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		n := 0
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		_, err = c.Restore(rctx, base, func(k, v []byte) error { n++; return nil })
+		return n, err
+	}
+	if n, err := restore(base); err != nil || n != 5 {
+		t.Fatalf("restore from the same topic: %d changes, %v; want 5", n, err)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "job-Count-changelog"); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	n, err := restore(base)
+	if !errors.Is(err, connector.ErrSourceChanged) || !strings.Contains(err.Error(), `changelog topic "job-Count-changelog" was deleted and created again`) {
+		t.Errorf("restore from a recreated changelog topic: %d changes, %v; want ErrSourceChanged naming the topic", n, err)
+	}
+	n, err = restore([]byte(`{"job-Count-changelog":{"0":5}}`))
+	if !errors.Is(err, connector.ErrSourceChanged) || !strings.Contains(err.Error(), "before the checkpoint's base offset 5") {
+		t.Errorf("an older base past the recreated topic's end: %d changes, %v; want ErrSourceChanged", n, err)
+	}
+	if n, err := restore([]byte(`{"job-Count-changelog":{"0":0}}`)); err != nil || n != 0 {
+		t.Errorf("an older base at the recreated topic's start: %d changes, %v; want none and no error", n, err)
 	}
 }
