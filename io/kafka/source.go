@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type source struct {
 	// ids are the topic's and its cluster's when the source opened, which
 	// every position stores and OpenAt checks.
 	ids splitPos
+	// health watches the brokers through every client of the source.
+	health *brokerHealth
 
 	// adm commits offsets to the group (group=); made at the first
 	// commit, closed by Close.
@@ -46,7 +49,7 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	if o.key != "" {
 		return nil, fmt.Errorf("%w: key= applies to sinks only", ErrBadURI)
 	}
-	s := &source{o: o, spec: spec}
+	s := &source{o: o, spec: spec, health: newBrokerHealth(slog.Default(), o.topic)}
 	if s.decode, err = decoder(o, spec.Type); err != nil {
 		return nil, err
 	}
@@ -199,7 +202,7 @@ func (s *source) CommitPositions(ctx context.Context, positions map[string][]byt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.adm == nil {
-		cl, err := newClient(s.o)
+		cl, err := newClient(s.o, kgo.WithHooks(s.health))
 		if err != nil {
 			return err
 		}
@@ -257,6 +260,7 @@ func (sp *split) OpenAt(_ context.Context, pos []byte) (connector.Reader, error)
 		// Transaction markers take offsets too: keep them, to step over
 		// them, so that a bounded read knows it reached its end offset.
 		kgo.KeepControlRecords(),
+		kgo.WithHooks(sp.src.health),
 	)
 	if err != nil {
 		return nil, err
@@ -281,6 +285,7 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 		return 0, io.EOF
 	}
 	if len(r.pending) == 0 {
+		r.sp.src.health.check(time.Now())
 		pctx, cancel := context.WithTimeout(ctx, PollInterval)
 		fs := r.cl.PollRecords(pctx, len(buf))
 		cancel()
