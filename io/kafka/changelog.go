@@ -299,7 +299,7 @@ func (c *Changelog) Changed(key, value []byte) error {
 
 // PreCommit flushes the changes since the last checkpoint and returns the
 // handle of their transaction, to keep with the checkpoint.
-func (c *Changelog) PreCommit(ctx context.Context) ([]byte, error) { return c.w.preCommit(ctx) }
+func (c *Changelog) PreCommit(ctx context.Context) ([]byte, error) { return c.w.preCommit(ctx, 0) }
 
 // Commit commits what PreCommit flushed, once the checkpoint is stored.
 func (c *Changelog) Commit(ctx context.Context) error { return c.w.commit(ctx) }

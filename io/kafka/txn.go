@@ -43,6 +43,10 @@ type txnWriter struct {
 
 	pending *kgo.Client // pre-committed, waiting for commit
 
+	// mark, when set, records in each transaction the checkpoint it
+	// belongs to (see checkpointMark); the exactly-once sink sets it.
+	mark *checkpointMark
+
 	// ctx is the records' context: a record must outlive the Write that
 	// produced it (it is sent later, at the latest by preCommit's flush),
 	// so it is not the caller's. abort cancels it.
@@ -160,10 +164,10 @@ func (w *txnWriter) flush(ctx context.Context, cl *kgo.Client) error {
 	return w.mu.err
 }
 
-// preCommit flushes the open transaction and returns its handle; it stays
-// open until commit (or recover, after a crash). With nothing written it
-// returns no handle.
-func (w *txnWriter) preCommit(ctx context.Context) ([]byte, error) {
+// preCommit flushes the open transaction of checkpoint id and returns its
+// handle; it stays open until commit (or recover, after a crash). With
+// nothing written it returns no handle.
+func (w *txnWriter) preCommit(ctx context.Context, id int64) ([]byte, error) {
 	cl, n := w.takeOpen()
 	if cl == nil {
 		return nil, nil
@@ -176,6 +180,12 @@ func (w *txnWriter) preCommit(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("kafka: the producer id of transaction %q: %w", w.txnID, err)
+	}
+	if w.mark != nil && id > 0 {
+		if err := w.mark.add(ctx, w, pid, epoch, id); err != nil {
+			cl.Close()
+			return nil, err
+		}
 	}
 	h, err := json.Marshal(txnHandle{TxnID: w.txnID, ProducerID: pid, Epoch: epoch, Records: n, At: time.Now().UTC()})
 	if err != nil {
@@ -257,7 +267,15 @@ func (w *txnWriter) recover(ctx context.Context, id int64, handle []byte) error 
 			return err
 		}
 	}
-	return w.fence(ctx)
+	if err := w.fence(ctx); err != nil {
+		return err
+	}
+	if w.mark != nil {
+		// Only now is no transaction of the id open or completing, so
+		// the mark read is the last committed one.
+		return w.mark.check(ctx, w, id)
+	}
+	return nil
 }
 
 // whileConcurrent repeats a transaction coordinator request while it
@@ -355,8 +373,8 @@ func (t *txnSink) Write(ctx context.Context, values []any) error {
 }
 
 // PreCommit flushes the open transaction and returns its handle.
-func (t *txnSink) PreCommit(ctx context.Context, _ int64) ([]byte, error) {
-	return t.w.preCommit(ctx)
+func (t *txnSink) PreCommit(ctx context.Context, id int64) ([]byte, error) {
+	return t.w.preCommit(ctx, id)
 }
 
 // CommitCheckpoint commits the transaction pre-committed for id.
@@ -368,6 +386,8 @@ func (t *txnSink) CommitCheckpoint(ctx context.Context, id int64) error {
 }
 
 // Recover commits the transaction of checkpoint id and aborts any later one.
+// It fails with connector.ErrPublishedAhead when the output of a later
+// checkpoint was committed already (checkpointMark).
 func (t *txnSink) Recover(ctx context.Context, id int64, handle []byte) error {
 	return t.w.recover(ctx, id, handle)
 }
