@@ -83,7 +83,7 @@ var unsafeTopicChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 func OpenChangelog(ctx context.Context, rawURI string, cfg ChangelogConfig) (*Changelog, error) {
 	u, err := url.Parse(rawURI)
 	if err != nil || u.Scheme != Scheme {
-		return nil, fmt.Errorf("%w: changelog %q: want kafka://host:port/PREFIX", ErrBadURI, rawURI)
+		return nil, fmt.Errorf("%w: changelog %s: want kafka://host:port/PREFIX", ErrBadURI, redacted(rawURI))
 	}
 	parts := int32(defaultChangelogPartitions)
 	q := u.Query()

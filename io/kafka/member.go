@@ -68,7 +68,7 @@ func JoinGroup(ctx context.Context, cfg MemberConfig) (*Member, error) {
 	for _, raw := range cfg.Sources {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != Scheme {
-			return nil, fmt.Errorf("%w: %s: a job scaled out over consumer group %q reads kafka:// sources only", ErrBadURI, raw, cfg.Group)
+			return nil, fmt.Errorf("%w: %s: a job scaled out over consumer group %q reads kafka:// sources only", ErrBadURI, redacted(raw), cfg.Group)
 		}
 		o, err := parseURI(u)
 		if err != nil {
