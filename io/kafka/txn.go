@@ -176,7 +176,9 @@ func (w *txnWriter) preCommit(ctx context.Context, id int64) ([]byte, error) {
 		cl.Close()
 		return nil, err
 	}
-	pid, epoch, err := cl.ProducerID(ctx)
+	pctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	pid, epoch, err := cl.ProducerID(pctx)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("kafka: the producer id of transaction %q: %w", w.txnID, err)
@@ -204,10 +206,19 @@ func (w *txnWriter) commit(ctx context.Context) error {
 	cl := w.pending
 	w.pending = nil
 	defer cl.Close()
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := w.end(ctx, cl, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafka: committing transaction %q: %w", w.txnID, err)
 	}
 	return nil
+}
+
+// end ends cl's transaction, within requestTimeout: an EndTxn that no
+// coordinator answers fails instead of holding the job (the transaction
+// stays open, and a restart's recover commits or aborts it).
+func (w *txnWriter) end(ctx context.Context, cl *kgo.Client, how kgo.TransactionEndTry) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return cl.EndTransaction(ctx, how)
 }
 
 // commitOpen flushes and commits the open transaction, if any (the end of
@@ -222,10 +233,10 @@ func (w *txnWriter) commitOpen(ctx context.Context) error {
 	}
 	defer cl.Close()
 	if err := w.flush(ctx, cl); err != nil {
-		cl.EndTransaction(ctx, kgo.TryAbort)
+		w.end(ctx, cl, kgo.TryAbort)
 		return err
 	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := w.end(ctx, cl, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafka: committing transaction %q: %w", w.txnID, err)
 	}
 	return nil
