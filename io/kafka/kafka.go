@@ -17,6 +17,14 @@
 // (txn.go). Changelog (changelog.go) writes keyed state's changes to Kafka
 // with the same transactions and reads them back for a restore.
 //
+// Recovery never reads the wrong records quietly: a checkpoint's positions
+// (position.go) and a changelog's base carry the ids of their topics and
+// cluster, and a resume on a topic deleted and created again, or on
+// another cluster, fails with connector.ErrSourceChanged; an exactly-once
+// sink records each committed checkpoint with its transaction (txnmark.go)
+// and refuses with connector.ErrPublishedAhead to resume from an older one;
+// an unreachable broker is logged and counted (health.go).
+//
 // The connector also scales a job out over a consumer group
 // (connector.Grouper, member.go), continues other data from a handover or a
 // time (connector.Continuer, handover.go), and is the state.ChangeLogStore of
