@@ -40,10 +40,16 @@ var (
 	// ErrUnsupported is returned when a connector cannot do what the URI
 	// asks (a source on a sink-only scheme, an unknown format).
 	ErrUnsupported = errors.New("connector: unsupported")
-	// ErrPublishedAhead is returned by CheckpointSink.Recover when output
-	// of a checkpoint newer than the one a job resumes from is published
-	// already: resuming would publish it again.
-	ErrPublishedAhead = errors.New("connector: output of a newer checkpoint is published already")
+	// ErrSourceChanged is returned when a source is resumed at a position
+	// that no longer means what it meant when it was stored: a Kafka topic
+	// deleted and created again under the same name, or the name bound to
+	// another cluster. Reading on would give wrong answers without a sign.
+	ErrSourceChanged = errors.New("connector: the source changed since the checkpoint")
+	// ErrPublishedAhead is returned when a sink is recovered at a
+	// checkpoint older than one whose output it already published (the
+	// newest checkpoints were deleted): resuming there would publish that
+	// output again.
+	ErrPublishedAhead = errors.New("connector: output of a later checkpoint was already published")
 )
 
 // SourceSpec is what the runner asks a connector to read.

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/state"
 )
 
@@ -39,6 +41,10 @@ type Changelog struct {
 	groups int
 	task   int32 // the one partition written and read, or -1: all
 	plain  *kgo.Client
+	// ids are the ids of the topics (by name) and of their cluster when
+	// the changelog opened: End stores them with the base offsets and
+	// Restore checks them.
+	ids    changelogIDs
 	w      *txnWriter
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -77,7 +83,7 @@ var unsafeTopicChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 func OpenChangelog(ctx context.Context, rawURI string, cfg ChangelogConfig) (*Changelog, error) {
 	u, err := url.Parse(rawURI)
 	if err != nil || u.Scheme != Scheme {
-		return nil, fmt.Errorf("%w: changelog %q: want kafka://host:port/PREFIX", ErrBadURI, rawURI)
+		return nil, fmt.Errorf("%w: changelog %s: want kafka://host:port/PREFIX", ErrBadURI, redacted(rawURI))
 	}
 	parts := int32(defaultChangelogPartitions)
 	q := u.Query()
@@ -123,6 +129,10 @@ func OpenChangelog(ctx context.Context, rawURI string, cfg ChangelogConfig) (*Ch
 		return nil, err
 	}
 	if err := c.ensureTopics(ctx); err != nil {
+		c.plain.Close()
+		return nil, err
+	}
+	if err := c.readIDs(ctx); err != nil {
 		c.plain.Close()
 		return nil, err
 	}
@@ -187,6 +197,80 @@ func (c *Changelog) ensureTopics(ctx context.Context) error {
 	return nil
 }
 
+// changelogIDs are the ids of a changelog's topics, by name, and of their
+// cluster; an id the broker does not give is left out.
+type changelogIDs struct {
+	Topics  map[string]string `json:"topicIds,omitempty"`
+	Cluster string            `json:"clusterId,omitempty"`
+}
+
+// readIDs reads the ids of the changelog's topics and of their cluster.
+func (c *Changelog) readIDs(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	c.ids = changelogIDs{Topics: map[string]string{}}
+	ts := c.Topics()
+	if len(ts) == 0 {
+		return nil
+	}
+	md, err := kadm.NewClient(c.plain).Metadata(ctx, ts...)
+	if err != nil {
+		return fmt.Errorf("kafka: the ids of the changelog topics: %w", err)
+	}
+	c.ids.Cluster = md.Cluster
+	for _, t := range ts {
+		if id := topicIDString(md.Topics[t].ID); id != "" {
+			c.ids.Topics[t] = id
+		}
+	}
+	return nil
+}
+
+// changelogBase is a base position as End writes it: the offsets, and the
+// ids of the topics and their cluster, so that a restore from a topic
+// deleted and created again since (which would restore nothing, or
+// another topic's records) is refused. Weir before ids wrote the offsets
+// alone (ChangelogOffsets as JSON); Restore still reads that, unchecked.
+type changelogBase struct {
+	Offsets ChangelogOffsets `json:"offsets"`
+	changelogIDs
+}
+
+// parseChangelogBase reads a base position of either form.
+func parseChangelogBase(b []byte) (changelogBase, error) {
+	var base changelogBase
+	if len(b) == 0 {
+		return base, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if d.Decode(&base) == nil {
+		return base, nil
+	}
+	base = changelogBase{}
+	if err := json.Unmarshal(b, &base.Offsets); err != nil {
+		return base, fmt.Errorf("kafka: changelog: a base position that is not offsets by topic and partition: %w", err)
+	}
+	return base, nil
+}
+
+// checkIDs refuses a base of other topics or another cluster than the
+// changelog's now.
+func (c *Changelog) checkIDs(base changelogBase) error {
+	if base.Cluster != "" && c.ids.Cluster != "" && base.Cluster != c.ids.Cluster {
+		return fmt.Errorf("%w: kafka: changelog %s is on another cluster than the checkpoint's (cluster id %s then, %s now), which does not hold its state: bind the checkpoint's cluster, or start over with a new --checkpoint-dir",
+			connector.ErrSourceChanged, c.o.topic, base.Cluster, c.ids.Cluster)
+	}
+	for _, t := range c.Topics() {
+		then, now := base.Topics[t], c.ids.Topics[t]
+		if then != "" && now != "" && then != now {
+			return fmt.Errorf("%w: kafka: changelog topic %q was deleted and created again since the checkpoint (topic id %s then, %s now), and the checkpoint's state is not in it: start over with a new --checkpoint-dir and a new changelog prefix",
+				connector.ErrSourceChanged, t, then, now)
+		}
+	}
+	return nil
+}
+
 // partition is the changelog partition of a key group: contiguous ranges,
 // or the task's partition.
 func (c *Changelog) partition(kg state.KeyGroup) int32 {
@@ -215,7 +299,7 @@ func (c *Changelog) Changed(key, value []byte) error {
 
 // PreCommit flushes the changes since the last checkpoint and returns the
 // handle of their transaction, to keep with the checkpoint.
-func (c *Changelog) PreCommit(ctx context.Context) ([]byte, error) { return c.w.preCommit(ctx) }
+func (c *Changelog) PreCommit(ctx context.Context) ([]byte, error) { return c.w.preCommit(ctx, 0) }
 
 // Commit commits what PreCommit flushed, once the checkpoint is stored.
 func (c *Changelog) Commit(ctx context.Context) error { return c.w.commit(ctx) }
@@ -264,27 +348,32 @@ func (c *Changelog) Ends(ctx context.Context) (ChangelogOffsets, error) {
 	return out, nil
 }
 
-// End is Ends as a state.ChangeLogPosition: the offsets as JSON.
+// End is Ends as a state.ChangeLogPosition: the offsets with the ids of
+// the topics and their cluster, as JSON (changelogBase).
 func (c *Changelog) End(ctx context.Context) (state.ChangeLogPosition, error) {
 	ends, err := c.Ends(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(ends)
+	return json.Marshal(changelogBase{Offsets: ends, changelogIDs: c.ids})
 }
 
-// Restore reads every changelog partition from base (ChangelogOffsets as
-// JSON, as End returns them) to its committed end and applies each change
-// in order. A partition missing from base is read from its start.
+// Restore reads every changelog partition from base (as End returns it, or
+// ChangelogOffsets as JSON from older Weir) to its committed end and
+// applies each change in order. A partition missing from base is read from
+// its start. A base of topics deleted and created again since, or of
+// another cluster, fails with connector.ErrSourceChanged.
 func (c *Changelog) Restore(ctx context.Context, basePos state.ChangeLogPosition, apply func(key, value []byte) error) (RestoreStats, error) {
 	begin := time.Now()
 	var st RestoreStats
-	var base ChangelogOffsets
-	if len(basePos) > 0 {
-		if err := json.Unmarshal(basePos, &base); err != nil {
-			return st, fmt.Errorf("kafka: changelog: a base position that is not offsets by topic and partition: %w", err)
-		}
+	b, err := parseChangelogBase(basePos)
+	if err != nil {
+		return st, err
 	}
+	if err := c.checkIDs(b); err != nil {
+		return st, err
+	}
+	base := b.Offsets
 	ends, err := c.Ends(ctx)
 	if err != nil {
 		return st, err
@@ -297,7 +386,15 @@ func (c *Changelog) Restore(ctx context.Context, basePos state.ChangeLogPosition
 			if !ok {
 				start = 0
 			}
-			if start >= end {
+			if start > end {
+				// The log only grows: a partition that ends before the
+				// base was deleted and created again since (or is another
+				// cluster's), and restoring from it would restore nothing
+				// and say so nowhere.
+				return st, fmt.Errorf("%w: kafka: changelog topic %q partition %d ends at offset %d, before the checkpoint's base offset %d: it was deleted and created again (or is on another cluster), and the checkpoint's state is not in it: start over with a new --checkpoint-dir and a new changelog prefix",
+					connector.ErrSourceChanged, t, p, end, start)
+			}
+			if start == end {
 				continue
 			}
 			if from[t] == nil {

@@ -17,6 +17,14 @@
 // (txn.go). Changelog (changelog.go) writes keyed state's changes to Kafka
 // with the same transactions and reads them back for a restore.
 //
+// Recovery never reads the wrong records quietly: a checkpoint's positions
+// (position.go) and a changelog's base carry the ids of their topics and
+// cluster, and a resume on a topic deleted and created again, or on
+// another cluster, fails with connector.ErrSourceChanged; an exactly-once
+// sink records each committed checkpoint with its transaction (txnmark.go)
+// and refuses with connector.ErrPublishedAhead to resume from an older one;
+// an unreachable broker is logged and counted (health.go).
+//
 // The connector also scales a job out over a consumer group
 // (connector.Grouper, member.go), continues other data from a handover or a
 // time (connector.Continuer, handover.go), and is the state.ChangeLogStore of
@@ -70,25 +78,33 @@ func newClient(o *options, extra ...kgo.Opt) (*kgo.Client, error) {
 
 // partitions returns the topic's partitions, sorted.
 func partitions(ctx context.Context, adm *kadm.Client, o *options) ([]int32, error) {
+	ps, _, err := describeTopic(ctx, adm, o)
+	return ps, err
+}
+
+// describeTopic returns the topic's partitions, sorted, and the ids of the
+// topic and its cluster as a position stores them (splitPos, without the
+// offset).
+func describeTopic(ctx context.Context, adm *kadm.Client, o *options) ([]int32, splitPos, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	td, err := adm.ListTopics(ctx, o.topic)
+	md, err := adm.Metadata(ctx, o.topic)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: listing topic %q on %v: %w", o.topic, o.brokers, err)
+		return nil, splitPos{}, fmt.Errorf("kafka: listing topic %q on %v: %w", o.topic, o.brokers, err)
 	}
-	t, ok := td[o.topic]
+	t, ok := md.Topics[o.topic]
 	if !ok || errors.Is(t.Err, errUnknownTopic) || len(t.Partitions) == 0 {
-		return nil, fmt.Errorf("%w: kafka: topic %q on %v", connector.ErrNotFound, o.topic, o.brokers)
+		return nil, splitPos{}, fmt.Errorf("%w: kafka: topic %q on %v", connector.ErrNotFound, o.topic, o.brokers)
 	}
 	if t.Err != nil {
-		return nil, fmt.Errorf("kafka: topic %q: %w", o.topic, t.Err)
+		return nil, splitPos{}, fmt.Errorf("kafka: topic %q: %w", o.topic, t.Err)
 	}
 	var ps []int32
 	for p := range t.Partitions {
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	return ps, nil
+	return ps, splitPos{TopicID: topicIDString(t.ID), ClusterID: md.Cluster}, nil
 }
 
 // offsets resolves a position to an offset per partition.

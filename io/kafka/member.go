@@ -68,7 +68,7 @@ func JoinGroup(ctx context.Context, cfg MemberConfig) (*Member, error) {
 	for _, raw := range cfg.Sources {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme != Scheme {
-			return nil, fmt.Errorf("%w: %s: a job scaled out over consumer group %q reads kafka:// sources only", ErrBadURI, raw, cfg.Group)
+			return nil, fmt.Errorf("%w: %s: a job scaled out over consumer group %q reads kafka:// sources only", ErrBadURI, redacted(raw), cfg.Group)
 		}
 		o, err := parseURI(u)
 		if err != nil {
@@ -171,11 +171,15 @@ func (m *Member) CommitPositions(ctx context.Context, positions map[string][]byt
 	offs := map[string]map[int32]kgo.EpochOffset{}
 	for id, pos := range positions {
 		i := strings.LastIndexByte(id, '/')
-		p, perr := strconv.ParseInt(id[i+1:], 10, 32)
-		off, oerr := strconv.ParseInt(string(pos), 10, 64)
-		if i < 0 || perr != nil || oerr != nil || off < 0 {
+		if i < 0 {
 			return fmt.Errorf("kafka: bad position %q of split %q", pos, id)
 		}
+		p, perr := strconv.ParseInt(id[i+1:], 10, 32)
+		sp, oerr := parseSplitPos(id, pos)
+		if perr != nil || oerr != nil {
+			return fmt.Errorf("kafka: bad position %q of split %q", pos, id)
+		}
+		off := sp.Offset
 		t := id[:i]
 		if offs[t] == nil {
 			offs[t] = map[int32]kgo.EpochOffset{}

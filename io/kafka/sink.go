@@ -60,7 +60,9 @@ func (kafkaConnector) OpenSink(ctx context.Context, spec connector.SinkSpec) (co
 	}
 	s.cl = cl
 	if o.exactlyOnce {
-		return &txnSink{sink: s, w: newTxnWriter(o, cl, kgo.DefaultProduceTopic(o.topic), kgo.AllowAutoTopicCreation())}, nil
+		w := newTxnWriter(o, cl, kgo.DefaultProduceTopic(o.topic), kgo.AllowAutoTopicCreation())
+		w.mark = &checkpointMark{group: markGroup(o.txnID), topic: o.topic}
+		return &txnSink{sink: s, w: w}, nil
 	}
 	return s, nil
 }

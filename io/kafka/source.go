@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +29,11 @@ type source struct {
 	spec   connector.SourceSpec
 	decode func([]byte) (any, error)
 	splits []connector.Split
+	// ids are the topic's and its cluster's when the source opened, which
+	// every position stores and OpenAt checks.
+	ids splitPos
+	// health watches the brokers through every client of the source.
+	health *brokerHealth
 
 	// adm commits offsets to the group (group=); made at the first
 	// commit, closed by Close.
@@ -44,7 +49,7 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	if o.key != "" {
 		return nil, fmt.Errorf("%w: key= applies to sinks only", ErrBadURI)
 	}
-	s := &source{o: o, spec: spec}
+	s := &source{o: o, spec: spec, health: newBrokerHealth(slog.Default(), o.topic)}
 	if s.decode, err = decoder(o, spec.Type); err != nil {
 		return nil, err
 	}
@@ -54,10 +59,11 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ps, err := partitions(ctx, adm, o)
+	ps, ids, err := describeTopic(ctx, adm, o)
 	if err != nil {
 		return nil, err
 	}
+	s.ids = ids
 	if o.only != nil {
 		if ps, err = onlyPartitions(o, ps); err != nil {
 			return nil, err
@@ -184,11 +190,11 @@ func (s *source) CommitPositions(ctx context.Context, positions map[string][]byt
 		if !ok || len(pos) == 0 {
 			continue
 		}
-		off, err := strconv.ParseInt(string(pos), 10, 64)
-		if err != nil || off < 0 {
-			return fmt.Errorf("kafka: bad position %q for %s", pos, sp.ID())
+		p, err := parseSplitPos(sp.ID(), pos)
+		if err != nil {
+			return err
 		}
-		offs.Add(kadm.Offset{Topic: s.o.topic, Partition: sp.partition, At: off, LeaderEpoch: -1})
+		offs.Add(kadm.Offset{Topic: s.o.topic, Partition: sp.partition, At: p.Offset, LeaderEpoch: -1})
 	}
 	if len(offs) == 0 {
 		return nil
@@ -196,7 +202,7 @@ func (s *source) CommitPositions(ctx context.Context, positions map[string][]byt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.adm == nil {
-		cl, err := newClient(s.o)
+		cl, err := newClient(s.o, kgo.WithHooks(s.health))
 		if err != nil {
 			return err
 		}
@@ -224,15 +230,20 @@ func (sp *split) Open(ctx context.Context) (connector.Reader, error) {
 }
 
 // OpenAt opens the partition at a position a reader reported: the offset of
-// the next record.
+// the next record. It fails with connector.ErrSourceChanged when the
+// position is of another incarnation of the topic, or of another cluster
+// (see splitPos).
 func (sp *split) OpenAt(_ context.Context, pos []byte) (connector.Reader, error) {
 	start := sp.start
 	if len(pos) > 0 {
-		off, err := strconv.ParseInt(string(pos), 10, 64)
-		if err != nil || off < 0 {
-			return nil, fmt.Errorf("kafka: bad position %q for %s", pos, sp.ID())
+		p, err := parseSplitPos(sp.ID(), pos)
+		if err != nil {
+			return nil, err
 		}
-		start = off
+		if err := checkSameSource(sp.src.o.topic, p, sp.src.ids); err != nil {
+			return nil, err
+		}
+		start = p.Offset
 	}
 	r := &reader{sp: sp, next: start}
 	if sp.end >= 0 && start >= sp.end {
@@ -249,6 +260,7 @@ func (sp *split) OpenAt(_ context.Context, pos []byte) (connector.Reader, error)
 		// Transaction markers take offsets too: keep them, to step over
 		// them, so that a bounded read knows it reached its end offset.
 		kgo.KeepControlRecords(),
+		kgo.WithHooks(sp.src.health),
 	)
 	if err != nil {
 		return nil, err
@@ -273,6 +285,7 @@ func (r *reader) Read(ctx context.Context, buf []connector.Record) (int, error) 
 		return 0, io.EOF
 	}
 	if len(r.pending) == 0 {
+		r.sp.src.health.check(time.Now())
 		pctx, cancel := context.WithTimeout(ctx, PollInterval)
 		fs := r.cl.PollRecords(pctx, len(buf))
 		cancel()
@@ -372,8 +385,13 @@ func (r *reader) stalled(ctx context.Context) error {
 	return nil
 }
 
-// Position is the offset of the next record.
-func (r *reader) Position() []byte { return strconv.AppendInt(nil, r.next, 10) }
+// Position is the offset of the next record, with the ids of the topic and
+// the cluster (splitPos).
+func (r *reader) Position() []byte {
+	p := r.sp.src.ids
+	p.Offset = r.next
+	return p.encode()
+}
 
 func (r *reader) Close() error {
 	if r.cl != nil {

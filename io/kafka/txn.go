@@ -43,6 +43,10 @@ type txnWriter struct {
 
 	pending *kgo.Client // pre-committed, waiting for commit
 
+	// mark, when set, records in each transaction the checkpoint it
+	// belongs to (see checkpointMark); the exactly-once sink sets it.
+	mark *checkpointMark
+
 	// ctx is the records' context: a record must outlive the Write that
 	// produced it (it is sent later, at the latest by preCommit's flush),
 	// so it is not the caller's. abort cancels it.
@@ -160,10 +164,10 @@ func (w *txnWriter) flush(ctx context.Context, cl *kgo.Client) error {
 	return w.mu.err
 }
 
-// preCommit flushes the open transaction and returns its handle; it stays
-// open until commit (or recover, after a crash). With nothing written it
-// returns no handle.
-func (w *txnWriter) preCommit(ctx context.Context) ([]byte, error) {
+// preCommit flushes the open transaction of checkpoint id and returns its
+// handle; it stays open until commit (or recover, after a crash). With
+// nothing written it returns no handle.
+func (w *txnWriter) preCommit(ctx context.Context, id int64) ([]byte, error) {
 	cl, n := w.takeOpen()
 	if cl == nil {
 		return nil, nil
@@ -172,10 +176,18 @@ func (w *txnWriter) preCommit(ctx context.Context) ([]byte, error) {
 		cl.Close()
 		return nil, err
 	}
-	pid, epoch, err := cl.ProducerID(ctx)
+	pctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	pid, epoch, err := cl.ProducerID(pctx)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("kafka: the producer id of transaction %q: %w", w.txnID, err)
+	}
+	if w.mark != nil && id > 0 {
+		if err := w.mark.add(ctx, w, pid, epoch, id); err != nil {
+			cl.Close()
+			return nil, err
+		}
 	}
 	h, err := json.Marshal(txnHandle{TxnID: w.txnID, ProducerID: pid, Epoch: epoch, Records: n, At: time.Now().UTC()})
 	if err != nil {
@@ -194,10 +206,19 @@ func (w *txnWriter) commit(ctx context.Context) error {
 	cl := w.pending
 	w.pending = nil
 	defer cl.Close()
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := w.end(ctx, cl, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafka: committing transaction %q: %w", w.txnID, err)
 	}
 	return nil
+}
+
+// end ends cl's transaction, within requestTimeout: an EndTxn that no
+// coordinator answers fails instead of holding the job (the transaction
+// stays open, and a restart's recover commits or aborts it).
+func (w *txnWriter) end(ctx context.Context, cl *kgo.Client, how kgo.TransactionEndTry) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return cl.EndTransaction(ctx, how)
 }
 
 // commitOpen flushes and commits the open transaction, if any (the end of
@@ -212,10 +233,10 @@ func (w *txnWriter) commitOpen(ctx context.Context) error {
 	}
 	defer cl.Close()
 	if err := w.flush(ctx, cl); err != nil {
-		cl.EndTransaction(ctx, kgo.TryAbort)
+		w.end(ctx, cl, kgo.TryAbort)
 		return err
 	}
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := w.end(ctx, cl, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafka: committing transaction %q: %w", w.txnID, err)
 	}
 	return nil
@@ -257,7 +278,15 @@ func (w *txnWriter) recover(ctx context.Context, id int64, handle []byte) error 
 			return err
 		}
 	}
-	return w.fence(ctx)
+	if err := w.fence(ctx); err != nil {
+		return err
+	}
+	if w.mark != nil {
+		// Only now is no transaction of the id open or completing, so
+		// the mark read is the last committed one.
+		return w.mark.check(ctx, w, id)
+	}
+	return nil
 }
 
 // whileConcurrent repeats a transaction coordinator request while it
@@ -341,7 +370,7 @@ type txnSink struct {
 	w     *txnWriter
 }
 
-var _ connector.CheckpointSink = (*txnSink)(nil)
+var _ connector.PublishedSink = (*txnSink)(nil)
 
 func (t *txnSink) Write(ctx context.Context, values []any) error {
 	if len(values) == 0 {
@@ -355,8 +384,8 @@ func (t *txnSink) Write(ctx context.Context, values []any) error {
 }
 
 // PreCommit flushes the open transaction and returns its handle.
-func (t *txnSink) PreCommit(ctx context.Context, _ int64) ([]byte, error) {
-	return t.w.preCommit(ctx)
+func (t *txnSink) PreCommit(ctx context.Context, id int64) ([]byte, error) {
+	return t.w.preCommit(ctx, id)
 }
 
 // CommitCheckpoint commits the transaction pre-committed for id.
@@ -368,8 +397,26 @@ func (t *txnSink) CommitCheckpoint(ctx context.Context, id int64) error {
 }
 
 // Recover commits the transaction of checkpoint id and aborts any later one.
+// It fails with connector.ErrPublishedAhead when the output of a later
+// checkpoint was committed already (checkpointMark).
 func (t *txnSink) Recover(ctx context.Context, id int64, handle []byte) error {
 	return t.w.recover(ctx, id, handle)
+}
+
+// Published returns the newest checkpoint whose output the transactional
+// id committed (its mark; 0 when it has none). It does not wait for, nor
+// end, a transaction a crashed run left open: that one is not published.
+func (t *txnSink) Published(ctx context.Context) (int64, error) {
+	if t.w.mark == nil {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	last, err := t.w.mark.read(ctx, t.w, false)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: reading the last committed checkpoint of txn-id %q: %w", t.w.txnID, err)
+	}
+	return max(last, 0), nil
 }
 
 // Commit commits the open transaction.

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -197,5 +198,52 @@ func TestExactlyOnceOutlivesTheWriteContext(t *testing.T) {
 	}
 	if recs, _ := readAll(t, "kafka://"+addr+"/out?until=latest"); len(recs) != len(vs) {
 		t.Fatalf("read %d records, wrote %d", len(recs), len(vs))
+	}
+}
+
+// TestRecoverRefusesAnOlderCheckpoint: each checkpoint's transaction also
+// commits the checkpoint's id, so a sink resumed from a checkpoint older
+// than the last one it committed (the newer checkpoints' folders were
+// deleted) refuses with connector.ErrPublishedAhead instead of publishing
+// that output again. A pre-committed checkpoint that was never committed
+// does not count, and the newest committed checkpoint resumes.
+func TestRecoverRefusesAnOlderCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	addr := cluster(t, 1, "out")
+	u := "kafka://" + addr + "/out?delivery=exactly-once&txn-id=job-m"
+	s := openTxnSink(t, u)
+	handles := map[int64][]byte{}
+	for id := int64(1); id <= 3; id++ {
+		s.Write(ctx, evs(fmt.Sprint("c", id)))
+		h, err := s.PreCommit(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CommitCheckpoint(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		handles[id] = h
+	}
+	s.Write(ctx, evs("c4"))
+	if _, err := s.PreCommit(ctx, 4); err != nil { // a crash before 4 completes
+		t.Fatal(err)
+	}
+
+	// Published tells without waiting for, or ending, the open one.
+	if p, err := openTxnSink(t, u).(connector.PublishedSink).Published(ctx); err != nil || p != 3 {
+		t.Errorf("published: %d, %v; want checkpoint 3", p, err)
+	}
+	err := openTxnSink(t, u).Recover(ctx, 2, handles[2])
+	if !errors.Is(err, connector.ErrPublishedAhead) || !strings.Contains(err.Error(), "checkpoint 3") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("recover at 2 after 3 was committed: %v, want one line wrapping ErrPublishedAhead naming checkpoint 3", err)
+	}
+	if err := openTxnSink(t, u).Recover(ctx, 0, nil); !errors.Is(err, connector.ErrPublishedAhead) {
+		t.Errorf("a start with no checkpoint after 3 was committed: %v, want ErrPublishedAhead", err)
+	}
+	if err := openTxnSink(t, u).Recover(ctx, 3, handles[3]); err != nil {
+		t.Errorf("recover at the last committed checkpoint: %v", err)
+	}
+	if recs, _ := readAll(t, "kafka://"+addr+"/out?until=latest"); users(recs) != "c1 c2 c3" {
+		t.Errorf("read_committed sees %q, want c1 c2 c3", users(recs))
 	}
 }

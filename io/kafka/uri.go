@@ -73,6 +73,13 @@ var knownOptions = []string{"delivery", "format", "group", "key", "offsets", "pa
 
 func parseURI(u *url.URL) (*options, error) {
 	o := &options{format: "json", start: position{kind: "earliest"}, txnTimeout: defaultTxnTimeout, query: u.Query()}
+	if u.User != nil {
+		// Weir does not authenticate to Kafka yet (SASL, TLS): taking
+		// the URI would connect without the credentials, and a broker
+		// that allows it would give the job what an anonymous client
+		// may see. Redacted hides the password.
+		return nil, fmt.Errorf("%w: %s: Weir does not authenticate to Kafka yet, and would connect without these credentials: remove the user info from the URI (user@, user:password@)", ErrBadURI, u.Redacted())
+	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("%w: %s: no broker address (kafka://host:port/topic)", ErrBadURI, u.Redacted())
 	}
@@ -226,4 +233,15 @@ func parsePosition(s string) (position, error) {
 		return position{}, errors.New("want earliest, latest, group, an RFC 3339 time or epoch milliseconds")
 	}
 	return position{kind: "time", ms: t.UnixMilli()}, nil
+}
+
+// redacted is a URI as it may be shown (url.URL.Redacted: no password), or
+// a placeholder when it does not parse: url.Parse's own error repeats it
+// whole.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a URI that does not parse)"
+	}
+	return u.Redacted()
 }
