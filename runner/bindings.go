@@ -201,7 +201,7 @@ func (b *opened) publishedNothingAfter(ctx context.Context, at int64) error {
 			return fmt.Errorf("runner: sink %q: %w", name, err)
 		}
 		if p > at {
-			return fmt.Errorf("%w: resuming from %s, older than the newest completed checkpoint, which is lost: sink %q published the output of %s already, and would publish it again: put the checkpoint back from a copy, or start over with a new --checkpoint-dir: %w", ErrCheckpointDamaged, checkpointName(at), name, checkpointName(p), connector.ErrPublishedAhead)
+			return fmt.Errorf("%w: resuming from %s, older than the newest completed checkpoint, which is lost: sink %q: %w (%s), and would publish it again: put the lost checkpoint back from a copy, or start over with a new --checkpoint-dir", ErrCheckpointDamaged, checkpointName(at), name, connector.ErrPublishedAhead, checkpointName(p))
 		}
 	}
 	return nil
