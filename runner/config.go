@@ -109,6 +109,8 @@ var options = []*option{
 		usage: "with --group: how long a rebalance waits for the processes to stop their tasks with a final checkpoint and rejoin"},
 	{name: "progress", field: "Progress", kind: kindInterval, def: "5s",
 		usage: "interval between progress logs (off, 0 or negative: none)"},
+	{name: "stop-timeout", field: "StopTimeout", kind: kindInterval, def: "1m0s",
+		usage: "how long after a SIGINT, SIGTERM or SIGUSR1 a run that has not ended (stuck in I/O) is abandoned: the process exits 1 saying what it abandoned (off: wait however long; a second SIGINT or SIGTERM gives it 5s)"},
 	{name: "log-level", field: "LogLevel", kind: kindString, def: "info",
 		usage: "debug, info, warn or error"},
 	{name: "batch-size", field: "BatchSize", kind: kindInt,

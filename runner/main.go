@@ -113,7 +113,9 @@ func (f *Flags) Options() (Options, error) {
 // 2 on bad flags.
 //
 // In stream mode, SIGINT or SIGTERM stops the run and SIGUSR1 drains it; a
-// second SIGINT or SIGTERM aborts.
+// second SIGINT or SIGTERM aborts. A run that has not ended --stop-timeout
+// after the first signal, or 5s after the second, is abandoned: Main says
+// what it abandoned and exits 1 (stop.go).
 func Main(build func() (*sdk.Pipeline, error)) {
 	var f Flags
 	f.Register(pflag.CommandLine)
@@ -147,40 +149,45 @@ func runMain(build func() (*sdk.Pipeline, error), f *Flags, stdout, stderr io.Wr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	act := &activity{}
+	ctx = withActivity(ctx, act)
 	stop := make(chan struct{})
 	drain := make(chan struct{})
 	opts.Stop, opts.Drain = stop, drain
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	go func() {
-		stopping, draining := false, false
-		for s := range sigs {
-			switch {
-			case s == syscall.SIGUSR1 && !draining && !stopping:
-				draining = true
-				opts.Logger.Info("drain requested: stop reading, fire every window, flush sinks")
-				close(drain)
-			case s != syscall.SIGUSR1 && !stopping:
-				stopping = true
-				opts.Logger.Info("stop requested; send it again to abort")
-				close(stop)
-			case s != syscall.SIGUSR1:
-				opts.Logger.Warn("aborting")
-				cancel()
-				return
-			}
-		}
-	}()
-	res, err := Run(ctx, p, opts)
-	if res != nil {
-		PrintSummary(stderr, res, err)
+	giveUp := make(chan string, 1)
+	ss := &stopSignals{log: opts.Logger, stopTimeout: max(opts.StopTimeout, 0), abortGrace: abortGrace,
+		stop: stop, drain: drain, abort: cancel, giveUp: giveUp}
+	done, watching := make(chan struct{}), make(chan struct{})
+	go func() { defer close(watching); ss.watch(sigs, done) }()
+	defer func() { close(done); <-watching }()
+
+	type result struct {
+		res *Result
+		err error
 	}
-	if err != nil {
-		printErr(stderr, err)
+	ran := make(chan result, 1)
+	go func() {
+		res, err := Run(ctx, p, opts)
+		ran <- result{res, err}
+	}()
+	select {
+	case r := <-ran:
+		if r.res != nil {
+			PrintSummary(stderr, r.res, r.err)
+		}
+		if r.err != nil {
+			printErr(stderr, r.err)
+			return 1
+		}
+		return 0
+	case why := <-giveUp:
+		// The run is stuck: it is left to die with the process.
+		fmt.Fprintf(stderr, "weir: gave up on the run: %s: %s\n", why, act.abandoned())
 		return 1
 	}
-	return 0
 }
 
 // printErr prints each joined error on its own line, prefixed "weir: ".

@@ -38,6 +38,12 @@ type Options struct {
 	// Progress is the interval between progress logs. Default 5s; negative
 	// turns them off.
 	Progress time.Duration
+	// StopTimeout bounds a stop or a drain under Main: that long after the
+	// first signal, a run that has not ended (stuck in a call that never
+	// returns) is abandoned, and the process exits 1 saying what it
+	// abandoned. Default 1m; negative: wait for the run however long.
+	// A second SIGINT or SIGTERM aborts, and gives the run 5s.
+	StopTimeout time.Duration
 	// LogLevel is the least level of the logs Main writes: debug, info
 	// (the default), warn or error. A program that calls Run sets Logger
 	// instead.

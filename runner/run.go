@@ -268,6 +268,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 	if r.ckpts != nil {
 		r.checkpointing(ctx, &cfg)
+		trackCheckpoints(ctx, &cfg, r.ckpts) // for a stop that gives up (stop.go)
 	}
 	log.Info("run starting", "mode", o.Mode, "parallelism", o.Parallelism, "state", backendDesc(o), "memory", budget, "sources", strings.Join(r.g.Sources(), ","), "sinks", strings.Join(r.g.Sinks(), ","))
 	prog := startProgress(log, r.metrics, r.backend, o.Progress, r.start)
@@ -319,6 +320,7 @@ func (r *run) finish(ctx context.Context, res *Result, runErr error) (*Result, e
 		r.io.abort()
 		return res, runErr
 	}
+	activityOf(ctx).committing()
 	committed, err := r.io.commit(ctx)
 	if err != nil {
 		res.PartlyCommitted = committed

@@ -84,11 +84,52 @@ func writeHandover(du *url.URL, h kafka.Handover) error {
 	return fsys.WriteFile(f, path.Join(dir, kafka.HandoverFile), append(b, '\n'))
 }
 
+// isParquet reports whether a file URI names Parquet: ?format=parquet, or
+// a name ending .parquet, on the local disk or HDFS.
 func isParquet(u *url.URL) bool {
 	if f := u.Query().Get("format"); f != "" {
 		return f == "parquet"
 	}
-	return u.Scheme == "file" && codec.FormatOf(u.Path) == codec.Parquet
+	return isFileURI(u) && codec.FormatOf(u.Path) == codec.Parquet
+}
+
+// isFileURI reports whether the file connector reads u (file:// or
+// hdfs://; ParseURI gives a bare path the file scheme).
+func isFileURI(u *url.URL) bool { return u.Scheme == "file" || u.Scheme == "hdfs" }
+
+// readsParquet reports whether a source URI reads Parquet, so that its
+// rows are read as maps (a Parquet file has no JSON to keep as it is): a
+// Parquet name, or a directory or glob with a Parquet file among those it
+// lists. weir cat reads every source as maps and needs no such test.
+func readsParquet(u *url.URL) (bool, error) {
+	if isParquet(u) || u.Query().Get("format") != "" || !isFileURI(u) {
+		return isParquet(u), nil
+	}
+	f, p, err := fsys.Resolve(u)
+	if err != nil {
+		return false, err
+	}
+	var names []string
+	if fsys.HasMeta(p) {
+		names, err = fsys.Glob(f, p, hiddenName)
+	} else if fi, serr := f.Stat(p); serr == nil && fi.IsDir() {
+		names, err = fsys.Files(f, p, hiddenName)
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, n := range names {
+		if codec.FormatOf(n) == codec.Parquet {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// hiddenName reports whether a listing skips a name: hidden files, and
+// Hadoop's _SUCCESS and the like, as the file connector does.
+func hiddenName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
 }
 
 // cpResult is what a copy did: the records copied, those that could not
@@ -129,7 +170,9 @@ func cpRecords(ctx context.Context, a *app, src, dst, deadURI string, limit int6
 		}
 	}
 	t := reflect.TypeFor[json.RawMessage]()
-	if isParquet(su) {
+	if pq, err := readsParquet(su); err != nil {
+		return 0, 0, err
+	} else if pq {
 		t = reflect.TypeFor[map[string]any]()
 	}
 	source, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: "source", URI: su, Type: t})

@@ -122,7 +122,9 @@ func openRows(ctx context.Context, binding, uri string) (connector.Source, strin
 	}
 	name := displayURI(uri, u)
 	t := reflect.TypeFor[json.RawMessage]()
-	if isParquet(u) {
+	if pq, err := readsParquet(u); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", binding, err)
+	} else if pq {
 		t = reflect.TypeFor[map[string]any]()
 	}
 	src, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: binding, URI: u, Type: t})

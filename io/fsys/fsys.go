@@ -10,7 +10,10 @@
 // users expect: an hdfs:/// URI (no namenode) uses its fs.defaultFS, and
 // its namenode addresses serve every URI of that nameservice. An HDFS file
 // being written is durable once Close returns; Close retries while the
-// namenode says the last block is still replicating.
+// namenode says the last block is still replicating. Every HDFS call has
+// a deadline (HDFSTimeoutEnv, default 30s): a namenode or datanode that
+// stops answering fails the call with a *TimeoutError naming it and the
+// call, instead of hanging the job.
 //
 // Dependency direction: fsys imports the standard library, internal/fsutil
 // and colinmarc/hdfs; io/file and the runner import it.

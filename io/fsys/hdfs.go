@@ -44,6 +44,12 @@ func hdfsFor(host string) (*hdfsFS, error) {
 	if opts.KerberosClient != nil {
 		return nil, fmt.Errorf("fsys: the Hadoop configuration asks for Kerberos, which Weir does not support yet")
 	}
+	timeout, err := hdfsTimeout()
+	if err != nil {
+		return nil, err
+	}
+	opts.NamenodeDialFunc = dialer("namenode", timeout, true)
+	opts.DatanodeDialFunc = dialer("datanode", timeout, false)
 	if opts.User = os.Getenv("HADOOP_USER_NAME"); opts.User == "" {
 		u, err := user.Current()
 		if err != nil {
@@ -85,35 +91,68 @@ type hdfsFS struct {
 
 func (h *hdfsFS) String() string { return h.name }
 
+// pathErr names the file of a call that timed out: the connection knows
+// the call, not the path.
+func pathErr(err error, name string) error {
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		e := *te
+		e.Path = name
+		return &e
+	}
+	return err
+}
+
 func (h *hdfsFS) Open(name string) (File, error) {
 	f, err := h.cl.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, pathErr(err, name)
 	}
-	return hdfsFile{f}, nil
+	return hdfsFile{f, name}, nil
 }
 
-type hdfsFile struct{ *hdfs.FileReader }
+type hdfsFile struct {
+	*hdfs.FileReader
+	name string
+}
 
 func (f hdfsFile) Size() int64 { return f.FileReader.Stat().Size() }
+
+func (f hdfsFile) Read(b []byte) (int, error) {
+	n, err := f.FileReader.Read(b)
+	return n, pathErr(err, f.name)
+}
+
+func (f hdfsFile) ReadAt(b []byte, off int64) (int, error) {
+	n, err := f.FileReader.ReadAt(b, off)
+	return n, pathErr(err, f.name)
+}
 
 // Create replaces any file at name.
 func (h *hdfsFS) Create(name string) (Writer, error) {
 	if err := h.cl.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return nil, pathErr(err, name)
 	}
 	w, err := h.cl.Create(name)
 	if err != nil {
-		return nil, err
+		return nil, pathErr(err, name)
 	}
-	return hdfsWriter{w}, nil
+	return hdfsWriter{w, name}, nil
 }
 
-type hdfsWriter struct{ *hdfs.FileWriter }
+type hdfsWriter struct {
+	*hdfs.FileWriter
+	name string
+}
 
 // replicationWait bounds how long Close retries while the namenode reports
 // the last block still replicating.
 const replicationWait = time.Minute
+
+func (w hdfsWriter) Write(b []byte) (int, error) {
+	n, err := w.FileWriter.Write(b)
+	return n, pathErr(err, w.name)
+}
 
 // Close flushes the file and completes it, retrying while the namenode
 // says its last block is still replicating (the Java client does too).
@@ -126,24 +165,27 @@ func (w hdfsWriter) Close() error {
 		time.Sleep(wait)
 		err = w.FileWriter.Close()
 	}
-	return err
+	return pathErr(err, w.name)
 }
 
-func (h *hdfsFS) Stat(name string) (fs.FileInfo, error) { return h.cl.Stat(name) }
+func (h *hdfsFS) Stat(name string) (fs.FileInfo, error) {
+	fi, err := h.cl.Stat(name)
+	return fi, pathErr(err, name)
+}
 
 func (h *hdfsFS) ReadDir(name string) ([]fs.FileInfo, error) {
 	infos, err := h.cl.ReadDir(name)
 	if err != nil {
-		return nil, err
+		return nil, pathErr(err, name)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name() < infos[j].Name() })
 	return infos, nil
 }
 
-func (h *hdfsFS) MkdirAll(name string) error   { return h.cl.MkdirAll(name, 0o755) }
-func (h *hdfsFS) Rename(from, to string) error { return h.cl.Rename(from, to) }
-func (h *hdfsFS) Remove(name string) error     { return h.cl.Remove(name) }
-func (h *hdfsFS) RemoveAll(name string) error  { return h.cl.RemoveAll(name) }
+func (h *hdfsFS) MkdirAll(name string) error   { return pathErr(h.cl.MkdirAll(name, 0o755), name) }
+func (h *hdfsFS) Rename(from, to string) error { return pathErr(h.cl.Rename(from, to), from) }
+func (h *hdfsFS) Remove(name string) error     { return pathErr(h.cl.Remove(name), name) }
+func (h *hdfsFS) RemoveAll(name string) error  { return pathErr(h.cl.RemoveAll(name), name) }
 
 // SyncDir does nothing: the namenode logs every namespace change before it
 // answers.

@@ -87,6 +87,9 @@ type Server struct {
 		sync.Mutex
 		conns  map[net.Conn]struct{} // open connections, closed by Close
 		closed bool
+		// paused is open while the server is paused (Pause), and closed
+		// by Resume or Close; nil when running.
+		paused chan struct{}
 	}
 }
 
@@ -203,6 +206,10 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.mu.closed = true
+	if s.mu.paused != nil {
+		close(s.mu.paused)
+		s.mu.paused = nil
+	}
 	s.nnLn.Close()
 	s.dnLn.Close()
 	for c := range s.mu.conns {
@@ -211,6 +218,59 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// Pause makes the server stop answering, as a server process stopped with
+// SIGSTOP does: connections are still accepted and what clients send is
+// buffered, but nothing is read, served or answered until Resume (or
+// Close). Tests use it to see what a client does when a namenode or
+// datanode hangs.
+func (s *Server) Pause() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.paused == nil && !s.mu.closed {
+		s.mu.paused = make(chan struct{})
+	}
+}
+
+// Resume undoes Pause: the server reads and answers again.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.paused != nil {
+		close(s.mu.paused)
+		s.mu.paused = nil
+	}
+}
+
+// waitRunning returns at once unless the server is paused, and then once
+// it resumes or closes.
+func (s *Server) waitRunning() {
+	s.mu.Lock()
+	p := s.mu.paused
+	s.mu.Unlock()
+	if p != nil {
+		<-p
+	}
+}
+
+// pausableConn is a served connection that neither reads nor writes while
+// the server is paused.
+type pausableConn struct {
+	net.Conn
+	s *Server
+}
+
+func (c *pausableConn) Read(b []byte) (int, error) {
+	c.s.waitRunning()
+	n, err := c.Conn.Read(b)
+	c.s.waitRunning() // a read already waiting when Pause came
+	return n, err
+}
+
+func (c *pausableConn) Write(b []byte) (int, error) {
+	c.s.waitRunning()
+	return c.Conn.Write(b)
 }
 
 // accept serves the connections of one listener until Close.
@@ -238,9 +298,10 @@ func (s *Server) accept(ln net.Listener, what string, serve func(net.Conn) error
 		s.mu.conns[conn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		served := &pausableConn{Conn: conn, s: s}
 		go func() {
 			defer s.wg.Done()
-			err := serve(conn)
+			err := serve(served)
 			conn.Close()
 			s.mu.Lock()
 			delete(s.mu.conns, conn)

@@ -462,3 +462,61 @@ func TestRPCCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestPause: a paused server answers nothing, as a process stopped with
+// SIGSTOP, and answers the calls it held once resumed; Close ends a pause.
+func TestPause(t *testing.T) {
+	s := start(t, t.TempDir())
+	c := connect(t, s)
+	w, err := c.Create("/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.Pause()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Stat("/f")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a paused server answered getFileInfo (err %v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.Resume()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after Resume: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("getFileInfo still unanswered 30s after Resume")
+	}
+
+	s.Pause()
+	go func() {
+		_, err := c.ReadFile("/f")
+		done <- err
+	}()
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close of a paused server did not return")
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a read from a server closed while paused succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call to a server closed while paused never returned")
+	}
+}
