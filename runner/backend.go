@@ -32,7 +32,7 @@ func backendDesc(o *Options) string {
 //
 // stateOf returns a local directory with the resumed checkpoint's state
 // copy, and what to call when done with it.
-func openBackend(o *Options, resume *checkpointMetaFile, stateOf func() (string, func(), error), fromLog func(state.Backend) error) (state.Backend, func(marker int64), error) {
+func openBackend(o *Options, onFailure func(error), resume *checkpointMetaFile, stateOf func() (string, func(), error), fromLog func(state.Backend) error) (state.Backend, func(marker int64), error) {
 	log := o.Logger
 	if o.StateBackend == "memory" {
 		if resume != nil && fromLog != nil {
@@ -111,7 +111,12 @@ func openBackend(o *Options, resume *checkpointMetaFile, stateOf func() (string,
 	}
 	// The run writes state beyond any checkpoint from here on.
 	os.Remove(filepath.Join(dir, stateMarker))
-	b, err := state.OpenPebble(dir, memoryBudget(o.Memory).pebble())
+	popts := memoryBudget(o.Memory).pebble()
+	if popts == nil {
+		popts = &state.PebbleOptions{}
+	}
+	popts.OnFailure = onFailure
+	b, err := state.OpenPebble(dir, popts)
 	if err == nil && restoreLog {
 		if err = fromLog(b); err != nil {
 			b.Close()

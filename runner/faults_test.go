@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -51,7 +52,9 @@ import (
 //	                          ledger-uncommitted (a crash after the sinks
 //	                          committed the newest checkpoint, before the
 //	                          ledger recorded it), state-dir-delete (a resume
-//	                          on another machine)
+//	                          on another machine), state-disk-full (the state
+//	                          directory on a 1 MiB disk: the file is skipped
+//	                          where a tmpfs cannot be mounted), state-disk-freed
 //	save / restore            copies the checkpoint directory aside, and back
 //	hold / release            another process holds the job's directories
 //	resume                    ends the input and runs the job to its end
@@ -159,7 +162,7 @@ type faultJob struct {
 
 func newFaultJob(t *testing.T, sink string) *faultJob {
 	dir := t.TempDir()
-	j := &faultJob{dir: dir, state: filepath.Join(dir, "state"), ckpt: filepath.Join(dir, "ckpt"),
+	j := &faultJob{dir: dir, state: filepath.Join(dir, "disk", "state"), ckpt: filepath.Join(dir, "ckpt"),
 		name: fmt.Sprintf("faults-%d", names.Add(1))}
 	j.src = memory.NewStream(j.name)
 	switch sink {
@@ -429,6 +432,22 @@ func (j *faultJob) damage(t *testing.T, kind, chk string) string {
 	case "state-dir-delete":
 		must(os.RemoveAll(j.state))
 		return "state directory deleted"
+	case "state-disk-full":
+		// A new machine whose disk for the state is all but full: a
+		// 1 MiB tmpfs, which takes root to mount.
+		disk := filepath.Dir(j.state)
+		must(os.RemoveAll(disk))
+		must(os.MkdirAll(disk, 0o755))
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk).CombinedOutput(); err != nil {
+			t.Skipf("mounting a tmpfs for a full disk: %v: %s", err, bytes.TrimSpace(out))
+		}
+		t.Cleanup(func() { exec.Command("umount", disk).Run() })
+		return "state directory on a disk with 1 MiB"
+	case "state-disk-freed":
+		if out, err := exec.Command("umount", filepath.Dir(j.state)).CombinedOutput(); err != nil {
+			t.Fatalf("umount: %v: %s", err, out)
+		}
+		return "state directory on a disk with room"
 	}
 	t.Fatalf("unknown damage %s", kind)
 	return ""

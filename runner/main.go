@@ -149,7 +149,7 @@ func runMain(build func() (*sdk.Pipeline, error), f *Flags, stdout, stderr io.Wr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	act := &activity{}
+	act := newActivity()
 	ctx = withActivity(ctx, act)
 	stop := make(chan struct{})
 	drain := make(chan struct{})
@@ -173,20 +173,31 @@ func runMain(build func() (*sdk.Pipeline, error), f *Flags, stdout, stderr io.Wr
 		res, err := Run(ctx, p, opts)
 		ran <- result{res, err}
 	}()
-	select {
-	case r := <-ran:
-		if r.res != nil {
-			PrintSummary(stderr, r.res, r.err)
-		}
-		if r.err != nil {
-			printErr(stderr, r.err)
+	var (
+		failure error
+		failed  <-chan time.Time // abortGrace after the failure
+	)
+	for {
+		select {
+		case r := <-ran:
+			if r.res != nil {
+				PrintSummary(stderr, r.res, r.err)
+			}
+			if r.err != nil {
+				printErr(stderr, r.err)
+				return 1
+			}
+			return 0
+		case why := <-giveUp:
+			// The run is stuck: it is left to die with the process.
+			fmt.Fprintf(stderr, "weir: gave up on the run: %s: %s\n", why, act.abandoned())
+			return 1
+		case failure = <-act.failed:
+			failed = time.After(abortGrace)
+		case <-failed:
+			fmt.Fprintf(stderr, "weir: gave up on the run, which did not end within %s of its failure: %v: %s\n", abortGrace, failure, act.abandoned())
 			return 1
 		}
-		return 0
-	case why := <-giveUp:
-		// The run is stuck: it is left to die with the process.
-		fmt.Fprintf(stderr, "weir: gave up on the run: %s: %s\n", why, act.abandoned())
-		return 1
 	}
 }
 

@@ -87,6 +87,20 @@ type run struct {
 	// locks are the run's state and checkpoint directories' (lock.go),
 	// released last by close.
 	locks []*dirLock
+
+	// cancel ends the run with a cause; act is Main's view of it (nil
+	// when the run is not Main's). fail uses both.
+	cancel context.CancelCauseFunc
+	act    *activity
+}
+
+// fail ends the run on a failure it may not end from by itself (the state
+// store's disk is full): the cause cancels the engine, and Main gives up
+// on the run if it is stuck in a write that waits for room.
+func (r *run) fail(err error) {
+	r.log.Error("the run failed", "err", err)
+	r.cancel(err)
+	r.act.fail(err)
 }
 
 // runOnce makes one run of g: its options are complete and valid, and g's
@@ -94,7 +108,13 @@ type run struct {
 func runOnce(ctx context.Context, g *graph.Graph, opts Options, pt part) (*Result, error) {
 	r := &run{g: g, opts: opts, part: pt, log: opts.Logger, start: time.Now()}
 	defer r.close()
+	ctx, r.cancel = context.WithCancelCause(ctx)
+	defer r.cancel(nil)
+	r.act = activityOf(ctx)
 	if err := r.prepare(ctx); err != nil {
+		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.Canceled) {
+			err = cause // a failure while preparing, said as itself
+		}
 		return nil, err
 	}
 	res, err := r.execute(ctx)
@@ -130,7 +150,7 @@ func (r *run) prepare(ctx context.Context) error {
 	if r.clog, restoreLog, err = openChangelog(ctx, g, o, r.part.task, r.resume, committed); err != nil {
 		return err
 	}
-	r.backend, r.closeBackend, err = openBackend(o, r.resume, func() (string, func(), error) { return r.ckpts.localState(r.resumeAt, r.resume) }, restoreLog)
+	r.backend, r.closeBackend, err = openBackend(o, r.fail, r.resume, func() (string, func(), error) { return r.ckpts.localState(r.resumeAt, r.resume) }, restoreLog)
 	if err != nil {
 		return err
 	}
@@ -299,8 +319,8 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		// an earlier checkpoint would repeat its output.
 		res.Stopped = false
 	}
-	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
-		runErr = cause
+	if cause := context.Cause(ctx); cause != nil && (runErr == nil || errors.Is(runErr, context.Canceled) || errors.Is(runErr, cause)) {
+		runErr = cause // a failure is said as itself, not as what it made fail
 	}
 	return res, runErr
 }

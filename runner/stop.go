@@ -88,6 +88,12 @@ func (s *stopSignals) watch(sigs <-chan os.Signal, done <-chan struct{}) {
 // hands it to the runs in their context. Its methods are safe for
 // concurrent use and do nothing on a nil activity.
 type activity struct {
+	// failed receives, once, why the run failed in a way it may not end
+	// from by itself (its state's disk is full: a write waits for room
+	// that is not coming); Main then gives it abortGrace to end.
+	failed   chan error
+	failOnce sync.Once
+
 	mu struct {
 		sync.Mutex
 		// stores are the checkpoint stores' progress, by name, in the
@@ -153,6 +159,16 @@ func trackCheckpoints(ctx context.Context, cfg *engine.Config, store fmt.Stringe
 			a.mu.Unlock()
 		}
 	}
+}
+
+func newActivity() *activity { return &activity{failed: make(chan error, 1)} }
+
+// fail reports the run's failure to Main (see failed).
+func (a *activity) fail(err error) {
+	if a == nil {
+		return
+	}
+	a.failOnce.Do(func() { a.failed <- err })
 }
 
 // committing records that the sinks are committing the run's output.

@@ -27,6 +27,9 @@ var (
 	// invariant checks, on under -race, reject it as the first key of an
 	// sstable), so no backend stores it.
 	ErrEmptyKey = errors.New("state: empty key")
+	// ErrDiskFull is returned by every operation of a store whose disk
+	// filled up under it (PebbleOptions.OnFailure).
+	ErrDiskFull = errors.New("state: no space left on the state directory's disk")
 )
 
 // Backend is an ordered byte key-value store shared by all keyed operators of

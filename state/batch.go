@@ -46,6 +46,9 @@ func (p *Pebble) ApplyBatch(ws []Write) error {
 	if db == nil {
 		return p.closedError("ApplyBatch")
 	}
+	if err := p.broken(); err != nil {
+		return err
+	}
 	if len(ws) == 0 {
 		return nil
 	}

@@ -7,3 +7,7 @@ func SetLoadChunkBytes(n int) func() {
 	loadChunkBytes = n
 	return func() { loadChunkBytes = old }
 }
+
+// SetDiskReserve changes the reserve p's disk guard checks, as if the
+// disk filled up to it.
+func SetDiskReserve(p *Pebble, n int64) { p.guard.reserve.Store(n) }

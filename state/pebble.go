@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -29,6 +31,8 @@ const (
 	DefaultPebbleMemTableSize = 32 << 20
 	// DefaultPebbleMaxOpenFiles is the default PebbleOptions.MaxOpenFiles.
 	DefaultPebbleMaxOpenFiles = 1000
+	// DefaultPebbleDiskReserve is the default PebbleOptions.DiskReserve.
+	DefaultPebbleDiskReserve = 64 << 20
 )
 
 // maxPebbleMemTableSize is Pebble's own limit (memtable offsets are 32-bit).
@@ -66,6 +70,28 @@ type PebbleOptions struct {
 	//
 	// The default is false.
 	Sync bool
+
+	// OnFailure, if set, is called once, from one of Pebble's goroutines,
+	// when the store fails in a way a job cannot wait out: a flush or a
+	// compaction could not write because the disk is full. From then on
+	// every operation returns an error wrapping ErrDiskFull; a write
+	// already waiting for room in the store's memory may wait until the
+	// disk has room again, so the caller should end the job.
+	//
+	// The default is nil: operations fail, nothing is called.
+	OnFailure func(error)
+
+	// DiskReserve is the free space, in bytes, the store leaves on its
+	// disk: with less free, OpenPebble fails, and an open store (checked
+	// every diskCheckInterval) fails with ErrDiskFull (OnFailure) before
+	// the disk is full. Pebble cannot run out of disk safely: a
+	// write-ahead log it cannot create ends the process (a panic under
+	// its own lock, which no recover can catch). It is a floor, not a
+	// promise: a burst of writes within one interval can still fill a
+	// disk that was nearly full. Negative turns the check off.
+	//
+	// The default is 64 MiB.
+	DiskReserve int64
 }
 
 // EnsureDefaults sets every zero field of o to its default.
@@ -78,6 +104,9 @@ func (o *PebbleOptions) EnsureDefaults() {
 	}
 	if o.MaxOpenFiles == 0 {
 		o.MaxOpenFiles = DefaultPebbleMaxOpenFiles
+	}
+	if o.DiskReserve == 0 {
+		o.DiskReserve = DefaultPebbleDiskReserve
 	}
 }
 
@@ -117,6 +146,14 @@ type Pebble struct {
 		db *pebble.DB // nil once closed
 	}
 
+	// failed is set, once, to why the store failed (OnFailure).
+	failed atomic.Pointer[error]
+	// onFailure is PebbleOptions.OnFailure.
+	onFailure func(error)
+	// guard watches the disk's free space (diskguard.go); nil when the
+	// check is off.
+	guard *diskGuard
+
 	// iters tracks open iterators, so that Close can close and report the
 	// ones left open (Pebble must not be closed under open iterators).
 	iters struct {
@@ -149,18 +186,57 @@ func OpenPebble(dir string, opts *PebbleOptions) (*Pebble, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{},
 	}
+	p := &Pebble{dir: dir, wo: pebble.NoSync, opts: popts, onFailure: o.OnFailure}
+	popts.EventListener = &pebble.EventListener{BackgroundError: p.backgroundError}
 	popts.EnsureDefaults()
+	if o.DiskReserve > 0 {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("state: open pebble %s: %w", dir, err)
+		}
+		if err := checkDiskSpace(dir, o.DiskReserve); err != nil {
+			return nil, err
+		}
+	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("state: open pebble %s: %w", dir, err)
 	}
-	p := &Pebble{dir: dir, wo: pebble.NoSync, opts: popts}
 	if o.Sync {
 		p.wo = pebble.Sync
 	}
 	p.mu.db = db
 	p.iters.open = make(map[*pebbleIter]struct{})
+	if o.DiskReserve > 0 {
+		p.guard = startDiskGuard(p, o.DiskReserve)
+	}
 	return p, nil
+}
+
+// backgroundError is Pebble's report of a flush or compaction that
+// failed. Pebble retries them; one that failed for want of disk space
+// fails the store (OnFailure). Others are logged.
+func (p *Pebble) backgroundError(err error) {
+	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		log.Printf("state: pebble: background error: %v", err)
+		return
+	}
+	p.fail(fmt.Errorf("%w: %s: %v", ErrDiskFull, p.dir, err))
+}
+
+// fail fails the store, once: operations return err from now on, and
+// OnFailure is told.
+func (p *Pebble) fail(err error) {
+	if p.failed.CompareAndSwap(nil, &err) && p.onFailure != nil {
+		p.onFailure(err)
+	}
+}
+
+// broken returns why the store failed, or nil.
+func (p *Pebble) broken() error {
+	if e := p.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Dir returns the directory of the store.
@@ -176,6 +252,9 @@ func (p *Pebble) Get(key []byte) ([]byte, bool, error) {
 	defer p.mu.RUnlock()
 	if p.mu.db == nil {
 		return nil, false, p.closedError("Get")
+	}
+	if err := p.broken(); err != nil {
+		return nil, false, err
 	}
 	v, closer, err := p.mu.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -199,6 +278,9 @@ func (p *Pebble) Set(key, value []byte) error {
 	if p.mu.db == nil {
 		return p.closedError("Set")
 	}
+	if err := p.broken(); err != nil {
+		return err
+	}
 	if len(key) == 0 {
 		return ErrEmptyKey
 	}
@@ -214,6 +296,9 @@ func (p *Pebble) Delete(key []byte) error {
 	defer p.mu.RUnlock()
 	if p.mu.db == nil {
 		return p.closedError("Delete")
+	}
+	if err := p.broken(); err != nil {
+		return err
 	}
 	if len(key) == 0 {
 		return nil // no empty key is ever stored
@@ -232,6 +317,9 @@ func (p *Pebble) DeleteRange(start, end []byte) error {
 	db := p.mu.db
 	if db == nil {
 		return p.closedError("DeleteRange")
+	}
+	if err := p.broken(); err != nil {
+		return err
 	}
 	if len(start) == 0 {
 		// No empty key is ever stored, and Pebble handles it poorly (see
@@ -271,6 +359,9 @@ func (p *Pebble) NewIter(lower, upper []byte) (Iterator, error) {
 	if p.mu.db == nil {
 		return nil, p.closedError("NewIter")
 	}
+	if err := p.broken(); err != nil {
+		return nil, err
+	}
 	pi := &pebbleIter{p: p}
 	if upper == nil || bytes.Compare(lower, upper) < 0 {
 		// Pebble keeps the bounds for the life of the iterator; the caller
@@ -307,6 +398,9 @@ func (p *Pebble) Checkpoint(dir string) error {
 	if p.mu.db == nil {
 		return p.closedError("Checkpoint")
 	}
+	if err := p.broken(); err != nil {
+		return err
+	}
 	if _, err := os.Lstat(dir); err == nil {
 		return fmt.Errorf("%w: %s", ErrCheckpointExists, dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -329,6 +423,9 @@ func (p *Pebble) Flush() error {
 	if p.mu.db == nil {
 		return p.closedError("Flush")
 	}
+	if err := p.broken(); err != nil {
+		return err
+	}
 	if err := p.mu.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("state: flush: %w", err)
 	}
@@ -342,7 +439,7 @@ func (p *Pebble) Flush() error {
 func (p *Pebble) Metrics() Metrics {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.mu.db == nil {
+	if p.mu.db == nil || p.broken() != nil {
 		return Metrics{Keys: -1}
 	}
 	m := p.mu.db.Metrics()
@@ -369,6 +466,7 @@ func (p *Pebble) Metrics() Metrics {
 // write-ahead log and closes the database. Iterators still open are closed
 // and reported in the error; using them afterwards returns ErrClosed.
 func (p *Pebble) Close() error {
+	p.guard.stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	db := p.mu.db

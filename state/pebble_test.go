@@ -56,7 +56,7 @@ func TestPebbleOptions(t *testing.T) {
 	set := state.PebbleOptions{CacheSize: 1, MemTableSize: 2, MaxOpenFiles: 3, Sync: true}
 	o = set
 	o.EnsureDefaults()
-	if o != set {
+	if o.CacheSize != set.CacheSize || o.MemTableSize != set.MemTableSize || o.MaxOpenFiles != set.MaxOpenFiles || o.Sync != set.Sync {
 		t.Fatalf("EnsureDefaults changed set fields: %+v", o)
 	}
 
@@ -243,5 +243,45 @@ func TestOpenPebbleErrors(t *testing.T) {
 		t.Fatalf("opened one store twice")
 	} else if !strings.HasPrefix(err.Error(), "state: ") {
 		t.Fatalf("error %q lacks the package prefix", err)
+	}
+}
+
+// A store whose disk has less free space than its reserve does not open;
+// one whose free space falls below it fails before Pebble fills the disk:
+// every operation returns ErrDiskFull and OnFailure is told once.
+func TestPebbleDiskReserve(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := state.OpenPebble(dir, &state.PebbleOptions{DiskReserve: 1 << 60}); !errors.Is(err, state.ErrDiskFull) || !strings.Contains(err.Error(), "MiB free, less than the") {
+		t.Fatalf("open on a full disk: %v; want ErrDiskFull", err)
+	}
+	failures := make(chan error, 2)
+	p, err := state.OpenPebble(dir, &state.PebbleOptions{OnFailure: func(err error) { failures <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	state.SetDiskReserve(p, 1<<60) // the disk fills up
+	if err := <-failures; !errors.Is(err, state.ErrDiskFull) {
+		t.Fatalf("failure %v; want ErrDiskFull", err)
+	}
+	if err := p.Set([]byte("k"), []byte("v")); !errors.Is(err, state.ErrDiskFull) {
+		t.Errorf("Set on a full disk: %v; want ErrDiskFull", err)
+	}
+	if _, _, err := p.Get([]byte("k")); !errors.Is(err, state.ErrDiskFull) {
+		t.Errorf("Get on a full disk: %v; want ErrDiskFull", err)
+	}
+	select {
+	case err := <-failures:
+		t.Errorf("a second failure: %v", err)
+	default:
+	}
+
+	q, err := state.OpenPebble(t.TempDir(), &state.PebbleOptions{DiskReserve: -1, OnFailure: func(err error) { t.Errorf("with the check off: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Set([]byte("k"), []byte("v")); err != nil {
+		t.Error(err)
 	}
 }
