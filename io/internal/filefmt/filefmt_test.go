@@ -2,6 +2,7 @@ package filefmt
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -170,5 +171,46 @@ func TestJSONLReadError(t *testing.T) {
 	_, err = r.Read(context.Background(), buf)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "in.jsonl:3: disk on fire") {
 		t.Errorf("err = %v, want the read error naming the file and line", err)
+	}
+}
+
+type maybeRec struct {
+	N *int    `json:"n"`
+	S *string `json:"s"`
+}
+
+type strictRec struct {
+	N int    `json:"n"`
+	S string `json:"s"`
+}
+
+// A Parquet row that cannot be read as the record type is a Record with
+// Err and the row in Raw, between the rows around it.
+func TestParquetBadRow(t *testing.T) {
+	var buf bytes.Buffer
+	enc, err := NewEncoder("file", "in.parquet", &buf, codec.Parquet, reflect.TypeFor[maybeRec](), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, two, s := 1, 2, "x"
+	if err := enc.Write([]any{maybeRec{&one, &s}, maybeRec{nil, &s}, maybeRec{&two, &s}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewParquetReader("file", "in.parquet", bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil, reflect.TypeFor[strictRec](), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := readAll(t, r, 10)
+	if len(got) != 3 || got[0].Value != (strictRec{1, "x"}) || got[2].Value != (strictRec{2, "x"}) {
+		t.Fatalf("records = %+v, want 3 with the good ones read", got)
+	}
+	bad := got[1]
+	if bad.Value != nil || !errors.Is(bad.Err, codec.ErrDecode) || !strings.Contains(bad.Err.Error(), "field n is null") ||
+		bad.Pos != "in.parquet:rowgroup 0 row 1" || string(bad.Raw) != `{"n":null,"s":"x"}` {
+		t.Errorf("bad row = %+v (Raw %s); want Err naming n, its Pos and Raw", bad, bad.Raw)
 	}
 }

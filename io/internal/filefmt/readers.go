@@ -178,7 +178,9 @@ type parquetReader struct {
 // (size bytes), as values of t, closing c (if not nil) on Close. columns
 // limits the columns read (SourceSpec.Columns), rowGroups the row groups
 // (nil: all). Records' Pos is "name:rowgroup R row N", both from 0. A
-// schema that does not fit t is an error wrapping connector.ErrSchema.
+// schema that does not fit t is an error wrapping connector.ErrSchema; a
+// row that cannot be read (codec.Batch.Bad) is a Record with Err and the
+// row as JSON in Raw, never an error.
 func NewParquetReader(prefix, name string, ra io.ReaderAt, size int64, c io.Closer, t reflect.Type, columns []string, rowGroups []int) (connector.Reader, error) {
 	pr, err := codec.NewParquetReader(ra, size, name, t, codec.ParquetReaderOptions{Columns: columns, RowGroups: rowGroups})
 	if err != nil {
@@ -207,6 +209,9 @@ func (r *parquetReader) Read(ctx context.Context, buf []connector.Record) (int, 
 		buf[n] = connector.Record{
 			Value: r.pending.Values[r.next],
 			Pos:   r.name + ":rowgroup " + strconv.Itoa(r.pending.RowGroup) + " row " + strconv.FormatInt(row, 10),
+		}
+		if bad, ok := r.pending.Bad[r.next]; ok {
+			buf[n].Err, buf[n].Raw = bad.Err, bad.Raw
 		}
 		r.pending.Values[r.next] = nil
 		r.next++
