@@ -96,17 +96,18 @@ func TestJSONLLines(t *testing.T) {
 		}
 		got := readAll(t, r, bufSize)
 		type want struct {
-			pos string
-			n   int
-			err string
-			raw string
+			pos  string
+			n    int
+			err  string
+			raw  string
+			size int64 // RawSize
 		}
 		wants := []want{
 			{pos: "in.jsonl:1", n: 1},
 			{pos: "in.jsonl:4", n: 2},
 			{pos: "in.jsonl:5", err: "bad JSON", raw: "{bad}"},
 			{pos: "in.jsonl:6", n: 9},
-			{pos: "in.jsonl:7", err: "line longer than 4096 bytes", raw: `{"n":"padyyy`},
+			{pos: "in.jsonl:7", err: "line longer than 4096 bytes", raw: `{"n":"padyyy`, size: 5011},
 			{pos: "in.jsonl:8", n: 3},
 		}
 		if len(got) != len(wants) {
@@ -125,6 +126,9 @@ func TestJSONLLines(t *testing.T) {
 			}
 			if g.Err == nil || !strings.Contains(g.Err.Error(), w.err) || !errors.Is(g.Err, codec.ErrDecode) {
 				t.Errorf("record %d: Err = %v, want %q", i, g.Err, w.err)
+			}
+			if g.RawSize != w.size {
+				t.Errorf("record %d: RawSize = %d, want %d", i, g.RawSize, w.size)
 			}
 			if !strings.HasPrefix(string(g.Raw), w.raw) || len(g.Raw) > RawLimit {
 				t.Errorf("record %d: Raw = %.40q (%d bytes), want %q…", i, g.Raw, len(g.Raw), w.raw)

@@ -16,7 +16,8 @@ import (
 
 const (
 	// MaxLine is the longest JSON line read (16 MiB). A longer line becomes
-	// a Record with Err, and Raw holding its first RawLimit bytes.
+	// a Record with Err, Raw holding its first RawLimit bytes and RawSize
+	// its length.
 	MaxLine = 16 << 20
 	// RawLimit bounds the Raw bytes kept of a line too long to read.
 	RawLimit = 4 << 10
@@ -35,6 +36,7 @@ type jsonlReader struct {
 	br     *bufio.Reader
 	long   []byte // a line longer than the buffer, being assembled
 	line   int    // number of the last line read, from 1
+	size   int64  // length of the last line read, when too long
 	err    error  // sticky: io.EOF or a read error
 	maxLen int
 }
@@ -78,9 +80,10 @@ func (r *jsonlReader) Read(ctx context.Context, buf []connector.Record) (int, er
 		r.line++
 		if tooLong {
 			buf[n] = connector.Record{
-				Err: fmt.Errorf("%w: line longer than %d bytes", codec.ErrDecode, r.maxLen),
-				Raw: bytes.Clone(line),
-				Pos: r.pos(),
+				Err:     fmt.Errorf("%w: line longer than %d bytes", codec.ErrDecode, r.maxLen),
+				Raw:     bytes.Clone(line),
+				RawSize: r.size,
+				Pos:     r.pos(),
 			}
 			n++
 			continue
@@ -113,15 +116,18 @@ func (r *jsonlReader) pos() string { return r.name + ":" + strconv.Itoa(r.line) 
 
 // readLine returns the next line without its newline; it is valid until the
 // next call. A line longer than maxLen is skipped to its end and returned
-// cut to RawLimit bytes with tooLong set. At the end of the input err is
-// io.EOF, possibly with a last line that lacked a newline.
+// cut to RawLimit bytes with tooLong set and its length in r.size. At the
+// end of the input err is io.EOF, possibly with a last line that lacked a
+// newline.
 func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
 	if cap(r.long) > 4*readBuffer {
 		r.long = nil // do not keep a huge line's buffer
 	}
 	r.long = r.long[:0]
+	r.size = 0
 	for {
 		frag, err := r.br.ReadSlice('\n')
+		r.size += int64(len(bytes.TrimSuffix(frag, []byte{'\n'})))
 		if err != bufio.ErrBufferFull {
 			if len(r.long) == 0 && !tooLong {
 				line := bytes.TrimSuffix(frag, []byte{'\n'})
