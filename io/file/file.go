@@ -18,7 +18,10 @@
 // '?', '[...]'; "**" is '*' twice, not a recursive match). A glob's '?'
 // must be written %3F in a URI, where it would begin the query. A path that
 // exists is never taken as a glob. Each file is one split, whose ID is its
-// path.
+// path. A directory with no data files (none, or only hidden ones) and a
+// glob that matches none are errors wrapping connector.ErrNotFound, so that
+// a folder left empty upstream is not read as "no data" without a word;
+// ?empty=ok makes them an empty input.
 //
 // The format comes from the extension (.jsonl, .ndjson, .json: JSON Lines;
 // .parquet, .pq: Parquet) unless ?format=jsonl|parquet says otherwise.
