@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"reflect"
 	"sort"
@@ -94,6 +95,9 @@ type SinkSpec struct {
 	// Empty for a job that is one task. A sink that cannot be shared this
 	// way fails to open with ErrUnsupported.
 	Task string
+	// Logger receives what the sink does on its own, such as removing the
+	// temporary files a killed run left. Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Source is an opened, bound input. It is split into independent Splits that
