@@ -160,10 +160,12 @@ func FuzzJSONDecode(f *testing.F) {
 		`{"id":7,"user":"ann","score":2.5,"tags":["a","b"],"at":"2024-05-01T12:30:00.123Z","where":{"x":1,"y":2}}`,
 		`{"id":"x"}`, `{"at":"2024-05-01T12:30:00+02:00"}`, `{"attrs":{"k":"v"}}`, `null`, `[`, `{"id":1e400}`,
 		"{\"user\":\"\xff\"}", `{"where":{"x":-0}}`, ` {} `,
+		`{"viewedProfileId":null,"tags":[1,null],"maybe":{"x":null},"attrs":{"a":null},"any":[null]}`,
+		`{"vi\u0065wedProfileId" : null , "Raw":{"x":null}}`,
 	} {
 		f.Add([]byte(s))
 	}
-	types := []reflect.Type{reflect.TypeFor[event](), reflect.TypeFor[map[string]any](), reflect.TypeFor[float64]()}
+	types := []reflect.Type{reflect.TypeFor[event](), reflect.TypeFor[map[string]any](), reflect.TypeFor[float64](), reflect.TypeFor[view]()}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		for _, typ := range types {
 			d, _ := NewJSONDecoder(typ)
