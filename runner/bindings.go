@@ -101,7 +101,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options, task string) 
 				errs = append(errs, fmt.Errorf("%w %q: %v", ErrBinding, n.Sink.Binding, err))
 				continue
 			}
-			s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: n.Sink.Binding, URI: u, Type: n.Sink.Type, Task: task})
+			s, err := connector.OpenSink(ctx, connector.SinkSpec{Binding: n.Sink.Binding, URI: u, Type: n.Sink.Type, Task: task, Logger: o.Logger})
 			if err != nil {
 				errs = append(errs, bindingErr(err))
 				continue
@@ -112,7 +112,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options, task string) 
 	if o.DeadLetter != "" {
 		u, err := connector.ParseURI(o.DeadLetter)
 		if err == nil {
-			b.dead, err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "dead-letter", URI: u, Type: reflect.TypeFor[connector.DeadLetter](), Task: task})
+			b.dead, err = connector.OpenSink(ctx, connector.SinkSpec{Binding: "dead-letter", URI: u, Type: reflect.TypeFor[connector.DeadLetter](), Task: task, Logger: o.Logger})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w --dead-letter: %v", ErrBinding, err))

@@ -200,7 +200,7 @@ func (l listLen) ProcessElement(c *sdk.Context, e ev, emit sdk.Emitter[string]) 
 // Inputs with no splits at all (an empty directory) are complete at once:
 // they neither hold a side input nor a grouping downstream.
 func TestEmptyInputsAreComplete(t *testing.T) {
-	empty := "file://" + t.TempDir() + "?format=jsonl"
+	empty := "file://" + t.TempDir() + "?format=jsonl&empty=ok"
 
 	p := sdk.NewPipeline()
 	v := sdk.AsList(sdk.Read[ev](p, "side", sdk.EventTime(at)))

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-dev/weir/internal/graph"
 	"github.com/weir-dev/weir/io/connector"
@@ -312,6 +314,8 @@ func TestDeadLetters(t *testing.T) {
 		`{"Key":"a","At":"soon","V":1}`, // wrong type
 		`{"Key":"a","V":1}`,             // no event time
 		`{"Key":"b","At":3,"V":1}`,
+		`{"Key":"c","At":4,"V":null}`,          // null where the type has no room
+		"{\"Key\":\"d\xff\",\"At\":5,\"V\":1}", // not UTF-8
 	}, "\n")+"\n"), 0o644)
 	p := sdk.NewPipeline()
 	evs := sdk.Read[ev](p, "in", sdk.EventTime(func(e ev) (sdk.Time, error) {
@@ -327,20 +331,30 @@ func TestDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(col.Values()) != 2 || res.DeadLettered != 3 || res.Read["in"] != 5 {
-		t.Fatalf("wrote %d, dead-lettered %d, read %d; want 2, 3, 5", len(col.Values()), res.DeadLettered, res.Read["in"])
+	if len(col.Values()) != 2 || res.DeadLettered != 5 || res.Read["in"] != 7 {
+		t.Fatalf("wrote %d, dead-lettered %d, read %d; want 2, 5, 7", len(col.Values()), res.DeadLettered, res.Read["in"])
 	}
 	b, err := os.ReadFile(dead)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 3 {
+	if len(lines) != 5 {
 		t.Fatalf("dead letters: %q", b)
 	}
-	for i, want := range []string{`in.jsonl:2`, `in.jsonl:3`, `missing timestamp`} {
+	for i, want := range []string{
+		`in.jsonl:2`, `in.jsonl:3`,
+		// Refused at the event-time step, after decoding: the record as decoded.
+		`"reason":"event time: missing timestamp","record":"{\"Key\":\"a\",\"At\":0,\"V\":1}"`,
+		`field V is null; the record type's field is not a pointer`,
+		// The exact bytes, in base64, beside a valid UTF-8 rendering.
+		`"reason":"codec: cannot decode: field Key is not valid UTF-8","record":"{\"Key\":\"d�\",\"At\":5,\"V\":1}","record_base64":"eyJLZXkiOiJk/yIsIkF0Ijo1LCJWIjoxfQ=="`,
+	} {
 		if !strings.Contains(lines[i], want) || !strings.Contains(lines[i], `"binding":"in"`) || !strings.Contains(lines[i], `"reason":`) {
 			t.Errorf("dead letter %d = %s, want %q, the binding and a reason", i, lines[i], want)
+		}
+		if !json.Valid([]byte(lines[i])) || !utf8.ValidString(lines[i]) {
+			t.Errorf("dead letter %d = %q is not valid JSON", i, lines[i])
 		}
 	}
 }

@@ -249,7 +249,7 @@ func cpRecords(ctx context.Context, a *app, src, dst, deadURI string, limit int6
 			vals, deads = vals[:0], deads[:0]
 			for _, r := range buf[:k] {
 				if r.Err != nil {
-					d := connector.DeadLetter{Binding: "source", Position: r.Pos, Reason: r.Err.Error(), Record: string(r.Raw)}
+					d := connector.NewDeadLetter("source", r, r.Err.Error())
 					if bad == 0 {
 						*first = d
 					}

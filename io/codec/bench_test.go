@@ -20,6 +20,20 @@ func BenchmarkJSONDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkJSONDecodeNulls decodes a line with nulls in fields that may
+// hold them (a pointer, a slice): the check for nulls in fields that may
+// not has to look at such lines more closely.
+func BenchmarkJSONDecodeNulls(b *testing.B) {
+	line := []byte(`{"id":7,"user":"ann","score":null,"tags":null,"at":"2024-05-01T12:30:00.123Z","where":{"x":1,"y":2}}`)
+	d, _ := NewJSONDecoder(reflect.TypeFor[event]())
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, err := d.Decode(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkParquetRead(b *testing.B) {
 	const n = 10000
 	values := make([]any, n)

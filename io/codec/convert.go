@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -14,6 +15,38 @@ import (
 // addressable value of the Go type the setter was made for.
 type setter func(arr arrow.Array, i int, dst reflect.Value)
 
+// rowState gathers, while a batch is converted, the rows that cannot be
+// read: a null where the Go field has no room for one, a string that is not
+// UTF-8. Setters note the first problem of the row being converted, row.
+type rowState struct {
+	row int
+	bad map[int]error
+}
+
+// fail notes a problem of the current row, unless it has one already.
+func (rs *rowState) fail(reason string) {
+	if rs == nil {
+		return
+	}
+	if rs.bad == nil {
+		rs.bad = map[int]error{}
+	}
+	if _, ok := rs.bad[rs.row]; !ok {
+		rs.bad[rs.row] = fmt.Errorf("%w: %s", ErrDecode, reason)
+	}
+}
+
+// badString notes a string that is not valid UTF-8 and says whether s is
+// one: Go strings hold any bytes, and encoding/json would write such a one
+// with U+FFFD in place of its bad bytes.
+func (rs *rowState) badString(s, column string) bool {
+	if utf8.ValidString(s) {
+		return false
+	}
+	rs.fail("field " + column + " is not valid UTF-8")
+	return true
+}
+
 // mismatch is a SchemaError without its file; the reader adds it.
 func mismatch(column string, at arrow.DataType, field string, gt reflect.Type) *SchemaError {
 	return &SchemaError{Column: column, FileType: at.String(), Field: field, GoType: gt.String()}
@@ -21,23 +54,22 @@ func mismatch(column string, at arrow.DataType, field string, gt reflect.Type) *
 
 // makeSetter returns a setter from Arrow arrays of type at to Go values of
 // type gt, with nulls leaving dst untouched (nil for pointers and slices,
-// zero otherwise). column and field name the pair in errors.
-func makeSetter(at arrow.DataType, gt reflect.Type, column, field string) (setter, error) {
+// zero otherwise). column and field name the pair in errors. Problems of a
+// row go to rs.
+func makeSetter(at arrow.DataType, gt reflect.Type, column, field string, rs *rowState) (setter, error) {
 	if dt, ok := at.(*arrow.DictionaryType); ok {
-		inner, err := makeSetter(dt.ValueType, gt, column, field)
+		inner, err := makeSetter(dt.ValueType, gt, column, field, rs)
 		if err != nil {
 			return nil, err
 		}
+		inner = nullable(inner, gt, column, rs)
 		return func(arr arrow.Array, i int, dst reflect.Value) {
 			d := arr.(*array.Dictionary)
-			vals, j := d.Dictionary(), d.GetValueIndex(i)
-			if !vals.IsNull(j) {
-				inner(vals, j, dst)
-			}
+			inner(d.Dictionary(), d.GetValueIndex(i), dst)
 		}, nil
 	}
 	if gt.Kind() == reflect.Pointer {
-		inner, err := makeSetter(at, gt.Elem(), column, field)
+		inner, err := makeSetter(at, gt.Elem(), column, field, rs)
 		if err != nil {
 			return nil, err
 		}
@@ -48,23 +80,37 @@ func makeSetter(at arrow.DataType, gt reflect.Type, column, field string) (sette
 			dst.Set(p)
 		}, nil
 	}
-	s, err := valueSetter(at, gt, column, field)
+	s, err := valueSetter(at, gt, column, field, rs)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// nullable wraps s so that nulls are skipped.
-func nullable(s setter) setter {
-	return func(arr arrow.Array, i int, dst reflect.Value) {
-		if !arr.IsNull(i) {
-			s(arr, i, dst)
+// nullable wraps s, a setter of Go values of type gt, so that a null is
+// skipped where gt has room for it (a pointer, slice, map or interface,
+// left nil) and is the row's problem where it has not: read as zero, a
+// missing value would be counted as a real one.
+func nullable(s setter, gt reflect.Type, column string, rs *rowState) setter {
+	switch gt.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+		return func(arr arrow.Array, i int, dst reflect.Value) {
+			if !arr.IsNull(i) {
+				s(arr, i, dst)
+			}
 		}
+	}
+	reason := "field " + column + " is null; the record type's field is not a pointer"
+	return func(arr arrow.Array, i int, dst reflect.Value) {
+		if arr.IsNull(i) {
+			rs.fail(reason)
+			return
+		}
+		s(arr, i, dst)
 	}
 }
 
-func valueSetter(at arrow.DataType, gt reflect.Type, column, field string) (setter, error) {
+func valueSetter(at arrow.DataType, gt reflect.Type, column, field string, rs *rowState) (setter, error) {
 	bad := func() (setter, error) { return nil, mismatch(column, at, field, gt) }
 	if gt == timeType {
 		switch at.ID() {
@@ -121,12 +167,18 @@ func valueSetter(at arrow.DataType, gt reflect.Type, column, field string) (sett
 		switch at.ID() {
 		case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
 			return func(arr arrow.Array, i int, dst reflect.Value) {
+				s := arr.(array.StringLike).Value(i)
+				if rs.badString(s, column) {
+					return
+				}
 				// Clone: the array's buffer must not outlive the batch.
-				dst.SetString(strings.Clone(arr.(array.StringLike).Value(i)))
+				dst.SetString(strings.Clone(s))
 			}, nil
 		case arrow.BINARY, arrow.LARGE_BINARY, arrow.BINARY_VIEW, arrow.FIXED_SIZE_BINARY:
 			return func(arr arrow.Array, i int, dst reflect.Value) {
-				dst.SetString(string(binaryValue(arr, i)))
+				if s := string(binaryValue(arr, i)); !rs.badString(s, column) {
+					dst.SetString(s)
+				}
 			}, nil
 		}
 		return bad()
@@ -148,11 +200,11 @@ func valueSetter(at arrow.DataType, gt reflect.Type, column, field string) (sett
 		if !ok || at.ID() == arrow.MAP {
 			return bad()
 		}
-		elem, err := makeSetter(lt.Elem(), gt.Elem(), column+".element", field+"[]")
+		elem, err := makeSetter(lt.Elem(), gt.Elem(), column+".element", field+"[]", rs)
 		if err != nil {
 			return nil, err
 		}
-		elem = nullable(elem)
+		elem = nullable(elem, gt.Elem(), column+".element", rs)
 		return func(arr arrow.Array, i int, dst reflect.Value) {
 			l := arr.(array.ListLike)
 			start, end := l.ValueOffsets(i)
@@ -185,11 +237,11 @@ func valueSetter(at arrow.DataType, gt reflect.Type, column, field string) (sett
 				continue // a missing child keeps its zero value
 			}
 			cf := st.Field(pos)
-			s, err := makeSetter(cf.Type, f.typ, column+"."+cf.Name, field+"."+f.name)
+			s, err := makeSetter(cf.Type, f.typ, column+"."+cf.Name, field+"."+f.name, rs)
 			if err != nil {
 				return nil, err
 			}
-			children = append(children, child{pos, f.index, nullable(s)})
+			children = append(children, child{pos, f.index, nullable(s, f.typ, column+"."+cf.Name, rs)})
 		}
 		return func(arr arrow.Array, i int, dst reflect.Value) {
 			sa := arr.(*array.Struct)
@@ -201,7 +253,7 @@ func valueSetter(at arrow.DataType, gt reflect.Type, column, field string) (sett
 		if gt.NumMethod() != 0 {
 			return bad()
 		}
-		get := anyGetter(at)
+		get := anyGetter(at, column, rs)
 		return func(arr arrow.Array, i int, dst reflect.Value) {
 			if v := get(arr, i); v != nil {
 				dst.Set(reflect.ValueOf(v))
@@ -209,7 +261,7 @@ func valueSetter(at arrow.DataType, gt reflect.Type, column, field string) (sett
 		}, nil
 	case reflect.Map:
 		if gt == anyMap && at.ID() == arrow.STRUCT {
-			get := anyGetter(at)
+			get := anyGetter(at, column, rs)
 			return func(arr arrow.Array, i int, dst reflect.Value) {
 				dst.Set(reflect.ValueOf(get(arr, i)))
 			}, nil
@@ -311,9 +363,11 @@ func binaryValue(arr arrow.Array, i int) []byte {
 // anyGetter returns a function converting element i of an Arrow array of
 // type at to a plain Go value: nil for null, int64, uint64, float64, bool,
 // string, []byte, time.Time, map[string]any for structs and string-keyed
-// maps, []any for lists; other types as arrow-go renders them for JSON.
-func anyGetter(at arrow.DataType) func(arrow.Array, int) any {
-	get := anyValue(at)
+// maps, []any for lists; other types as arrow-go renders them for JSON. A
+// string that is not UTF-8 is noted in rs (when not nil) as a problem of
+// column, a top-level column's name.
+func anyGetter(at arrow.DataType, column string, rs *rowState) func(arrow.Array, int) any {
+	get := anyValue(at, column, rs)
 	return func(arr arrow.Array, i int) any {
 		if arr.IsNull(i) {
 			return nil
@@ -322,7 +376,7 @@ func anyGetter(at arrow.DataType) func(arrow.Array, int) any {
 	}
 }
 
-func anyValue(at arrow.DataType) func(arrow.Array, int) any {
+func anyValue(at arrow.DataType, column string, rs *rowState) func(arrow.Array, int) any {
 	switch at.ID() {
 	case arrow.BOOL:
 		return func(a arrow.Array, i int) any { return a.(*array.Boolean).Value(i) }
@@ -337,7 +391,11 @@ func anyValue(at arrow.DataType) func(arrow.Array, int) any {
 	case arrow.FLOAT64:
 		return func(a arrow.Array, i int) any { return a.(*array.Float64).Value(i) }
 	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
-		return func(a arrow.Array, i int) any { return strings.Clone(a.(array.StringLike).Value(i)) }
+		return func(a arrow.Array, i int) any {
+			s := a.(array.StringLike).Value(i)
+			rs.badString(s, column)
+			return strings.Clone(s)
+		}
 	case arrow.BINARY, arrow.LARGE_BINARY, arrow.BINARY_VIEW, arrow.FIXED_SIZE_BINARY:
 		return binaryAny
 	case arrow.TIMESTAMP:
@@ -348,7 +406,7 @@ func anyValue(at arrow.DataType) func(arrow.Array, int) any {
 	case arrow.DATE64:
 		return func(a arrow.Array, i int) any { return a.(*array.Date64).Value(i).ToTime() }
 	case arrow.DICTIONARY:
-		inner := anyGetter(at.(*arrow.DictionaryType).ValueType)
+		inner := anyGetter(at.(*arrow.DictionaryType).ValueType, column, rs)
 		return func(a arrow.Array, i int) any {
 			d := a.(*array.Dictionary)
 			return inner(d.Dictionary(), d.GetValueIndex(i))
@@ -357,7 +415,7 @@ func anyValue(at arrow.DataType) func(arrow.Array, int) any {
 		st := at.(*arrow.StructType)
 		gets := make([]func(arrow.Array, int) any, st.NumFields())
 		for k, f := range st.Fields() {
-			gets[k] = anyGetter(f.Type)
+			gets[k] = anyGetter(f.Type, column+"."+f.Name, rs)
 		}
 		return func(a arrow.Array, i int) any {
 			sa := a.(*array.Struct)
@@ -370,20 +428,22 @@ func anyValue(at arrow.DataType) func(arrow.Array, int) any {
 	case arrow.MAP:
 		mt := at.(*arrow.MapType)
 		if mt.KeyType().ID() == arrow.STRING || mt.KeyType().ID() == arrow.LARGE_STRING {
-			item := anyGetter(mt.ItemType())
+			item := anyGetter(mt.ItemType(), column+".value", rs)
 			return func(a arrow.Array, i int) any {
 				ma := a.(*array.Map)
 				keys := ma.Keys().(array.StringLike)
 				start, end := ma.ValueOffsets(i)
 				m := make(map[string]any, end-start)
 				for k := int(start); k < int(end); k++ {
-					m[strings.Clone(keys.Value(k))] = item(ma.Items(), k)
+					key := keys.Value(k)
+					rs.badString(key, column+".key")
+					m[strings.Clone(key)] = item(ma.Items(), k)
 				}
 				return m
 			}
 		}
 	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST, arrow.LIST_VIEW, arrow.LARGE_LIST_VIEW:
-		elem := anyGetter(at.(arrow.ListLikeType).Elem())
+		elem := anyGetter(at.(arrow.ListLikeType).Elem(), column+".element", rs)
 		return func(a arrow.Array, i int) any {
 			l := a.(array.ListLike)
 			start, end := l.ValueOffsets(i)

@@ -1,16 +1,21 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"reflect"
+	"unicode/utf8"
 )
 
 // JSONDecoder decodes JSON lines into new values of one type.
 type JSONDecoder struct {
 	typ reflect.Type
+	// nulls describes where the type has no room for a null; nil when it
+	// has room everywhere (map[string]any, json.RawMessage).
+	nulls *jsonNode
 }
 
 // NewJSONDecoder returns a decoder of lines into values of t: a struct (field
@@ -22,7 +27,11 @@ func NewJSONDecoder(t reflect.Type) (*JSONDecoder, error) {
 	if err := checkJSONType(t); err != nil {
 		return nil, err
 	}
-	return &JSONDecoder{typ: t}, nil
+	d := &JSONDecoder{typ: t}
+	if n := jsonPlan(t, map[reflect.Type]*jsonNode{}); n.refusesNull(map[*jsonNode]bool{}) {
+		d.nulls = n
+	}
+	return d, nil
 }
 
 func checkJSONType(t reflect.Type) error {
@@ -53,13 +62,33 @@ func (d *JSONDecoder) Type() reflect.Type { return d.typ }
 //
 //	codec: cannot decode: bad JSON at byte 7: invalid character 'x' looking for beginning of value
 //	codec: cannot decode: field "age": JSON string where int is wanted
+//	codec: cannot decode: field viewedProfileId is null; the record type's field is not a pointer
+//	codec: cannot decode: field user.name is not valid UTF-8
+//
+// Unlike encoding/json, which reads it as "leave the field zero", a null
+// where the type has no room for one (a field, element or map value that
+// is not a pointer, slice, map, interface or a type with its own
+// UnmarshalJSON; time.Time has no room either) is an error: a missing
+// value read as 0 would be counted as a real one. So is a string anywhere
+// in the line, key or value, that is not valid UTF-8, which encoding/json
+// would quietly replace with U+FFFD.
 func (d *JSONDecoder) Decode(line []byte) (any, error) {
 	p := reflect.New(d.typ)
 	if err := json.Unmarshal(line, p.Interface()); err != nil {
 		return nil, decodeError(err, d.typ)
 	}
+	// Most lines are valid UTF-8 and hold no null: two fast scans find
+	// them, and only the rest are walked.
+	badUTF8 := !utf8.Valid(line)
+	if badUTF8 || d.nulls != nil && bytes.Contains(line, nullLiteral) {
+		if reason := checkJSON(line, d.nulls, badUTF8); reason != "" {
+			return nil, fmt.Errorf("%w: %s", ErrDecode, reason)
+		}
+	}
 	return p.Elem().Interface(), nil
 }
+
+var nullLiteral = []byte("null")
 
 func decodeError(err error, t reflect.Type) error {
 	var (

@@ -2,11 +2,13 @@ package codec
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-dev/weir/io/connector"
 )
@@ -158,10 +160,12 @@ func FuzzJSONDecode(f *testing.F) {
 		`{"id":7,"user":"ann","score":2.5,"tags":["a","b"],"at":"2024-05-01T12:30:00.123Z","where":{"x":1,"y":2}}`,
 		`{"id":"x"}`, `{"at":"2024-05-01T12:30:00+02:00"}`, `{"attrs":{"k":"v"}}`, `null`, `[`, `{"id":1e400}`,
 		"{\"user\":\"\xff\"}", `{"where":{"x":-0}}`, ` {} `,
+		`{"viewedProfileId":null,"tags":[1,null],"maybe":{"x":null},"attrs":{"a":null},"any":[null]}`,
+		`{"vi\u0065wedProfileId" : null , "Raw":{"x":null}}`,
 	} {
 		f.Add([]byte(s))
 	}
-	types := []reflect.Type{reflect.TypeFor[event](), reflect.TypeFor[map[string]any](), reflect.TypeFor[float64]()}
+	types := []reflect.Type{reflect.TypeFor[event](), reflect.TypeFor[map[string]any](), reflect.TypeFor[float64](), reflect.TypeFor[view]()}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		for _, typ := range types {
 			d, _ := NewJSONDecoder(typ)
@@ -171,6 +175,9 @@ func FuzzJSONDecode(f *testing.F) {
 					t.Fatalf("Decode(%q) as %s: bad error %q", line, typ, err)
 				}
 				continue
+			}
+			if !utf8.Valid(line) {
+				t.Fatalf("Decode(%q) as %s read a line that is not UTF-8", line, typ)
 			}
 			if reflect.TypeOf(v) != typ {
 				t.Fatalf("Decode(%q) returned %T, want %s", line, v, typ)
@@ -197,4 +204,85 @@ func encode(t *testing.T, typ reflect.Type, v any) []byte {
 		t.Fatalf("encoding %#v: %v", v, err)
 	}
 	return buf.Bytes()
+}
+
+type view struct {
+	ViewerID        int64          `json:"viewerId"`
+	ViewedProfileID int64          `json:"viewedProfileId"`
+	Ref             *string        `json:"ref"`
+	Tags            []int          `json:"tags"`
+	Attrs           map[string]int `json:"attrs"`
+	Any             any            `json:"any"`
+	Raw             json.RawMessage
+	At              time.Time `json:"at"`
+	Where           point     `json:"where"`
+	Maybe           *point    `json:"maybe"`
+	Pair            [2]int    `json:"pair"`
+	embedded
+}
+
+type embedded struct {
+	Depth int `json:"depth"`
+}
+
+// A null where the record type has no room for one, and a string that is
+// not UTF-8, are refused with a reason naming the field; nulls where there
+// is room are read as encoding/json reads them.
+func TestJSONDecodeNullsAndUTF8(t *testing.T) {
+	tests := []struct {
+		name string
+		typ  reflect.Type
+		line string
+		want string // the reason; "" for a line that decodes
+	}{
+		{"null int", reflect.TypeFor[view](), `{"viewerId":1,"viewedProfileId":null}`,
+			"field viewedProfileId is null; the record type's field is not a pointer"},
+		{"null key other case", reflect.TypeFor[view](), `{"VIEWEDPROFILEID":null}`,
+			"field VIEWEDPROFILEID is null; the record type's field is not a pointer"},
+		{"null escaped key", reflect.TypeFor[view](), `{"viewed\u0050rofileId":null}`,
+			"field viewedProfileId is null"},
+		{"null time", reflect.TypeFor[view](), `{"at":null}`, "field at is null"},
+		{"null struct", reflect.TypeFor[view](), `{"where":null}`, "field where is null"},
+		{"null nested", reflect.TypeFor[view](), `{"where":{"x":1,"y":null}}`, "field where.y is null"},
+		{"null below a pointer", reflect.TypeFor[view](), `{"maybe":{"x":null}}`, "field maybe.x is null"},
+		{"null element", reflect.TypeFor[view](), `{"tags":[1,null]}`, "field tags[1] is null"},
+		{"null map value", reflect.TypeFor[view](), `{"attrs":{"a":1,"b":null}}`, "field attrs.b is null"},
+		{"null array", reflect.TypeFor[view](), `{"pair":null}`, "field pair is null"},
+		{"null embedded", reflect.TypeFor[view](), `{"depth":null}`, "field depth is null"},
+		{"null record", reflect.TypeFor[view](), `null`, "the record is null; the record type is not a pointer"},
+		{"null basic", reflect.TypeFor[int](), `null`, "the record is null"},
+		{"nulls with room", reflect.TypeFor[view](),
+			`{"ref":null,"tags":null,"attrs":null,"any":null,"Raw":null,"maybe":null,"where":{"x":1},"unknown":null}`, ""},
+		{"null in any", reflect.TypeFor[view](), `{"any":{"a":null},"Raw":{"b":null}}`, ""},
+		{"null in a string", reflect.TypeFor[view](), `{"ref":"null","viewedProfileId":3}`, ""},
+		{"map of any", reflect.TypeFor[map[string]any](), `{"a":null}`, ""},
+		{"bad UTF-8 value", reflect.TypeFor[event](), "{\"id\":1,\"user\":\"an\xffn\"}", "field user is not valid UTF-8"},
+		{"bad UTF-8 nested", reflect.TypeFor[map[string]any](), "{\"a\":{\"b\":[\"x\",\"\xc3\"]}}", "field a.b[1] is not valid UTF-8"},
+		{"bad UTF-8 unknown field", reflect.TypeFor[point](), "{\"x\":1,\"note\":\"\xed\xa0\x80\"}", "field note is not valid UTF-8"},
+		{"bad UTF-8 key", reflect.TypeFor[point](), "{\"x\xff\":1}", "field name \"x\ufffd\" is not valid UTF-8"},
+		{"bad UTF-8 raw message", reflect.TypeFor[json.RawMessage](), "{\"a\":\"\xff\"}", "field a is not valid UTF-8"},
+		{"bad UTF-8 string", reflect.TypeFor[string](), "\"\xff\"", "the record is a string that is not valid UTF-8"},
+		{"good UTF-8", reflect.TypeFor[event](), `{"user":"Zoë \u00e9 日本"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewJSONDecoder(tt.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := d.Decode([]byte(tt.line))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Decode(%s): %v", tt.line, err)
+				}
+				return
+			}
+			if err == nil || v != nil {
+				t.Fatalf("Decode(%s) = %v, %v; want an error", tt.line, v, err)
+			}
+			if !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), tt.want) || strings.ContainsAny(err.Error(), "\r\n") {
+				t.Errorf("error = %q, want one line wrapping ErrDecode with %q", err, tt.want)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"reflect"
@@ -38,6 +39,23 @@ type Batch struct {
 	RowGroup int
 	// Row is the index of Values[0] within the row group, from 0.
 	Row int64
+	// Bad holds the rows that cannot be read, by their index in Values,
+	// whose entry is nil: a null in a column whose Go field has no room
+	// for one (not a pointer, slice, map or interface; read as zero it
+	// would be counted as a real value), or a string that is not UTF-8.
+	// Nil when every row was read.
+	Bad map[int]BadRow
+}
+
+// BadRow is a row that cannot be read.
+type BadRow struct {
+	// Err wraps ErrDecode and says what is wrong in one line, naming the
+	// column: "field viewedProfileId is null; the record type's field is
+	// not a pointer".
+	Err error
+	// Raw is the row's columns that were read, as a JSON object, for a
+	// dead-letter record.
+	Raw []byte
 }
 
 // ParquetReader reads the rows of a Parquet file as Go values, one batch at a
@@ -59,6 +77,7 @@ type ParquetReader struct {
 	row     int64
 	rr      pqarrow.RecordReader // of row group rg; nil between row groups
 	numRows int64
+	rs      rowState // the problems of the batch being converted
 }
 
 // readCol is one top-level column read.
@@ -81,7 +100,10 @@ type readCol struct {
 //     *SchemaError, which wraps connector.ErrSchema;
 //   - so is a file in which no field of t has a column.
 //
-// Null values leave pointers and slices nil and other fields zero. Columns
+// Null values leave pointers, slices, maps and interfaces nil; a null in a
+// column whose field has no room for one (an int, a string, a struct), and
+// a string that is not valid UTF-8, make their row a Batch.Bad row rather
+// than a zero or a mangled value. Columns
 // are matched by name, exactly or else ignoring case. Reading accepts a
 // little more than ArrowSchema derives: a field of type any receives what a
 // map[string]any row would hold, and a map[string]any field a struct column.
@@ -158,7 +180,7 @@ func (pr *ParquetReader) plan(fields []goField, columns []string) error {
 			if len(columns) > 0 && !slices.Contains(columns, f.Name) {
 				continue
 			}
-			pr.cols = append(pr.cols, readCol{field: i, name: f.Name, get: anyGetter(f.Type)})
+			pr.cols = append(pr.cols, readCol{field: i, name: f.Name, get: anyGetter(f.Type, f.Name, &pr.rs)})
 		}
 	} else {
 		for _, f := range fields {
@@ -167,14 +189,14 @@ func (pr *ParquetReader) plan(fields []goField, columns []string) error {
 				continue // documented: the field keeps its zero value
 			}
 			af := arrowFields[i]
-			s, err := makeSetter(af.Type, f.typ, af.Name, pr.typ.Name()+"."+f.name)
+			s, err := makeSetter(af.Type, f.typ, af.Name, pr.typ.Name()+"."+f.name, &pr.rs)
 			if err != nil {
 				if se, ok := err.(*SchemaError); ok {
 					se.File = pr.name
 				}
 				return err
 			}
-			pr.cols = append(pr.cols, readCol{field: i, name: af.Name, index: f.index, set: nullable(s)})
+			pr.cols = append(pr.cols, readCol{field: i, name: af.Name, index: f.index, set: nullable(s, f.typ, af.Name, &pr.rs)})
 		}
 	}
 	if len(pr.cols) == 0 {
@@ -246,11 +268,11 @@ func (pr *ParquetReader) Next(ctx context.Context) (Batch, error) {
 			continue
 		}
 		rec := pr.rr.RecordBatch()
-		values, err := pr.convert(rec)
+		values, bad, err := pr.convert(rec)
 		if err != nil {
 			return Batch{}, err
 		}
-		b := Batch{Values: values, RowGroup: pr.rg, Row: pr.row}
+		b := Batch{Values: values, RowGroup: pr.rg, Row: pr.row, Bad: bad}
 		pr.row += int64(len(values))
 		return b, nil
 	}
@@ -268,19 +290,20 @@ func (pr *ParquetReader) nextRowGroup() {
 }
 
 // convert turns a record batch into values, one column at a time.
-func (pr *ParquetReader) convert(rec arrow.RecordBatch) (values []any, err error) {
+func (pr *ParquetReader) convert(rec arrow.RecordBatch) (values []any, bad map[int]BadRow, err error) {
 	defer func() {
 		// A file whose arrays are not what their types say must not bring
 		// down the run with a panic.
 		if p := recover(); p != nil {
-			values, err = nil, fmt.Errorf("codec: %s: row group %d: cannot convert rows: %v", pr.name, pr.rg, p)
+			values, bad, err = nil, nil, fmt.Errorf("codec: %s: row group %d: cannot convert rows: %v", pr.name, pr.rg, p)
 		}
 	}()
 	if int(rec.NumCols()) != len(pr.cols) {
-		return nil, fmt.Errorf("codec: %s: row group %d: read %d columns, want %d", pr.name, pr.rg, rec.NumCols(), len(pr.cols))
+		return nil, nil, fmt.Errorf("codec: %s: row group %d: read %d columns, want %d", pr.name, pr.rg, rec.NumCols(), len(pr.cols))
 	}
 	n := int(rec.NumRows())
 	values = make([]any, n)
+	pr.rs.bad = nil
 	if pr.isMap {
 		rows := make([]map[string]any, n)
 		for i := range rows {
@@ -289,25 +312,54 @@ func (pr *ParquetReader) convert(rec arrow.RecordBatch) (values []any, err error
 		for k, c := range pr.cols {
 			arr := rec.Column(k)
 			for i, m := range rows {
+				pr.rs.row = i
 				m[c.name] = c.get(arr, i)
 			}
 		}
 		for i, m := range rows {
 			values[i] = m
 		}
-		return values, nil
+		return values, pr.badRows(rec, values), nil
 	}
 	rows := reflect.MakeSlice(reflect.SliceOf(pr.typ), n, n)
 	for k, c := range pr.cols {
 		arr := rec.Column(k)
 		for i := range n {
+			pr.rs.row = i
 			c.set(arr, i, rows.Index(i).FieldByIndex(c.index))
 		}
 	}
 	for i := range n {
 		values[i] = rows.Index(i).Interface()
 	}
-	return values, nil
+	return values, pr.badRows(rec, values), nil
+}
+
+// badRows returns the rows of rec that cannot be read, setting their
+// values to nil, with each rendered as JSON from the columns read.
+func (pr *ParquetReader) badRows(rec arrow.RecordBatch, values []any) map[int]BadRow {
+	if len(pr.rs.bad) == 0 {
+		return nil
+	}
+	bad := make(map[int]BadRow, len(pr.rs.bad))
+	gets := make([]func(arrow.Array, int) any, len(pr.cols))
+	for k := range pr.cols {
+		gets[k] = anyGetter(rec.Column(k).DataType(), "", nil)
+	}
+	for i, err := range pr.rs.bad {
+		values[i] = nil
+		m := make(map[string]any, len(pr.cols))
+		for k, c := range pr.cols {
+			m[c.name] = gets[k](rec.Column(k), i)
+		}
+		raw, merr := json.Marshal(m)
+		if merr != nil {
+			raw = nil // the reason alone, then
+		}
+		bad[i] = BadRow{Err: err, Raw: raw}
+	}
+	pr.rs.bad = nil
+	return bad
 }
 
 // Close releases the reader. It does not close r.

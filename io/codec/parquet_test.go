@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"reflect"
@@ -464,5 +465,96 @@ func TestParquetCancel(t *testing.T) {
 	cancel()
 	if _, err := r.Next(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+type looseRow struct {
+	ID    *int64            `json:"id"`
+	Name  *string           `json:"name"`
+	Where *point            `json:"where"`
+	Tags  []*int64          `json:"tags"`
+	Attrs map[string]string `parquet:"-"`
+}
+
+type strictRow struct {
+	ID    int64   `json:"id"`
+	Name  string  `json:"name"`
+	Where point   `json:"where"`
+	Tags  []int64 `json:"tags"`
+}
+
+type roomyRow struct {
+	ID    *int64   `json:"id"`
+	Name  *string  `json:"name"`
+	Where *point   `json:"where"`
+	Tags  []*int64 `json:"tags"`
+}
+
+// A null in a column whose Go field has no room for one, and a string that
+// is not UTF-8, make their row a bad one naming the column, with the row
+// rendered as JSON; the other rows of the batch read as usual.
+func TestParquetBadRows(t *testing.T) {
+	good := looseRow{ID: ptr(int64(1)), Name: ptr("ann"), Where: &point{1, 2}, Tags: []*int64{ptr(int64(5))}}
+	rows := []struct {
+		row  looseRow
+		want string // the reason read as strictRow; "" for a good row
+	}{
+		{good, ""},
+		{looseRow{Name: ptr("bob"), Where: &point{}, Tags: nil}, "field id is null; the record type's field is not a pointer"},
+		{looseRow{ID: ptr(int64(3)), Where: &point{}}, "field name is null"},
+		{looseRow{ID: ptr(int64(4)), Name: ptr("x")}, "field where is null"},
+		{looseRow{ID: ptr(int64(5)), Name: ptr("x"), Where: &point{}, Tags: []*int64{ptr(int64(1)), nil}}, "field tags.element is null"},
+		{looseRow{ID: ptr(int64(6)), Name: ptr("b\xffd"), Where: &point{}}, "field name is not valid UTF-8"},
+		{good, ""},
+	}
+	values := make([]any, len(rows))
+	for i, r := range rows {
+		values[i] = r.row
+	}
+	data := writeParquet(t, reflect.TypeFor[looseRow](), values, ParquetWriterOptions{})
+
+	got, batches, err := readParquet(t, data, reflect.TypeFor[strictRow](), ParquetReaderOptions{BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[int]BadRow{}
+	for _, b := range batches {
+		for i, r := range b.Bad {
+			bad[int(b.Row)+i] = r
+		}
+	}
+	for i, r := range rows {
+		b, isBad := bad[i]
+		switch {
+		case r.want == "" && (isBad || got[i] == nil):
+			t.Errorf("row %d: bad %v, value %v; want it read", i, b.Err, got[i])
+		case r.want == "":
+		case !isBad || got[i] != nil:
+			t.Errorf("row %d = %#v; want a bad row: %s", i, got[i], r.want)
+		case !errors.Is(b.Err, ErrDecode) || !strings.Contains(b.Err.Error(), r.want):
+			t.Errorf("row %d: Err = %v, want %q", i, b.Err, r.want)
+		case !json.Valid(b.Raw) || !bytes.Contains(b.Raw, []byte(`"id":`)):
+			t.Errorf("row %d: Raw = %s, want the row as a JSON object", i, b.Raw)
+		}
+	}
+	if want := (strictRow{ID: 1, Name: "ann", Where: point{1, 2}, Tags: []int64{5}}); !reflect.DeepEqual(got[0], want) {
+		t.Errorf("row 0 = %#v, want %#v", got[0], want)
+	}
+
+	// Read into fields with room for nulls, only the bad string is bad.
+	_, batches, err = readParquet(t, data, reflect.TypeFor[roomyRow](), ParquetReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := batches[0].Bad; len(b) != 1 || !strings.Contains(b[5].Err.Error(), "field name is not valid UTF-8") {
+		t.Errorf("read with pointers: Bad = %v, want row 5's string only", b)
+	}
+	// Rows of map[string]any hold nulls as nil, but not bad strings.
+	_, batches, err = readParquet(t, data, reflect.TypeFor[map[string]any](), ParquetReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := batches[0].Bad; len(b) != 1 || !strings.Contains(b[5].Err.Error(), "field name is not valid UTF-8") {
+		t.Errorf("read as maps: Bad = %v, want row 5's string only", b)
 	}
 }

@@ -15,13 +15,17 @@ package connector
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/weir-dev/weir/windowing"
 )
@@ -97,6 +101,9 @@ type SinkSpec struct {
 	// Empty for a job that is one task. A sink that cannot be shared this
 	// way fails to open with ErrUnsupported.
 	Task string
+	// Logger receives what the sink does on its own, such as removing the
+	// temporary files a killed run left. Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Source is an opened, bound input. It is split into independent Splits that
@@ -145,6 +152,9 @@ type Record struct {
 	// Raw is the record as read (a line, a message value), for dead letters.
 	// Connectors may leave it nil for decoded records.
 	Raw []byte
+	// RawSize is the length in bytes of the whole record when Raw holds
+	// only its first bytes (a line too long to read); 0 when Raw is whole.
+	RawSize int64
 	// Pos locates the record for a person: "pageviews.jsonl:17",
 	// "pageviews/3@1201".
 	Pos string
@@ -284,7 +294,7 @@ func ParseURI(s string) (*url.URL, error) {
 
 // DeadLetter is the record written to the dead-letter sink for every input
 // record that could not be read: where it came from, why, and the record as
-// read.
+// read. Build one with NewDeadLetter.
 type DeadLetter struct {
 	// Binding is the logical name of the source ("pageviews").
 	Binding string `json:"binding"`
@@ -292,8 +302,42 @@ type DeadLetter struct {
 	Position string `json:"position"`
 	// Reason says what was wrong.
 	Reason string `json:"reason"`
-	// Record is the record as read, when the source kept it.
+	// Record is the record as read (a JSON line, a Kafka message value;
+	// for a Parquet row, its columns as a JSON object), when the source
+	// kept it. A record that was read but refused later, at the event-time
+	// step, holds its value as decoded, encoded as JSON. A record that is
+	// not valid UTF-8 has each bad byte sequence replaced by U+FFFD here
+	// (so that the dead letter is valid JSON) and its exact bytes in
+	// RecordBase64.
 	Record string `json:"record,omitempty"`
+	// RecordBase64 holds the record's exact bytes, in standard base64,
+	// when they are not valid UTF-8; empty otherwise.
+	RecordBase64 string `json:"record_base64,omitempty"`
+	// Truncated is the length in bytes of the whole record when Record
+	// holds only its first bytes (a line longer than a source reads); 0
+	// when Record is the whole record.
+	Truncated int64 `json:"truncated,omitempty"`
+}
+
+// NewDeadLetter returns the dead letter of rec, read from the source bound
+// as binding and refused for reason. Its Record is rec.Raw; when the
+// source kept no Raw but rec has a Value (a record refused after it was
+// decoded), the Value encoded as JSON.
+func NewDeadLetter(binding string, rec Record, reason string) DeadLetter {
+	d := DeadLetter{Binding: binding, Position: rec.Pos, Reason: reason, Truncated: rec.RawSize}
+	raw := rec.Raw
+	if raw == nil && rec.Value != nil {
+		if b, err := json.Marshal(rec.Value); err == nil {
+			raw = b
+		}
+	}
+	if utf8.Valid(raw) {
+		d.Record = string(raw)
+	} else {
+		d.Record = strings.ToValidUTF8(string(raw), "\uFFFD")
+		d.RecordBase64 = base64.StdEncoding.EncodeToString(raw)
+	}
+	return d
 }
 
 // ResumableSplit is a split whose readers can report where they are

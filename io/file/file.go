@@ -18,7 +18,10 @@
 // '?', '[...]'; "**" is '*' twice, not a recursive match). A glob's '?'
 // must be written %3F in a URI, where it would begin the query. A path that
 // exists is never taken as a glob. Each file is one split, whose ID is its
-// path.
+// path. A directory with no data files (none, or only hidden ones) and a
+// glob that matches none are errors wrapping connector.ErrNotFound, so that
+// a folder left empty upstream is not read as "no data" without a word;
+// ?empty=ok makes them an empty input.
 //
 // The format comes from the extension (.jsonl, .ndjson, .json: JSON Lines;
 // .parquet, .pq: Parquet) unless ?format=jsonl|parquet says otherwise.
@@ -26,9 +29,12 @@
 // and ?rowgroup=ROWS (default 65536).
 //
 // A sink writes to a hidden temporary file beside its target
-// (".counts.jsonl.tmp-123"), creating directories as needed; Commit flushes,
-// fsyncs and renames it into place, replacing any file there, so that a run
-// that dies never leaves output that looks complete. A sink URI ending in
+// (".counts.jsonl.tmp-4242@host-123": the writer's pid and host, and a
+// random number), creating directories as needed; Commit flushes, fsyncs
+// and renames it into place, replacing any file there, so that a run that
+// dies never leaves output that looks complete. Opening a single-file sink
+// removes, and logs, the temporary files of the same target that a killed
+// run left on this host (see sweepTemps). A sink URI ending in
 // '/' names a directory, in which the sink writes part-00000.jsonl (or
 // .parquet with ?format=parquet). A sink written by one of several tasks of
 // a job (connector.SinkSpec.Task) must be a directory; every file it writes

@@ -212,10 +212,50 @@ func TestListingSkipsHiddenAndTemporary(t *testing.T) {
 	}
 }
 
+// A directory with no data files is an error naming it, as a glob that
+// matches nothing is, unless the URI says ?empty=ok: then both are empty
+// inputs.
 func TestEmptyDirectory(t *testing.T) {
-	recs, ids := get(t, "file://"+t.TempDir())
-	if len(recs) != 0 || len(ids) != 0 {
-		t.Errorf("empty directory: %v %v", ids, recs)
+	empty := t.TempDir()
+	hidden := t.TempDir()
+	for _, name := range []string{"_SUCCESS", ".crc", ".part-00000.jsonl.tmp-7", "_tmp/a.jsonl", "a.jsonl~"} {
+		p := filepath.Join(hidden, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(`{"k":"x"}`+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		uri  string
+		want string // the error; "" for an empty input
+		is   error
+	}{
+		{empty, empty + ": the directory holds no data files", connector.ErrNotFound},
+		{empty + "/", empty + ": the directory holds no data files", connector.ErrNotFound},
+		{hidden, hidden + ": the directory holds no data files", connector.ErrNotFound},
+		{empty + "/*.jsonl", "no file matches " + empty + "/*.jsonl", connector.ErrNotFound},
+		{empty + "?empty=ok", "", nil},
+		{hidden + "?empty=ok", "", nil},
+		{empty + "/*.jsonl?empty=ok", "", nil},
+		{empty + "/missing.jsonl?empty=ok", "no such file or directory", connector.ErrNotFound},
+		{empty + "?empty=yes", `bad empty="yes"`, connector.ErrUnsupported},
+	}
+	for _, tt := range tests {
+		src, err := openSource(t, "file://"+tt.uri, kvType)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v, want an empty input", tt.uri, err)
+				continue
+			}
+			if splits, _ := src.Splits(context.Background()); len(splits) != 0 {
+				t.Errorf("%s: splits %v, want none", tt.uri, splits)
+			}
+			src.Close()
+			continue
+		}
+		if err == nil || !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: err = %v, want one line with %q wrapping %v", tt.uri, err, tt.want, tt.is)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"path"
 	"strings"
@@ -96,17 +97,25 @@ func openSink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, err
 		return nil, err
 	}
 	if parts {
-		ps := &partsSink{fs: fsy, dir: path.Dir(p), ext: format.Ext(), task: spec.Task, open: func() (*sink, error) { return openFile(fsy, p, format, spec) }}
+		ps := &partsSink{fs: fsy, dir: path.Dir(p), ext: format.Ext(), task: spec.Task, open: func() (*sink, error) { return openFile(fsy, p, format, spec, false) }}
 		if err := fsy.MkdirAll(ps.dir); err != nil {
 			return nil, fmt.Errorf("%s: creating %s: %w", prefix, where(fsy, ps.dir), err)
 		}
 		return ps, nil
 	}
-	return openFile(fsy, p, format, spec)
+	log := spec.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	sweepTemps(fsy, p, log)
+	return openFile(fsy, p, format, spec, true)
 }
 
-// openFile opens a sink of one file at p, written through a temporary file.
-func openFile(fsy fsys.FS, p string, format codec.Format, spec connector.SinkSpec) (*sink, error) {
+// openFile opens a sink of one file at p, written through a temporary file:
+// one whose name carries this process's pid and host when owned (a
+// single-file sink, see sweepTemps), else ".NAME.tmp-RAND" (the parts of a
+// folder, which partsSink recovers by its own rules).
+func openFile(fsy fsys.FS, p string, format codec.Format, spec connector.SinkSpec, owned bool) (*sink, error) {
 	q := spec.URI.Query()
 	var err error
 	dir, base := path.Split(p)
@@ -117,6 +126,9 @@ func openFile(fsy fsys.FS, p string, format codec.Format, spec connector.SinkSpe
 		return nil, fmt.Errorf("%s: creating the directory of %s: %w", prefix, where(fsy, p), err)
 	}
 	tmp := path.Join(dir, fmt.Sprintf(".%s.tmp-%d", base, rand.Uint64()))
+	if owned {
+		tmp = path.Join(dir, ownedTempName(base))
+	}
 	f, err := fsy.Create(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("%s: creating a temporary file for %s: %w", prefix, where(fsy, p), err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"path"
 	"reflect"
 	"slices"
@@ -39,11 +40,15 @@ func openSource(ctx context.Context, spec connector.SourceSpec) (connector.Sourc
 	if spec.Type == nil {
 		return nil, fmt.Errorf("%s: %s: no Go type given: %w", prefix, p, connector.ErrUnsupported)
 	}
-	files, err := listFiles(fsy, path.Clean(p))
+	q := spec.URI.Query()
+	emptyOK, err := emptyOption(where(fsy, p), q)
 	if err != nil {
 		return nil, err
 	}
-	q := spec.URI.Query()
+	files, err := listFiles(fsy, path.Clean(p), emptyOK)
+	if err != nil {
+		return nil, err
+	}
 	timeCol := q.Get("time")
 	checked := map[codec.Format]bool{}
 	s := &source{}
@@ -163,14 +168,38 @@ func partitionRange(p string) (lo, hi windowing.Time, ok bool) {
 	return windowing.FromTime(start), windowing.FromTime(start.Add(span)) - 1, true
 }
 
+// emptyOption reads a source URI's ?empty= option: "ok" lets a directory
+// with no data files, or a glob that matches none, be an empty input.
+func emptyOption(at string, q url.Values) (bool, error) {
+	switch v := q.Get("empty"); v {
+	case "":
+		return false, nil
+	case "ok":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s: %s: bad empty=%q (want empty=ok, to read no files as an empty input): %w", prefix, at, v, connector.ErrUnsupported)
+	}
+}
+
 // listFiles resolves a source path to the sorted files it names: a file, a
 // directory (its files, recursively) or a glob, whose wildcards do not
 // match hidden or temporary names. A path that exists is never a glob.
-func listFiles(f fsys.FS, p string) ([]string, error) {
+//
+// A directory with no data files (none at all, or only hidden, temporary
+// or "_" names) and a glob that matches none are errors wrapping
+// connector.ErrNotFound that name them, unless emptyOK: a backfill of a
+// folder a job upstream failed to fill would otherwise succeed with no
+// output and no word.
+func listFiles(f fsys.FS, p string, emptyOK bool) ([]string, error) {
 	fi, err := f.Stat(p)
 	switch {
 	case err == nil && fi.IsDir():
-		return walkDir(f, p)
+		files, err := walkDir(f, p)
+		if err == nil && len(files) == 0 && !emptyOK {
+			err = fmt.Errorf("%s: %s: the directory holds no data files (names starting with '.' or '_' and temporary ones are skipped; add ?empty=ok to read it as an empty input): %w",
+				prefix, where(f, p), connector.ErrNotFound)
+		}
+		return files, err
 	case err == nil:
 		return []string{p}, nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -202,15 +231,17 @@ func listFiles(f fsys.FS, p string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: no file matches %s: %w", prefix, where(f, p), connector.ErrNotFound)
+		if emptyOK {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: no file matches %s (add ?empty=ok to read none as an empty input): %w", prefix, where(f, p), connector.ErrNotFound)
 	}
 	slices.Sort(files)
 	return slices.Compact(files), nil
 }
 
 // walkDir lists the regular files below dir, skipping hidden and temporary
-// names (and everything below a hidden directory). An empty directory has
-// no files, which is not an error: it is an empty input.
+// names (and everything below a hidden directory).
 func walkDir(f fsys.FS, dir string) ([]string, error) {
 	files, err := fsys.Files(f, dir, skipName)
 	if err != nil {

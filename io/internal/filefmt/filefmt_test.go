@@ -2,6 +2,7 @@ package filefmt
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -95,17 +96,18 @@ func TestJSONLLines(t *testing.T) {
 		}
 		got := readAll(t, r, bufSize)
 		type want struct {
-			pos string
-			n   int
-			err string
-			raw string
+			pos  string
+			n    int
+			err  string
+			raw  string
+			size int64 // RawSize
 		}
 		wants := []want{
 			{pos: "in.jsonl:1", n: 1},
 			{pos: "in.jsonl:4", n: 2},
 			{pos: "in.jsonl:5", err: "bad JSON", raw: "{bad}"},
 			{pos: "in.jsonl:6", n: 9},
-			{pos: "in.jsonl:7", err: "line longer than 4096 bytes", raw: `{"n":"padyyy`},
+			{pos: "in.jsonl:7", err: "line longer than 4096 bytes", raw: `{"n":"padyyy`, size: 5011},
 			{pos: "in.jsonl:8", n: 3},
 		}
 		if len(got) != len(wants) {
@@ -124,6 +126,9 @@ func TestJSONLLines(t *testing.T) {
 			}
 			if g.Err == nil || !strings.Contains(g.Err.Error(), w.err) || !errors.Is(g.Err, codec.ErrDecode) {
 				t.Errorf("record %d: Err = %v, want %q", i, g.Err, w.err)
+			}
+			if g.RawSize != w.size {
+				t.Errorf("record %d: RawSize = %d, want %d", i, g.RawSize, w.size)
 			}
 			if !strings.HasPrefix(string(g.Raw), w.raw) || len(g.Raw) > RawLimit {
 				t.Errorf("record %d: Raw = %.40q (%d bytes), want %q…", i, g.Raw, len(g.Raw), w.raw)
@@ -170,5 +175,46 @@ func TestJSONLReadError(t *testing.T) {
 	_, err = r.Read(context.Background(), buf)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "in.jsonl:3: disk on fire") {
 		t.Errorf("err = %v, want the read error naming the file and line", err)
+	}
+}
+
+type maybeRec struct {
+	N *int    `json:"n"`
+	S *string `json:"s"`
+}
+
+type strictRec struct {
+	N int    `json:"n"`
+	S string `json:"s"`
+}
+
+// A Parquet row that cannot be read as the record type is a Record with
+// Err and the row in Raw, between the rows around it.
+func TestParquetBadRow(t *testing.T) {
+	var buf bytes.Buffer
+	enc, err := NewEncoder("file", "in.parquet", &buf, codec.Parquet, reflect.TypeFor[maybeRec](), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, two, s := 1, 2, "x"
+	if err := enc.Write([]any{maybeRec{&one, &s}, maybeRec{nil, &s}, maybeRec{&two, &s}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewParquetReader("file", "in.parquet", bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil, reflect.TypeFor[strictRec](), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := readAll(t, r, 10)
+	if len(got) != 3 || got[0].Value != (strictRec{1, "x"}) || got[2].Value != (strictRec{2, "x"}) {
+		t.Fatalf("records = %+v, want 3 with the good ones read", got)
+	}
+	bad := got[1]
+	if bad.Value != nil || !errors.Is(bad.Err, codec.ErrDecode) || !strings.Contains(bad.Err.Error(), "field n is null") ||
+		bad.Pos != "in.parquet:rowgroup 0 row 1" || string(bad.Raw) != `{"n":null,"s":"x"}` {
+		t.Errorf("bad row = %+v (Raw %s); want Err naming n, its Pos and Raw", bad, bad.Raw)
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 const (
 	// MaxLine is the longest JSON line read (16 MiB). A longer line becomes
-	// a Record with Err, and Raw holding its first RawLimit bytes.
+	// a Record with Err, Raw holding its first RawLimit bytes and RawSize
+	// its length.
 	MaxLine = 16 << 20
 	// RawLimit bounds the Raw bytes kept of a line too long to read.
 	RawLimit = 4 << 10
@@ -35,6 +36,7 @@ type jsonlReader struct {
 	br     *bufio.Reader
 	long   []byte // a line longer than the buffer, being assembled
 	line   int    // number of the last line read, from 1
+	size   int64  // length of the last line read, when too long
 	err    error  // sticky: io.EOF or a read error
 	maxLen int
 }
@@ -78,9 +80,10 @@ func (r *jsonlReader) Read(ctx context.Context, buf []connector.Record) (int, er
 		r.line++
 		if tooLong {
 			buf[n] = connector.Record{
-				Err: fmt.Errorf("%w: line longer than %d bytes", codec.ErrDecode, r.maxLen),
-				Raw: bytes.Clone(line),
-				Pos: r.pos(),
+				Err:     fmt.Errorf("%w: line longer than %d bytes", codec.ErrDecode, r.maxLen),
+				Raw:     bytes.Clone(line),
+				RawSize: r.size,
+				Pos:     r.pos(),
 			}
 			n++
 			continue
@@ -113,15 +116,18 @@ func (r *jsonlReader) pos() string { return r.name + ":" + strconv.Itoa(r.line) 
 
 // readLine returns the next line without its newline; it is valid until the
 // next call. A line longer than maxLen is skipped to its end and returned
-// cut to RawLimit bytes with tooLong set. At the end of the input err is
-// io.EOF, possibly with a last line that lacked a newline.
+// cut to RawLimit bytes with tooLong set and its length in r.size. At the
+// end of the input err is io.EOF, possibly with a last line that lacked a
+// newline.
 func (r *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
 	if cap(r.long) > 4*readBuffer {
 		r.long = nil // do not keep a huge line's buffer
 	}
 	r.long = r.long[:0]
+	r.size = 0
 	for {
 		frag, err := r.br.ReadSlice('\n')
+		r.size += int64(len(bytes.TrimSuffix(frag, []byte{'\n'})))
 		if err != bufio.ErrBufferFull {
 			if len(r.long) == 0 && !tooLong {
 				line := bytes.TrimSuffix(frag, []byte{'\n'})
@@ -178,7 +184,9 @@ type parquetReader struct {
 // (size bytes), as values of t, closing c (if not nil) on Close. columns
 // limits the columns read (SourceSpec.Columns), rowGroups the row groups
 // (nil: all). Records' Pos is "name:rowgroup R row N", both from 0. A
-// schema that does not fit t is an error wrapping connector.ErrSchema.
+// schema that does not fit t is an error wrapping connector.ErrSchema; a
+// row that cannot be read (codec.Batch.Bad) is a Record with Err and the
+// row as JSON in Raw, never an error.
 func NewParquetReader(prefix, name string, ra io.ReaderAt, size int64, c io.Closer, t reflect.Type, columns []string, rowGroups []int) (connector.Reader, error) {
 	pr, err := codec.NewParquetReader(ra, size, name, t, codec.ParquetReaderOptions{Columns: columns, RowGroups: rowGroups})
 	if err != nil {
@@ -207,6 +215,9 @@ func (r *parquetReader) Read(ctx context.Context, buf []connector.Record) (int, 
 		buf[n] = connector.Record{
 			Value: r.pending.Values[r.next],
 			Pos:   r.name + ":rowgroup " + strconv.Itoa(r.pending.RowGroup) + " row " + strconv.FormatInt(row, 10),
+		}
+		if bad, ok := r.pending.Bad[r.next]; ok {
+			buf[n].Err, buf[n].Raw = bad.Err, bad.Raw
 		}
 		r.pending.Values[r.next] = nil
 		r.next++

@@ -343,5 +343,5 @@ func (in *instance) deadLetter(spec *graph.SourceSpec, rec connector.Record, rea
 	if in.x.cfg.DeadLetter == nil && (n <= 10 || n%10000 == 0) {
 		in.x.cfg.Logger.Warn("record dead-lettered (bind --dead-letter to keep them)", "binding", spec.Binding, "position", rec.Pos, "reason", reason, "count", n)
 	}
-	dead.emit(graph.Elem{Value: connector.DeadLetter{Binding: spec.Binding, Position: rec.Pos, Reason: reason, Record: string(rec.Raw)}})
+	dead.emit(graph.Elem{Value: connector.NewDeadLetter(spec.Binding, rec, reason)})
 }
