@@ -60,13 +60,20 @@ func openBackend(o *Options, onFailure func(error), resume *checkpointMetaFile, 
 	}
 	dir := o.StateDir
 	temp := dir == ""
+	releaseTemp := func() {}
 	if temp {
-		d, err := os.MkdirTemp("", "weir-state-")
+		d, release, err := makeTempDir("state")
 		if err != nil {
 			return nil, nil, fmt.Errorf("runner: state directory: %w", err)
 		}
-		dir = d
+		dir, releaseTemp = d, release
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			releaseTemp()
+		}
+	}()
 	entries, _ := os.ReadDir(dir)
 	entries = slices.DeleteFunc(entries, func(e os.DirEntry) bool { return e.Name() == jobMarker })
 	restoreLog := false
@@ -123,18 +130,16 @@ func openBackend(o *Options, onFailure func(error), resume *checkpointMetaFile, 
 		}
 	}
 	if err != nil {
-		if temp {
-			os.RemoveAll(dir)
-		}
 		return nil, nil, err
 	}
+	opened = true
 	return b, func(marker int64) {
 		if err := b.Close(); err != nil {
 			o.Logger.Warn("closing the state backend", "err", err)
 			marker = 0
 		}
 		if temp {
-			os.RemoveAll(dir)
+			releaseTemp()
 		} else if marker > 0 {
 			if err := fsutil.WriteFileSync(filepath.Join(dir, stateMarker), []byte(strconv.FormatInt(marker, 10))); err != nil {
 				o.Logger.Warn("marking the state directory", "err", err)

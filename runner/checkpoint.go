@@ -314,11 +314,11 @@ func (cs *checkpointStore) writeState(b state.Backend, dir string) (int64, []sta
 		files, err := sumState(dir, cs.sums)
 		return dirSize(dir), files, err
 	}
-	local, err := os.MkdirTemp("", "weir-checkpoint-")
+	local, release, err := makeTempDir("checkpoint")
 	if err != nil {
 		return 0, nil, err
 	}
-	defer os.RemoveAll(local)
+	defer release()
 	if err := b.Checkpoint(filepath.Join(local, "state")); err != nil {
 		return 0, nil, err
 	}
@@ -347,11 +347,10 @@ func (cs *checkpointStore) localState(chk string, m *checkpointMetaFile) (string
 		}
 		return src, func() {}, nil
 	}
-	local, err := os.MkdirTemp("", "weir-restore-")
+	local, done, err := makeTempDir("restore")
 	if err != nil {
 		return "", nil, err
 	}
-	done := func() { os.RemoveAll(local) }
 	if err := copyDown(cs.fs, src, filepath.Join(local, "state")); err != nil {
 		done()
 		return "", nil, fmt.Errorf("runner: copying checkpoint %s down: %w", cs.fs.String()+src, err)

@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// canLock says that directories are locked with flock(2).
+const canLock = true
+
 // tryLock takes an exclusive flock on f without waiting; it reports false
 // when another open file description holds it.
 func tryLock(f *os.File) (bool, error) {

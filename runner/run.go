@@ -126,6 +126,7 @@ func runOnce(ctx context.Context, g *graph.Graph, opts Options, pt part) (*Resul
 // close, whatever it returns.
 func (r *run) prepare(ctx context.Context) error {
 	o, g := &r.opts, r.g
+	sweepTempDirs(r.log)
 	if o.StateDir != "" && o.StateBackend != "memory" {
 		l, err := lockStateDir(o.StateDir)
 		if err != nil {
