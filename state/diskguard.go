@@ -17,8 +17,8 @@ const diskCheckInterval = 100 * time.Millisecond
 type diskGuard struct {
 	reserve atomic.Int64
 	quit    chan struct{}
-	done chan struct{}
-	once sync.Once
+	done    chan struct{}
+	once    sync.Once
 }
 
 // checkDiskSpace returns an error wrapping ErrDiskFull when less than
