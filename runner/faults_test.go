@@ -22,10 +22,15 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/runner"
+	"github.com/weir-dev/weir/sdk"
+	"github.com/weir-dev/weir/windowing"
 )
 
 // TestFaults damages a stream job's checkpoints, state and surroundings in
@@ -41,7 +46,10 @@ import (
 //
 // Commands:
 //
-//	job sink=folder|mem       a new job: source, sink, state and checkpoint directories
+//	job [source=mem|kafka] sink=folder|mem
+//	                          a new job: source (an in-memory stream, or a
+//	                          topic of one partition on an in-process Kafka),
+//	                          sink, state and checkpoint directories
 //	round N [fail-commit]     sends N records, runs the job until they are read
 //	                          and stops it (a final checkpoint, committed by the
 //	                          sinks; with fail-commit the sinks fail to commit it)
@@ -54,7 +62,9 @@ import (
 //	                          ledger recorded it), state-dir-delete (a resume
 //	                          on another machine), state-disk-full (the state
 //	                          directory on a 1 MiB disk: the file is skipped
-//	                          where a tmpfs cannot be mounted), state-disk-freed
+//	                          where a tmpfs cannot be mounted), state-disk-freed,
+//	                          topic-recreate (the source topic deleted and made
+//	                          again, with the records sent so far sent again)
 //	save / restore            copies the checkpoint directory aside, and back
 //	hold / release            another process holds the job's directories
 //	resume                    ends the input and runs the job to its end
@@ -75,7 +85,11 @@ func TestFaults(t *testing.T) {
 			case "job":
 				var sink string
 				d.ScanArgs(t, "sink", &sink)
-				j = newFaultJob(t, sink)
+				source := "mem"
+				if d.HasArg("source") {
+					d.ScanArgs(t, "source", &source)
+				}
+				j = newFaultJob(t, source, sink)
 				t.Cleanup(j.release)
 				return ""
 			case "round":
@@ -154,25 +168,53 @@ func (s failingSink) CommitCheckpoint(ctx context.Context, id int64) error {
 type faultJob struct {
 	dir, state, ckpt, out string
 	name                  string // of the source stream and the mem collector
+	in                    string // the source's URI
 	src                   *memory.Stream
+	kafka                 *kgo.Client // the source topic's producer, with source=kafka
+	brokers               []string
+	ended                 bool // the input was ended (resume)
+	read                  atomic.Int64
 	col                   *memory.Collector
 	sent                  int
 	held                  func() // releases the directories another run holds; nil when none
 }
 
-func newFaultJob(t *testing.T, sink string) *faultJob {
+func newFaultJob(t *testing.T, source, sink string) *faultJob {
 	dir := t.TempDir()
 	j := &faultJob{dir: dir, state: filepath.Join(dir, "disk", "state"), ckpt: filepath.Join(dir, "ckpt"),
 		name: fmt.Sprintf("faults-%d", names.Add(1))}
-	j.src = memory.NewStream(j.name)
+	switch source {
+	case "mem":
+		j.src = memory.NewStream(j.name)
+		j.in = "mem://" + j.name
+	case "kafka":
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		j.brokers = c.ListenAddrs()
+		if j.kafka, err = kgo.NewClient(kgo.SeedBrokers(j.brokers...), kgo.DefaultProduceTopic("in")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(j.kafka.Close)
+		j.in = "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/in"
+	default:
+		t.Fatalf("source=%s: want mem or kafka", source)
+	}
 	switch sink {
 	case "mem":
 		j.out = "failing://" + j.name
 		j.col = memory.NewCollector(j.name)
 	case "folder":
 		j.out = (&url.URL{Scheme: "failing", Path: filepath.ToSlash(filepath.Join(dir, "out")) + "/", RawQuery: "format=jsonl"}).String()
+	case "kafka":
+		if j.kafka == nil {
+			t.Fatal("sink=kafka needs source=kafka")
+		}
+		j.out = "kafka://" + strings.Join(j.brokers, ",") + "/out?delivery=exactly-once&txn-id=" + j.name
 	default:
-		t.Fatalf("sink=%s: want folder or mem", sink)
+		t.Fatalf("sink=%s: want folder, mem or kafka", sink)
 	}
 	return j
 }
@@ -183,9 +225,13 @@ func (j *faultJob) run(stop chan struct{}) (error, []string) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	_, err := runner.Run(context.Background(), windowSumPipeline(), runner.Options{Mode: runner.Stream, Progress: -1, Logger: log,
+	in := j.in
+	if j.ended && j.kafka != nil {
+		in += "?until=latest"
+	}
+	_, err := runner.Run(context.Background(), j.pipeline(), runner.Options{Mode: runner.Stream, Progress: -1, Logger: log,
 		StateDir: j.state, CheckpointDir: j.ckpt, CheckpointInterval: time.Hour, Stop: stop,
-		Bindings: map[string]string{"in": "mem://" + j.name, "out": j.out}})
+		Bindings: map[string]string{"in": in, "out": j.out}})
 	mu.Lock()
 	defer mu.Unlock()
 	var warns []string
@@ -202,6 +248,16 @@ func (j *faultJob) run(stop chan struct{}) (error, []string) {
 	return err, warns
 }
 
+// pipeline is windowSumPipeline, counting the records it reads.
+func (j *faultJob) pipeline() *sdk.Pipeline {
+	p := sdk.NewPipeline()
+	read := sdk.Map(sdk.Read[ev](p, "in", sdk.EventTime(at)), func(e ev) ev { j.read.Add(1); return e })
+	in := sdk.WindowInto(read, windowing.Fixed(100*time.Millisecond))
+	kvs := sdk.Map(in, func(e ev) sdk.KV[string, int64] { return sdk.KV[string, int64]{Key: e.Key, Value: e.V} })
+	sdk.Write(sdk.ParDo(sdk.Sum(kvs), windowSumFn{}), "out")
+	return p
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	w  *bytes.Buffer
@@ -213,16 +269,27 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 	return w.w.Write(b)
 }
 
-func (j *faultJob) send(n int) {
+func (j *faultJob) send(t *testing.T, n int) {
 	for range n {
-		i := j.sent
-		j.src.Send(ev{Key: fmt.Sprintf("k%d", i%20), At: int64(4 * i), V: int64(i + 1)})
+		j.sendRecord(t, j.sent)
 		j.sent++
 	}
 }
 
+func (j *faultJob) sendRecord(t *testing.T, i int) {
+	e := ev{Key: fmt.Sprintf("k%d", i%20), At: int64(4 * i), V: int64(i + 1)}
+	if j.src != nil {
+		j.src.Send(e)
+		return
+	}
+	b, _ := json.Marshal(e)
+	if err := j.kafka.ProduceSync(context.Background(), &kgo.Record{Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (j *faultJob) round(t *testing.T, n int, failCommit bool) string {
-	j.send(n)
+	j.send(t, n)
 	failCommits.Store(failCommit)
 	defer failCommits.Store(false)
 	stop := make(chan struct{})
@@ -231,12 +298,12 @@ func (j *faultJob) round(t *testing.T, n int, failCommit bool) string {
 		err   error
 		warns []string
 	)
-	before := j.src.Consumed()
+	before := j.read.Load()
 	go func() {
 		defer close(done)
 		err, warns = j.run(stop)
 	}()
-	for deadline := time.Now().Add(time.Minute); j.src.Consumed()-before < n; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); j.read.Load()-before < int64(n); time.Sleep(time.Millisecond) {
 		select {
 		case <-done:
 		default:
@@ -281,6 +348,7 @@ func (j *faultJob) show(s string) string {
 	// What a state file holds depends on when the job's goroutines ran.
 	s = stateFile.ReplaceAllString(s, "state/$$FILE")
 	s = sum.ReplaceAllString(s, "crc32c $$SUM, $$WRITTEN was written")
+	s = topicID.ReplaceAllString(s, "topic id $$THEN then, $$NOW now")
 	return size.ReplaceAllString(s, "has $$SIZE bytes, $$WRITTEN were written")
 }
 
@@ -289,10 +357,14 @@ var (
 	stateFile = regexp.MustCompile(`state/[0-9]+\.(log|sst)`)
 	sum       = regexp.MustCompile(`crc32c [0-9a-f]{8}, [0-9a-f]{8} was written`)
 	size      = regexp.MustCompile(`has [0-9]+ bytes, [0-9]+ were written`)
+	topicID   = regexp.MustCompile(`topic id [^ ]+ then, [^ ]+ now`)
 )
 
 func (j *faultJob) resume(t *testing.T) string {
-	j.src.Close()
+	if j.src != nil {
+		j.src.Close()
+	}
+	j.ended = true
 	published := j.output(t)
 	err, warns := j.run(nil)
 	s := j.report(err, warns)
@@ -346,6 +418,9 @@ func (j *faultJob) output(t *testing.T) []string {
 		}
 		return rows
 	}
+	if strings.HasPrefix(j.out, "kafka:") {
+		return j.topicOutput(t)
+	}
 	files, err := filepath.Glob(filepath.Join(j.dir, "out", "part-*"))
 	if err != nil {
 		t.Fatal(err)
@@ -366,6 +441,43 @@ func (j *faultJob) output(t *testing.T) []string {
 			}
 			rows = append(rows, s)
 		}
+	}
+	return rows
+}
+
+// topicOutput reads the sink's topic as a read_committed consumer sees it.
+func (j *faultJob) topicOutput(t *testing.T) []string {
+	ctx := context.Background()
+	ends, err := kadm.NewClient(j.kafka).ListEndOffsets(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := ends["out"][0].Offset
+	cl, err := kgo.NewClient(kgo.SeedBrokers(j.brokers...), kgo.ConsumeTopics("out"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var rows []string
+	// Transactions' markers take offsets too: read until the end, or
+	// until a poll finds nothing more (the end is an aborted or open
+	// transaction's).
+	for at := int64(0); at < end-1; {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if fs.NumRecords() == 0 {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var s string
+			if err := json.Unmarshal(r.Value, &s); err != nil {
+				t.Fatalf("out@%d: %v", r.Offset, err)
+			}
+			rows = append(rows, s)
+			at = r.Offset
+		})
 	}
 	return rows
 }
@@ -429,6 +541,29 @@ func (j *faultJob) damage(t *testing.T, kind, chk string) string {
 		sum := crc32.Checksum([]byte(body), crc32.MakeTable(crc32.Castagnoli))
 		must(os.WriteFile(filepath.Join(j.ckpt, "LEDGER"), []byte(strings.Replace(body, `"checksum":""`, fmt.Sprintf(`"checksum":"crc32c:%08x"`, sum), 1)), 0o644))
 		return fmt.Sprintf("LEDGER says the sinks committed checkpoint %d, not %d", l.Committed, l.Completed)
+	case "topic-recreate":
+		if j.kafka == nil {
+			t.Fatal("topic-recreate: the job's source is not a topic")
+		}
+		ctx := context.Background()
+		adm := kadm.NewClient(j.kafka)
+		if _, err := adm.DeleteTopic(ctx, "in"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, "in"); err != nil {
+			t.Fatal(err)
+		}
+		// A new producer: the old one knows the old topic's id.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(j.brokers...), kgo.DefaultProduceTopic("in"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		j.kafka = cl
+		for i := range j.sent {
+			j.sendRecord(t, i)
+		}
+		return fmt.Sprintf("topic in deleted and created again, with the %d records sent again", j.sent)
 	case "state-dir-delete":
 		must(os.RemoveAll(j.state))
 		return "state directory deleted"
