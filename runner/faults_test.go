@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-dev/weir/io/connector"
+	"github.com/weir-dev/weir/io/hdfs/hdfstest"
 	"github.com/weir-dev/weir/io/memory"
 	"github.com/weir-dev/weir/runner"
 	"github.com/weir-dev/weir/sdk"
@@ -46,10 +47,13 @@ import (
 //
 // Commands:
 //
-//	job [source=mem|kafka] sink=folder|mem
+//	job [source=mem|kafka] sink=folder|mem|kafka [checkpoints=hdfs]
 //	                          a new job: source (an in-memory stream, or a
 //	                          topic of one partition on an in-process Kafka),
-//	                          sink, state and checkpoint directories
+//	                          sink (kafka: exactly-once, with source=kafka),
+//	                          state and checkpoint directories (checkpoints
+//	                          on an in-process HDFS, whose calls time out
+//	                          after a second)
 //	round N [fail-commit]     sends N records, runs the job until they are read
 //	                          and stops it (a final checkpoint, committed by the
 //	                          sinks; with fail-commit the sinks fail to commit it)
@@ -64,7 +68,9 @@ import (
 //	                          directory on a 1 MiB disk: the file is skipped
 //	                          where a tmpfs cannot be mounted), state-disk-freed,
 //	                          topic-recreate (the source topic deleted and made
-//	                          again, with the records sent so far sent again)
+//	                          again, with the records sent so far sent again),
+//	                          namenode-silent (the HDFS of the checkpoints
+//	                          accepts connections and answers nothing)
 //	save / restore            copies the checkpoint directory aside, and back
 //	hold / release            another process holds the job's directories
 //	resume                    ends the input and runs the job to its end
@@ -90,6 +96,14 @@ func TestFaults(t *testing.T) {
 					d.ScanArgs(t, "source", &source)
 				}
 				j = newFaultJob(t, source, sink)
+				if d.HasArg("checkpoints") {
+					var where string
+					d.ScanArgs(t, "checkpoints", &where)
+					if where != "hdfs" {
+						d.Fatalf(t, "checkpoints=%s: want hdfs", where)
+					}
+					j.checkpointsOnHDFS(t)
+				}
 				t.Cleanup(j.release)
 				return ""
 			case "round":
@@ -170,7 +184,8 @@ type faultJob struct {
 	name                  string // of the source stream and the mem collector
 	in                    string // the source's URI
 	src                   *memory.Stream
-	kafka                 *kgo.Client // the source topic's producer, with source=kafka
+	hdfs                  *hdfstest.Server // of the checkpoints, with checkpoints=hdfs
+	kafka                 *kgo.Client      // the source topic's producer, with source=kafka
 	brokers               []string
 	ended                 bool // the input was ended (resume)
 	read                  atomic.Int64
@@ -217,6 +232,17 @@ func newFaultJob(t *testing.T, source, sink string) *faultJob {
 		t.Fatalf("sink=%s: want folder, mem or kafka", sink)
 	}
 	return j
+}
+
+// checkpointsOnHDFS moves the job's checkpoints to an in-process HDFS.
+func (j *faultJob) checkpointsOnHDFS(t *testing.T) {
+	t.Setenv("WEIR_HDFS_TIMEOUT", "1s") // read when a namenode is first used: this one is new
+	srv, err := hdfstest.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	j.hdfs, j.ckpt = srv, srv.URI()+"ckpt"
 }
 
 // run runs the job until stop is closed (nil: until its input ends), and
@@ -349,6 +375,9 @@ func (j *faultJob) show(s string) string {
 	s = stateFile.ReplaceAllString(s, "state/$$FILE")
 	s = sum.ReplaceAllString(s, "crc32c $$SUM, $$WRITTEN was written")
 	s = topicID.ReplaceAllString(s, "topic id $$THEN then, $$NOW now")
+	if j.hdfs != nil {
+		s = strings.ReplaceAll(s, j.hdfs.Addr(), "$NAMENODE")
+	}
 	return size.ReplaceAllString(s, "has $$SIZE bytes, $$WRITTEN were written")
 }
 
@@ -483,6 +512,13 @@ func (j *faultJob) topicOutput(t *testing.T) []string {
 }
 
 func (j *faultJob) damage(t *testing.T, kind, chk string) string {
+	if kind == "namenode-silent" {
+		if j.hdfs == nil {
+			t.Fatal("namenode-silent: the job's checkpoints are not on HDFS")
+		}
+		j.hdfs.Pause()
+		return "the namenode of the checkpoints answers nothing"
+	}
 	if chk == "newest" {
 		chks, _ := filepath.Glob(filepath.Join(j.ckpt, "chk-*"))
 		if len(chks) == 0 {
