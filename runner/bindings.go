@@ -85,7 +85,7 @@ func openBindings(ctx context.Context, g *graph.Graph, o *Options, task string) 
 				errs = append(errs, fmt.Errorf("%w %q: %v", ErrBinding, n.Source.Binding, err))
 				continue
 			}
-			s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: n.Source.Binding, URI: u, Type: n.Source.Type, Columns: n.Source.Columns, Range: o.timeRange()})
+			s, err := connector.OpenSource(ctx, connector.SourceSpec{Binding: n.Source.Binding, URI: u, Type: n.Source.Type, Columns: n.Source.Columns, Range: o.timeRange(), Logger: o.Logger})
 			if err != nil {
 				errs = append(errs, bindingErr(err))
 				continue

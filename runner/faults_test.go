@@ -3,8 +3,10 @@ package runner_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
@@ -14,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-dev/weir/io/connector"
 	"github.com/weir-dev/weir/io/hdfs/hdfstest"
@@ -54,9 +58,14 @@ import (
 //	                          state and checkpoint directories (checkpoints
 //	                          on an in-process HDFS, whose calls time out
 //	                          after a second)
-//	round N [fail-commit]     sends N records, runs the job until they are read
+//	round N [fail-commit] [outage=D]
+//	                          sends N records, runs the job until they are read
 //	                          and stops it (a final checkpoint, committed by the
-//	                          sinks; with fail-commit the sinks fail to commit it)
+//	                          sinks; with fail-commit the sinks fail to commit it;
+//	                          with outage, once they are read the Kafka broker
+//	                          drops every request for D, while checkpoints are
+//	                          taken every 200ms, before the stop; only the
+//	                          broker's warnings are printed)
 //	damage KIND [chk=ID]      damages the newest checkpoint (or chk-ID):
 //	                          meta-truncate, meta-delete, folder-delete,
 //	                          state-flip, state-truncate; or the job's
@@ -111,7 +120,15 @@ func TestFaults(t *testing.T) {
 				if err != nil {
 					d.Fatalf(t, "round N: %v", err)
 				}
-				return j.round(t, n, d.HasArg("fail-commit"))
+				var outage time.Duration
+				if d.HasArg("outage") {
+					var v string
+					d.ScanArgs(t, "outage", &v)
+					if outage, err = time.ParseDuration(v); err != nil {
+						d.Fatalf(t, "outage=%s: %v", v, err)
+					}
+				}
+				return j.round(t, n, d.HasArg("fail-commit"), outage)
 			case "damage":
 				chk := "newest"
 				if d.HasArg("chk") {
@@ -187,7 +204,9 @@ type faultJob struct {
 	hdfs                  *hdfstest.Server // of the checkpoints, with checkpoints=hdfs
 	kafka                 *kgo.Client      // the source topic's producer, with source=kafka
 	brokers               []string
-	ended                 bool // the input was ended (resume)
+	cluster               *kfake.Cluster
+	interval              time.Duration // between checkpoints; 0: an hour
+	ended                 bool          // the input was ended (resume)
 	read                  atomic.Int64
 	col                   *memory.Collector
 	sent                  int
@@ -208,7 +227,7 @@ func newFaultJob(t *testing.T, source, sink string) *faultJob {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Close)
-		j.brokers = c.ListenAddrs()
+		j.brokers, j.cluster = c.ListenAddrs(), c
 		if j.kafka, err = kgo.NewClient(kgo.SeedBrokers(j.brokers...), kgo.DefaultProduceTopic("in")); err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +275,7 @@ func (j *faultJob) run(stop chan struct{}) (error, []string) {
 		in += "?until=latest"
 	}
 	_, err := runner.Run(context.Background(), j.pipeline(), runner.Options{Mode: runner.Stream, Progress: -1, Logger: log,
-		StateDir: j.state, CheckpointDir: j.ckpt, CheckpointInterval: time.Hour, Stop: stop,
+		StateDir: j.state, CheckpointDir: j.ckpt, CheckpointInterval: cmp.Or(j.interval, time.Hour), Stop: stop,
 		Bindings: map[string]string{"in": in, "out": j.out}})
 	mu.Lock()
 	defer mu.Unlock()
@@ -264,9 +283,10 @@ func (j *faultJob) run(stop chan struct{}) (error, []string) {
 	sc := bufio.NewScanner(&logs)
 	for sc.Scan() {
 		if _, msg, ok := strings.Cut(sc.Text(), " msg="); ok {
-			msg = strings.SplitN(msg, " err=", 2)[0]
-			if m, err := strconv.Unquote(msg); err == nil {
-				msg = m
+			if q, err := strconv.QuotedPrefix(msg); err == nil {
+				msg, _ = strconv.Unquote(q)
+			} else {
+				msg, _, _ = strings.Cut(msg, " ")
 			}
 			warns = append(warns, msg)
 		}
@@ -314,10 +334,17 @@ func (j *faultJob) sendRecord(t *testing.T, i int) {
 	}
 }
 
-func (j *faultJob) round(t *testing.T, n int, failCommit bool) string {
+func (j *faultJob) round(t *testing.T, n int, failCommit bool, outage time.Duration) string {
 	j.send(t, n)
 	failCommits.Store(failCommit)
 	defer failCommits.Store(false)
+	if outage > 0 {
+		if j.cluster == nil {
+			t.Fatal("outage: the job's source is not a topic")
+		}
+		j.interval = 200 * time.Millisecond
+		defer func() { j.interval = 0 }()
+	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var (
@@ -340,8 +367,28 @@ func (j *faultJob) round(t *testing.T, n int, failCommit bool) string {
 		}
 		break
 	}
+	if outage > 0 {
+		var over atomic.Bool
+		j.cluster.ControlKey(-1, func(kmsg.Request) (kmsg.Response, error, bool) {
+			if over.Load() {
+				j.cluster.DropControl()
+				return nil, nil, false
+			}
+			j.cluster.KeepControl()
+			return nil, errors.New("the broker is down"), true // closes the connection
+		})
+		time.Sleep(outage)
+		over.Store(true)
+	}
 	close(stop)
 	<-done
+	if outage > 0 {
+		warns = slices.DeleteFunc(warns, func(w string) bool { return !strings.HasPrefix(w, "kafka: broker") })
+		for i := range warns {
+			warns[i] = unreachable.ReplaceAllString(strings.ReplaceAll(warns[i], strings.Join(j.brokers, ","), "$BROKER"), "unreachable for $$Ns: $$ERR")
+		}
+		warns = slices.Compact(warns)
+	}
 	return j.report(err, warns)
 }
 
@@ -387,6 +434,8 @@ var (
 	sum       = regexp.MustCompile(`crc32c [0-9a-f]{8}, [0-9a-f]{8} was written`)
 	size      = regexp.MustCompile(`has [0-9]+ bytes, [0-9]+ were written`)
 	topicID   = regexp.MustCompile(`topic id [^ ]+ then, [^ ]+ now`)
+	// How long, and the error, depend on when the reader noticed.
+	unreachable = regexp.MustCompile(`unreachable for [0-9]+s: .*`)
 )
 
 func (j *faultJob) resume(t *testing.T) string {

@@ -72,6 +72,9 @@ type SourceSpec struct {
 	// records outside it, and a source may skip data it knows to be
 	// outside (Parquet row groups by their statistics, partition folders).
 	Range *TimeRange
+	// Logger receives what the source notices on its own, such as a
+	// broker it cannot reach. Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // TimeRange is the event time [From, To).

@@ -84,8 +84,14 @@ var (
 	_ kgo.HookBrokerWrite   = (*brokerHealth)(nil)
 )
 
+// Only an answer read shows a broker is up: one that accepts connections
+// and requests and answers nothing (or drops the connection) is down.
+// Failed connections and writes show it is down.
+
 func (h *brokerHealth) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	h.seen(meta, err)
+	if err != nil {
+		h.seen(meta, err)
+	}
 }
 
 func (h *brokerHealth) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
@@ -93,7 +99,9 @@ func (h *brokerHealth) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _, 
 }
 
 func (h *brokerHealth) OnBrokerWrite(meta kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	h.seen(meta, err)
+	if err != nil {
+		h.seen(meta, err)
+	}
 }
 
 // seen records the outcome of a connection, read or write.

@@ -49,7 +49,11 @@ func (kafkaConnector) OpenSource(ctx context.Context, spec connector.SourceSpec)
 	if o.key != "" {
 		return nil, fmt.Errorf("%w: key= applies to sinks only", ErrBadURI)
 	}
-	s := &source{o: o, spec: spec, health: newBrokerHealth(slog.Default(), o.topic)}
+	log := spec.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &source{o: o, spec: spec, health: newBrokerHealth(log, o.topic)}
 	if s.decode, err = decoder(o, spec.Type); err != nil {
 		return nil, err
 	}
