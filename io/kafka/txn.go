@@ -307,20 +307,33 @@ func whileConcurrent(ctx context.Context, do func() (int16, error)) (int16, erro
 	}
 }
 
-func (w *txnWriter) commitHandle(ctx context.Context, id int64, h txnHandle) error {
-	req := kmsg.NewPtrEndTxnRequest()
-	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = h.TxnID, h.ProducerID, h.Epoch, true
-	code, err := whileConcurrent(ctx, func() (int16, error) {
-		resp, err := req.RequestWith(ctx, w.plain)
+// coordinatorRequest is a transaction coordinator request of kmsg's, whose
+// answer is R.
+type coordinatorRequest[R any] interface {
+	RequestWith(context.Context, kmsg.Requestor) (R, error)
+}
+
+// askCoordinator sends req through cl, repeated while the coordinator is
+// still completing a transaction (whileConcurrent), and returns the
+// error of the answer's code (code reads it), or of the request.
+func askCoordinator[R any](ctx context.Context, cl *kgo.Client, req coordinatorRequest[R], code func(R) int16) error {
+	c, err := whileConcurrent(ctx, func() (int16, error) {
+		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
 			return 0, err
 		}
-		return resp.ErrorCode, nil
+		return code(resp), nil
 	})
 	if err != nil {
-		return fmt.Errorf("kafka: committing the transaction of checkpoint %d (%q): %w", id, h.TxnID, err)
+		return err
 	}
-	switch err := kerr.ErrorForCode(code); {
+	return kerr.ErrorForCode(c)
+}
+
+func (w *txnWriter) commitHandle(ctx context.Context, id int64, h txnHandle) error {
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = h.TxnID, h.ProducerID, h.Epoch, true
+	switch err := askCoordinator(ctx, w.plain, req, func(r *kmsg.EndTxnResponse) int16 { return r.ErrorCode }); {
 	case err == nil:
 		return nil
 	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.InvalidProducerIDMapping):
@@ -346,17 +359,7 @@ func (w *txnWriter) fence(ctx context.Context) error {
 	id := w.txnID
 	req.TransactionalID = &id
 	req.TransactionTimeoutMillis = int32(w.timeout.Milliseconds())
-	code, err := whileConcurrent(ctx, func() (int16, error) {
-		resp, err := req.RequestWith(ctx, w.plain)
-		if err != nil {
-			return 0, err
-		}
-		return resp.ErrorCode, nil
-	})
-	if err == nil {
-		err = kerr.ErrorForCode(code)
-	}
-	if err != nil {
+	if err := askCoordinator(ctx, w.plain, req, func(r *kmsg.InitProducerIDResponse) int16 { return r.ErrorCode }); err != nil {
 		return fmt.Errorf("kafka: aborting what a crashed run left open under txn-id %q: %w", id, err)
 	}
 	return nil

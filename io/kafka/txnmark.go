@@ -61,17 +61,7 @@ func (m *checkpointMark) add(ctx context.Context, w *txnWriter, pid int64, epoch
 	}
 	add := kmsg.NewPtrAddOffsetsToTxnRequest()
 	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = w.txnID, pid, epoch, m.group
-	code, err := whileConcurrent(ctx, func() (int16, error) {
-		resp, err := add.RequestWith(ctx, w.plain)
-		if err != nil {
-			return 0, err
-		}
-		return resp.ErrorCode, nil
-	})
-	if err == nil {
-		err = kerr.ErrorForCode(code)
-	}
-	if err != nil {
+	if err := askCoordinator(ctx, w.plain, add, func(r *kmsg.AddOffsetsToTxnResponse) int16 { return r.ErrorCode }); err != nil {
 		return fail(err)
 	}
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
